@@ -1,0 +1,557 @@
+//! The call record and the rules that keep its status honest.
+//!
+//! Twilio's status callbacks are independent requests: they can arrive twice,
+//! late, or out of order. [`Call::apply_status`] is the single rule every store
+//! applies, so a call never moves backwards and a terminal status is final.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::id::ObjectId;
+use crate::time::Timestamp;
+
+/// Twilio's call statuses (plus `initiated`, which Twilio reports in callbacks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallStatus {
+    Queued,
+    Initiated,
+    Ringing,
+    InProgress,
+    Completed,
+    Busy,
+    Failed,
+    NoAnswer,
+    Canceled,
+}
+
+impl CallStatus {
+    pub const ALL: [CallStatus; 9] = [
+        Self::Queued,
+        Self::Initiated,
+        Self::Ringing,
+        Self::InProgress,
+        Self::Completed,
+        Self::Busy,
+        Self::Failed,
+        Self::NoAnswer,
+        Self::Canceled,
+    ];
+
+    /// Position in the call's life: a status may only replace one of lower or equal rank.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Queued | Self::Initiated => 0,
+            Self::Ringing => 1,
+            Self::InProgress => 2,
+            Self::Completed | Self::Busy | Self::Failed | Self::NoAnswer | Self::Canceled => 3,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self.rank() == 3
+    }
+
+    /// The live statuses: a call in one of these still holds a line.
+    pub fn is_live(self) -> bool {
+        !self.is_terminal()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Initiated => "initiated",
+            Self::Ringing => "ringing",
+            Self::InProgress => "in-progress",
+            Self::Completed => "completed",
+            Self::Busy => "busy",
+            Self::Failed => "failed",
+            Self::NoAnswer => "no-answer",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// Statuses a call may currently have for `self` to be applied over it.
+    pub fn may_replace(self) -> Vec<CallStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| !s.is_terminal() && s.rank() <= self.rank())
+            .collect()
+    }
+}
+
+impl fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown call status {0:?}: expected one of queued, initiated, ringing, in-progress, completed, busy, failed, no-answer, canceled"
+)]
+pub struct UnknownCallStatus(pub String);
+
+impl FromStr for CallStatus {
+    type Err = UnknownCallStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownCallStatus(s.to_string()))
+    }
+}
+
+/// How the call ended, as the user cares about it (not the telephony status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallOutcome {
+    Held,
+    Voicemail,
+    NoAnswer,
+    Busy,
+    Failed,
+    Canceled,
+    Unknown,
+}
+
+/// Which side ended the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TerminatedBy {
+    Agent,
+    Callee,
+    System,
+    Carrier,
+}
+
+/// A call as stored in the `calls` collection (seed fields plus outcall's additions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub call_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    pub status: CallStatus,
+    pub from: String,
+    pub to: String,
+    #[serde(default = "default_direction")]
+    pub direction: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_behavior: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<ObjectId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<ObjectId>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    /// Last applied Twilio `SequenceNumber`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_number: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<CallOutcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_by: Option<TerminatedBy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_reason: Option<String>,
+    /// Twilio's raw `AnsweredBy` value (`human`, `machine_start`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amd_result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_variables: Option<Map<String, Value>>,
+    /// The campaign attempt that placed this call; unique, so an attempt dials once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+fn default_direction() -> String {
+    "outbound-api".to_string()
+}
+
+impl Call {
+    /// A fresh outbound call record; the store sets the timestamps on insert.
+    pub fn new(
+        call_sid: impl Into<String>,
+        from: impl Into<String>,
+        to: impl Into<String>,
+    ) -> Self {
+        let now = crate::time::now();
+        Self {
+            id: ObjectId::new(),
+            call_sid: call_sid.into(),
+            conversation_id: None,
+            status: CallStatus::Initiated,
+            from: from.into(),
+            to: to.into(),
+            direction: default_direction(),
+            start_time: None,
+            end_time: None,
+            duration: None,
+            answered_by: None,
+            machine_behavior: None,
+            agent_id: None,
+            contact_name: None,
+            campaign_id: None,
+            contact_id: None,
+            metadata: Map::new(),
+            sequence_number: None,
+            answer_time: None,
+            outcome: None,
+            terminated_by: None,
+            termination_reason: None,
+            amd_result: None,
+            prompt: None,
+            first_message: None,
+            dynamic_variables: None,
+            attempt_id: None,
+            region: None,
+            error_code: None,
+            error_message: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Applies a status update if the rules allow it, returning what happened.
+    /// The rules: a terminal status is final; a status never moves backwards;
+    /// an update carrying a `SequenceNumber` applies only if it is higher than the last applied one.
+    pub fn apply_status(&mut self, update: &StatusUpdate) -> StatusChange {
+        if let Some(reason) = self.refusal(update) {
+            return StatusChange::Refused {
+                current: self.status,
+                reason,
+            };
+        }
+        let from = self.status;
+        let at = update.timestamp.unwrap_or_else(crate::time::now);
+        self.status = update.status;
+        if update.sequence_number.is_some() {
+            self.sequence_number = update.sequence_number;
+        }
+        if update.status == CallStatus::InProgress && self.answer_time.is_none() {
+            self.answer_time = Some(at);
+            if self.start_time.is_none() {
+                self.start_time = Some(at);
+            }
+        }
+        if update.status.is_terminal() {
+            self.end_time.get_or_insert(at);
+            if self.outcome.is_none() {
+                self.outcome = Some(self.telephony_outcome(update.status));
+            }
+        }
+        if let Some(d) = update.duration {
+            self.duration = Some(d);
+        }
+        if let Some(a) = &update.answered_by {
+            self.answered_by = Some(a.clone());
+        }
+        if let Some(c) = &update.error_code {
+            self.error_code = Some(c.clone());
+        }
+        if let Some(m) = &update.error_message {
+            self.error_message = Some(m.clone());
+        }
+        StatusChange::Applied {
+            from,
+            to: update.status,
+        }
+    }
+
+    /// Why `update` may not be applied, or `None` if it may.
+    pub fn refusal(&self, update: &StatusUpdate) -> Option<RefusalReason> {
+        if self.status.is_terminal() {
+            return Some(RefusalReason::AlreadyFinal);
+        }
+        if let (Some(new), Some(old)) = (update.sequence_number, self.sequence_number)
+            && new <= old
+        {
+            return Some(RefusalReason::StaleSequence);
+        }
+        if update.status.rank() < self.status.rank() {
+            return Some(RefusalReason::Backwards);
+        }
+        None
+    }
+
+    /// The outcome that the telephony status alone tells; the conversation may refine it later.
+    fn telephony_outcome(&self, status: CallStatus) -> CallOutcome {
+        match status {
+            CallStatus::Busy => CallOutcome::Busy,
+            CallStatus::NoAnswer => CallOutcome::NoAnswer,
+            CallStatus::Failed => CallOutcome::Failed,
+            CallStatus::Canceled => CallOutcome::Canceled,
+            _ if self
+                .amd_result
+                .as_deref()
+                .is_some_and(|a| a.starts_with("machine")) =>
+            {
+                CallOutcome::Voicemail
+            }
+            _ if self.answer_time.is_some() => CallOutcome::Held,
+            _ => CallOutcome::Unknown,
+        }
+    }
+}
+
+/// A status change reported by Twilio or through the API.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusUpdate {
+    pub status: CallStatus,
+    #[serde(default)]
+    pub sequence_number: Option<i64>,
+    #[serde(default)]
+    pub timestamp: Option<Timestamp>,
+    #[serde(default)]
+    pub duration: Option<i64>,
+    #[serde(default)]
+    pub answered_by: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+impl Default for CallStatus {
+    fn default() -> Self {
+        Self::Initiated
+    }
+}
+
+impl StatusUpdate {
+    pub fn to(status: CallStatus) -> Self {
+        Self {
+            status,
+            ..Self::default()
+        }
+    }
+
+    pub fn with_sequence(mut self, n: i64) -> Self {
+        self.sequence_number = Some(n);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalReason {
+    /// The call already has a terminal status.
+    AlreadyFinal,
+    /// An update with an equal or higher `SequenceNumber` was already applied.
+    StaleSequence,
+    /// The update would move the call back in its life.
+    Backwards,
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AlreadyFinal => "the call already ended; its status is final",
+            Self::StaleSequence => "a later status update was already applied",
+            Self::Backwards => "the status would move the call backwards",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    Applied {
+        from: CallStatus,
+        to: CallStatus,
+    },
+    Refused {
+        current: CallStatus,
+        reason: RefusalReason,
+    },
+}
+
+impl StatusChange {
+    pub fn applied(&self) -> bool {
+        matches!(self, Self::Applied { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn call_in(status: CallStatus) -> Call {
+        let mut c = Call::new("CA1", "+15005550006", "+14155552671");
+        c.status = status;
+        c
+    }
+
+    #[test]
+    fn moves_forward_through_a_call() {
+        let mut c = call_in(CallStatus::Initiated);
+        for (seq, s) in [
+            (1, CallStatus::Ringing),
+            (2, CallStatus::InProgress),
+            (3, CallStatus::Completed),
+        ] {
+            assert!(
+                c.apply_status(&StatusUpdate::to(s).with_sequence(seq))
+                    .applied()
+            );
+        }
+        assert_eq!(c.status, CallStatus::Completed);
+        assert!(c.answer_time.is_some() && c.end_time.is_some());
+        assert_eq!(c.outcome, Some(CallOutcome::Held));
+    }
+
+    #[test]
+    fn terminal_status_is_final() {
+        let mut c = call_in(CallStatus::Busy);
+        let change = c.apply_status(&StatusUpdate::to(CallStatus::Completed).with_sequence(9));
+        assert_eq!(
+            change,
+            StatusChange::Refused {
+                current: CallStatus::Busy,
+                reason: RefusalReason::AlreadyFinal
+            }
+        );
+        assert_eq!(c.status, CallStatus::Busy);
+    }
+
+    #[test]
+    fn late_ringing_after_answer_is_refused() {
+        let mut c = call_in(CallStatus::Initiated);
+        assert!(
+            c.apply_status(&StatusUpdate::to(CallStatus::InProgress).with_sequence(2))
+                .applied()
+        );
+        assert!(
+            !c.apply_status(&StatusUpdate::to(CallStatus::Ringing).with_sequence(1))
+                .applied()
+        );
+        assert_eq!(c.status, CallStatus::InProgress);
+    }
+
+    #[test]
+    fn duplicate_sequence_is_refused() {
+        let mut c = call_in(CallStatus::Initiated);
+        assert!(
+            c.apply_status(&StatusUpdate::to(CallStatus::Ringing).with_sequence(1))
+                .applied()
+        );
+        let change = c.apply_status(&StatusUpdate::to(CallStatus::Ringing).with_sequence(1));
+        assert_eq!(
+            change,
+            StatusChange::Refused {
+                current: CallStatus::Ringing,
+                reason: RefusalReason::StaleSequence
+            }
+        );
+    }
+
+    #[test]
+    fn voicemail_outcome_comes_from_amd() {
+        let mut c = call_in(CallStatus::InProgress);
+        c.amd_result = Some("machine_end_beep".into());
+        c.apply_status(&StatusUpdate::to(CallStatus::Completed));
+        assert_eq!(c.outcome, Some(CallOutcome::Voicemail));
+    }
+
+    #[test]
+    fn may_replace_matches_refusal() {
+        for new in CallStatus::ALL {
+            for old in CallStatus::ALL {
+                let allowed = new.may_replace().contains(&old);
+                let c = call_in(old);
+                assert_eq!(
+                    c.refusal(&StatusUpdate::to(new)).is_none(),
+                    allowed,
+                    "{old} -> {new}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn parses_every_status_name() {
+        for s in CallStatus::ALL {
+            assert_eq!(s.as_str().parse::<CallStatus>(), Ok(s));
+            assert_eq!(
+                serde_json::to_value(s).expect("json"),
+                serde_json::json!(s.as_str())
+            );
+        }
+        assert!("done".parse::<CallStatus>().is_err());
+    }
+
+    fn any_status() -> impl Strategy<Value = CallStatus> {
+        proptest::sample::select(CallStatus::ALL.to_vec())
+    }
+
+    proptest! {
+        /// Whatever order callbacks arrive in, the call never goes backwards, a terminal
+        /// status never changes, and the result equals applying the highest-sequence
+        /// update whose path to it was forward.
+        #[test]
+        fn any_delivery_order_is_monotonic(updates in proptest::collection::vec((any_status(), 0i64..20), 0..12)) {
+            let mut c = call_in(CallStatus::Initiated);
+            let mut last_rank = 0;
+            let mut final_status: Option<CallStatus> = None;
+            for (status, seq) in updates {
+                let before = c.status;
+                let change = c.apply_status(&StatusUpdate::to(status).with_sequence(seq));
+                prop_assert!(c.status.rank() >= last_rank);
+                last_rank = c.status.rank();
+                if let Some(f) = final_status {
+                    prop_assert_eq!(c.status, f);
+                    prop_assert!(!change.applied());
+                }
+                if c.status.is_terminal() { final_status = Some(c.status); }
+                if !change.applied() { prop_assert_eq!(c.status, before); }
+            }
+        }
+
+        /// Delivering the same updates twice changes nothing the second time.
+        #[test]
+        fn redelivery_is_idempotent(updates in proptest::collection::vec((any_status(), 0i64..20), 0..12)) {
+            let mut c = call_in(CallStatus::Initiated);
+            for (status, seq) in &updates {
+                c.apply_status(&StatusUpdate::to(*status).with_sequence(*seq));
+            }
+            let once = c.clone();
+            for (status, seq) in &updates {
+                prop_assert!(!c.apply_status(&StatusUpdate::to(*status).with_sequence(*seq)).applied());
+            }
+            prop_assert_eq!(c, once);
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Campaigns and their state machine.
+//!
+//! `draft → active ⇄ paused → completed | cancelled`. Every transition is applied
+//! by the store as a compare-and-set on the current status, using
+//! [`CampaignAction::allowed_from`], so two requests or two processes cannot both win.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CampaignStatus {
+    #[default]
+    Draft,
+    Active,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+impl CampaignStatus {
+    pub const ALL: [CampaignStatus; 5] = [
+        Self::Draft,
+        Self::Active,
+        Self::Paused,
+        Self::Completed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Active => "active",
+            Self::Paused => "paused",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
+
+    /// Whether the campaign's targeting (contacts, settings) may be edited.
+    pub fn is_editable(self) -> bool {
+        matches!(self, Self::Draft | Self::Paused)
+    }
+}
+
+impl fmt::Display for CampaignStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown campaign status {0:?}: expected one of draft, active, paused, completed, cancelled"
+)]
+pub struct UnknownCampaignStatus(pub String);
+
+impl FromStr for CampaignStatus {
+    type Err = UnknownCampaignStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownCampaignStatus(s.to_string()))
+    }
+}
+
+/// What a user or the engine asks of a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignAction {
+    Start,
+    Pause,
+    Resume,
+    Stop,
+    /// The engine found nothing left to dial and no call live.
+    Complete,
+}
+
+impl CampaignAction {
+    /// The statuses from which this action is allowed.
+    pub fn allowed_from(self) -> &'static [CampaignStatus] {
+        use CampaignStatus::*;
+        match self {
+            Self::Start => &[Draft],
+            Self::Pause => &[Active],
+            Self::Resume => &[Paused],
+            Self::Stop => &[Draft, Active, Paused],
+            Self::Complete => &[Active],
+        }
+    }
+
+    /// The status the campaign has after this action.
+    pub fn target(self) -> CampaignStatus {
+        match self {
+            Self::Start | Self::Resume => CampaignStatus::Active,
+            Self::Pause => CampaignStatus::Paused,
+            Self::Stop => CampaignStatus::Cancelled,
+            Self::Complete => CampaignStatus::Completed,
+        }
+    }
+
+    /// The pure transition: the new status, or why not.
+    pub fn apply(self, current: CampaignStatus) -> Result<CampaignStatus, InvalidTransition> {
+        if self.allowed_from().contains(&current) {
+            Ok(self.target())
+        } else {
+            Err(InvalidTransition {
+                action: self,
+                current,
+            })
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Stop => "stop",
+            Self::Complete => "complete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} a campaign that is {current}", action.verb())]
+pub struct InvalidTransition {
+    pub action: CampaignAction,
+    pub current: CampaignStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SheetInfo {
+    pub spreadsheet_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_column: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_message_column: Option<String>,
+}
+
+/// Counters kept exact by atomic increments in the store.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignStats {
+    #[serde(default)]
+    pub total_contacts: i64,
+    #[serde(default)]
+    pub calls_placed: i64,
+    #[serde(default)]
+    pub calls_completed: i64,
+    #[serde(default)]
+    pub calls_answered: i64,
+    #[serde(default)]
+    pub calls_failed: i64,
+    /// Mean duration of answered calls, in seconds.
+    #[serde(default)]
+    pub average_duration: f64,
+    /// Sum of answered calls' durations, kept so `averageDuration` stays exact.
+    #[serde(default)]
+    pub total_duration: i64,
+}
+
+/// Increments to apply to a campaign's stats in one atomic update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsDelta {
+    pub total_contacts: i64,
+    pub calls_placed: i64,
+    pub calls_completed: i64,
+    pub calls_answered: i64,
+    pub calls_failed: i64,
+    /// Seconds to add to the answered calls' total duration.
+    pub answered_duration: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallingWindow {
+    /// `HH:MM`, local to `timezone`.
+    pub start: String,
+    pub end: String,
+    #[serde(default)]
+    pub days: Vec<String>,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoicemailSettings {
+    /// `hangup` or `leave-message`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignSettings {
+    /// Minimum seconds between two call starts of this campaign.
+    #[serde(default = "default_call_delay")]
+    pub call_delay: i64,
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_calls: i64,
+    #[serde(default)]
+    pub retry_count: i64,
+    /// Seconds to wait before a retry.
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calling_window: Option<CallingWindow>,
+    #[serde(default)]
+    pub retry_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voicemail: Option<VoicemailSettings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+}
+
+fn default_call_delay() -> i64 {
+    5
+}
+fn default_max_concurrent() -> i64 {
+    1
+}
+fn default_retry_delay() -> i64 {
+    3600
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            call_delay: default_call_delay(),
+            max_concurrent_calls: default_max_concurrent(),
+            retry_count: 0,
+            retry_delay: default_retry_delay(),
+            calling_window: None,
+            retry_on: Vec::new(),
+            voicemail: None,
+            agent_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Campaign {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub status: CampaignStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet_info: Option<SheetInfo>,
+    #[serde(default)]
+    pub stats: CampaignStats,
+    #[serde(default)]
+    pub settings: CampaignSettings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_executed: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_execution: Option<Timestamp>,
+    #[serde(default)]
+    pub contact_ids: Vec<ObjectId>,
+    #[serde(default)]
+    pub call_ids: Vec<ObjectId>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Campaign {
+    pub fn new(name: impl Into<String>) -> Self {
+        let now = crate::time::now();
+        Self {
+            id: ObjectId::new(),
+            name: name.into(),
+            description: None,
+            status: CampaignStatus::Draft,
+            prompt: None,
+            first_message: None,
+            caller_id: None,
+            region: None,
+            sheet_info: None,
+            stats: CampaignStats::default(),
+            settings: CampaignSettings::default(),
+            last_executed: None,
+            next_execution: None,
+            contact_ids: Vec::new(),
+            call_ids: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+impl CampaignStats {
+    /// Adds `delta` and recomputes the average from exact totals.
+    pub fn add(&mut self, delta: &StatsDelta) {
+        self.total_contacts += delta.total_contacts;
+        self.calls_placed += delta.calls_placed;
+        self.calls_completed += delta.calls_completed;
+        self.calls_answered += delta.calls_answered;
+        self.calls_failed += delta.calls_failed;
+        self.total_duration += delta.answered_duration;
+        self.average_duration = if self.calls_answered > 0 {
+            self.total_duration as f64 / self.calls_answered as f64
+        } else {
+            0.0
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CampaignAction::*;
+    use CampaignStatus::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_documented_lifecycle() {
+        assert_eq!(Start.apply(Draft), Ok(Active));
+        assert_eq!(Pause.apply(Active), Ok(Paused));
+        assert_eq!(Resume.apply(Paused), Ok(Active));
+        assert_eq!(Stop.apply(Paused), Ok(Cancelled));
+        assert_eq!(Complete.apply(Active), Ok(Completed));
+    }
+
+    #[test]
+    fn refuses_what_makes_no_sense() {
+        assert!(Start.apply(Active).is_err());
+        assert!(Pause.apply(Paused).is_err());
+        assert!(Resume.apply(Active).is_err());
+        let err = Start.apply(Completed).expect_err("completed is final");
+        assert_eq!(err.to_string(), "cannot start a campaign that is completed");
+    }
+
+    fn any_action() -> impl Strategy<Value = CampaignAction> {
+        proptest::sample::select(vec![Start, Pause, Resume, Stop, Complete])
+    }
+
+    proptest! {
+        /// No sequence of actions leaves a final status, and a refused action changes nothing.
+        #[test]
+        fn final_statuses_stay_final(actions in proptest::collection::vec(any_action(), 0..20)) {
+            let mut status = Draft;
+            for a in actions {
+                let before = status;
+                match a.apply(status) {
+                    Ok(next) => { prop_assert!(!before.is_final()); status = next; }
+                    Err(e) => prop_assert_eq!(e.current, before),
+                }
+            }
+        }
+
+        /// Averages computed incrementally equal the average over all answered durations.
+        #[test]
+        fn average_duration_is_exact(durations in proptest::collection::vec(0i64..3600, 1..50)) {
+            let mut stats = CampaignStats::default();
+            for d in &durations {
+                stats.add(&StatsDelta { calls_answered: 1, answered_duration: *d, ..Default::default() });
+            }
+            let expected = durations.iter().sum::<i64>() as f64 / durations.len() as f64;
+            prop_assert!((stats.average_duration - expected).abs() < 1e-9);
+        }
+    }
+}

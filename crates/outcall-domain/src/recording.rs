@@ -1,0 +1,52 @@
+//! Recording metadata (`recordings`), one document per Twilio `RecordingSid`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub recording_sid: String,
+    pub call_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    /// Twilio's `RecordingStatus`: `in-progress`, `completed`, `absent`, `failed`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The recording statuses Twilio reports.
+pub const RECORDING_STATUSES: [&str; 4] = ["in-progress", "completed", "absent", "failed"];
+
+impl Recording {
+    pub fn new(
+        recording_sid: impl Into<String>,
+        call_sid: impl Into<String>,
+        status: impl Into<String>,
+    ) -> Self {
+        let now = crate::time::now();
+        Self {
+            id: ObjectId::new(),
+            recording_sid: recording_sid.into(),
+            call_sid: call_sid.into(),
+            url: None,
+            duration: None,
+            status: status.into(),
+            channels: None,
+            start_time: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

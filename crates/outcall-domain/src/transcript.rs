@@ -1,0 +1,134 @@
+//! Conversation transcripts (`transcripts`), one per call.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::id::ObjectId;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Agent,
+    User,
+}
+
+/// One spoken turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Turn {
+    pub role: Role,
+    pub message: String,
+    #[serde(default)]
+    pub time_in_call_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentimentLabel {
+    Positive,
+    Neutral,
+    Negative,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sentiment {
+    pub label: SentimentLabel,
+    /// From -1 (negative) to 1 (positive).
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptStatus {
+    Live,
+    #[default]
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transcript {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    pub call_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub transcript: Vec<Turn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentiment: Option<Sentiment>,
+    /// The agent platform's analysis, kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub status: TranscriptStatus,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Transcript {
+    pub fn new(call_sid: impl Into<String>) -> Self {
+        let now = crate::time::now();
+        Self {
+            id: ObjectId::new(),
+            call_sid: call_sid.into(),
+            conversation_id: None,
+            transcript: Vec::new(),
+            summary: None,
+            sentiment: None,
+            analysis: None,
+            status: TranscriptStatus::Done,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// A partial update of a transcript: only the fields given change.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TranscriptPatch {
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    #[serde(default)]
+    pub transcript: Option<Vec<Turn>>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub sentiment: Option<Sentiment>,
+    #[serde(default)]
+    pub analysis: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub status: Option<TranscriptStatus>,
+}
+
+impl TranscriptPatch {
+    pub fn apply(&self, t: &mut Transcript) {
+        if let Some(v) = &self.conversation_id {
+            t.conversation_id = Some(v.clone());
+        }
+        if let Some(v) = &self.transcript {
+            t.transcript = v.clone();
+        }
+        if let Some(v) = &self.summary {
+            t.summary = Some(v.clone());
+        }
+        if let Some(v) = &self.sentiment {
+            t.sentiment = Some(v.clone());
+        }
+        if let Some(v) = &self.analysis {
+            t.analysis = Some(v.clone());
+        }
+        if let Some(v) = self.status {
+            t.status = v;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
