@@ -255,7 +255,7 @@ impl Call {
             };
         }
         let from = self.status;
-        let at = update.timestamp.unwrap_or_else(crate::time::now);
+        let at = update.timestamp.map(crate::time::to_millis).unwrap_or_else(crate::time::now);
         self.status = update.status;
         if update.sequence_number.is_some() {
             self.sequence_number = update.sequence_number;
@@ -553,5 +553,16 @@ mod tests {
             }
             prop_assert_eq!(c, once);
         }
+    }
+}
+
+impl crate::time::MillisecondTimes for Call {
+    fn truncate_times(&mut self) {
+        use crate::time::{truncate, truncate_opt};
+        truncate_opt(&mut self.start_time);
+        truncate_opt(&mut self.end_time);
+        truncate_opt(&mut self.answer_time);
+        truncate(&mut self.created_at);
+        truncate(&mut self.updated_at);
     }
 }

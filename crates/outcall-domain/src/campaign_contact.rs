@@ -90,3 +90,14 @@ impl CampaignContact {
         }
     }
 }
+
+impl crate::time::MillisecondTimes for CampaignContact {
+    fn truncate_times(&mut self) {
+        crate::time::truncate_opt(&mut self.next_attempt_at);
+        if let Some(lease) = &mut self.lease {
+            crate::time::truncate(&mut lease.expires_at);
+        }
+        crate::time::truncate(&mut self.created_at);
+        crate::time::truncate(&mut self.updated_at);
+    }
+}

@@ -126,3 +126,50 @@ impl Contact {
         }
     }
 }
+
+/// A partial update of a contact: only the fields given change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContactPatch {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub notes: Option<String>,
+    pub status: Option<ContactStatus>,
+    pub priority: Option<i64>,
+    pub timezone: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+impl ContactPatch {
+    pub fn apply(&self, c: &mut Contact) {
+        fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+            if let Some(v) = src {
+                *dst = Some(v.clone());
+            }
+        }
+        set(&mut c.name, &self.name);
+        set(&mut c.email, &self.email);
+        set(&mut c.notes, &self.notes);
+        set(&mut c.timezone, &self.timezone);
+        if let Some(s) = self.status {
+            c.status = s;
+        }
+        if let Some(p) = self.priority {
+            c.priority = p;
+        }
+        if let Some(t) = &self.tags {
+            c.tags = t.clone();
+        }
+        if let Some(f) = &self.custom_fields {
+            c.custom_fields = f.clone();
+        }
+    }
+}
+
+impl crate::time::MillisecondTimes for Contact {
+    fn truncate_times(&mut self) {
+        crate::time::truncate_opt(&mut self.last_contacted);
+        crate::time::truncate(&mut self.created_at);
+        crate::time::truncate(&mut self.updated_at);
+    }
+}

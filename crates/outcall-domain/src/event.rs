@@ -39,3 +39,11 @@ impl CallEvent {
         }
     }
 }
+
+impl crate::time::MillisecondTimes for CallEvent {
+    fn truncate_times(&mut self) {
+        crate::time::truncate(&mut self.timestamp);
+        crate::time::truncate(&mut self.created_at);
+        crate::time::truncate(&mut self.updated_at);
+    }
+}

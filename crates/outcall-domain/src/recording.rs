@@ -50,3 +50,11 @@ impl Recording {
         }
     }
 }
+
+impl crate::time::MillisecondTimes for Recording {
+    fn truncate_times(&mut self) {
+        crate::time::truncate_opt(&mut self.start_time);
+        crate::time::truncate(&mut self.created_at);
+        crate::time::truncate(&mut self.updated_at);
+    }
+}

@@ -14,3 +14,20 @@ pub fn now() -> Timestamp {
 pub fn to_millis(t: Timestamp) -> Timestamp {
     t.trunc_subsecs(3)
 }
+
+/// Documents whose times a store keeps at millisecond precision. Adapters call
+/// [`MillisecondTimes::truncate_times`] before writing, so what is read back equals
+/// what was written, whichever store is behind.
+pub trait MillisecondTimes {
+    fn truncate_times(&mut self);
+}
+
+pub(crate) fn truncate_opt(t: &mut Option<Timestamp>) {
+    if let Some(v) = t {
+        *v = to_millis(*v);
+    }
+}
+
+pub(crate) fn truncate(t: &mut Timestamp) {
+    *t = to_millis(*t);
+}

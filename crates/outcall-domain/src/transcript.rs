@@ -132,3 +132,10 @@ impl TranscriptPatch {
         *self == Self::default()
     }
 }
+
+impl crate::time::MillisecondTimes for Transcript {
+    fn truncate_times(&mut self) {
+        crate::time::truncate(&mut self.created_at);
+        crate::time::truncate(&mut self.updated_at);
+    }
+}

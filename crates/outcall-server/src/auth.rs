@@ -1,0 +1,43 @@
+//! API-key authentication for `/api/*`: `Authorization: Bearer <key>`, compared in
+//! constant time against every configured key.
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(key) if key_matches(&state.api_keys, key) => Ok(next.run(req).await),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Checks every key without stopping at the first match, so timing tells nothing.
+fn key_matches(keys: &[String], presented: &str) -> bool {
+    keys.iter().fold(false, |found, k| found | bool::from(k.as_bytes().ct_eq(presented.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_any_configured_key_exactly() {
+        let keys = vec!["alpha".to_string(), "beta".to_string()];
+        assert!(key_matches(&keys, "beta"));
+        assert!(!key_matches(&keys, "bet"));
+        assert!(!key_matches(&keys, ""));
+        assert!(!key_matches(&[], "alpha"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Configuration: flags, environment variables and `.env`, in that order of
+//! precedence (clap reads the environment; `main` loads `.env` into it first).
+//! The field docs are the `--help` text and the README's configuration table.
+
+use std::fmt;
+
+use clap::Args;
+
+#[derive(Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// API keys accepted as `Authorization: Bearer <key>`, comma-separated.
+    #[arg(long = "api-key", env = "API_KEY", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+
+    #[command(flatten)]
+    pub store: StoreConfig,
+
+    /// Region for phone numbers written without a country code (ISO 3166 code, e.g. US, GB, AU).
+    #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
+    pub default_region: String,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
+    pub body_limit_bytes: usize,
+
+    /// Seconds to wait for in-flight requests on shutdown.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Args)]
+pub struct StoreConfig {
+    /// Database URL: `sqlite://PATH` (the embedded default).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/outcall.db")]
+    pub database_url: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Hides the API keys: settings get logged, keys must not be.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("api_keys", &format_args!("[{} hidden]", self.api_keys.len()))
+            .field("store", &self.store)
+            .field("default_region", &self.default_region)
+            .field("body_limit_bytes", &self.body_limit_bytes)
+            .finish()
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("database_url", &redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+/// Replaces a password in a URL (`scheme://user:pass@host`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(redact_url("mongodb://bob:secret@db:27017/x"), "mongodb://bob:***@db:27017/x");
+        assert_eq!(redact_url("sqlite://./data/outcall.db"), "sqlite://./data/outcall.db");
+    }
+}

@@ -1,0 +1,53 @@
+//! The success envelope: `{"success": true, "data": …}` and, on lists,
+//! `"pagination": {page, limit, total, pages}`; plus `fields` projection.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use outcall_domain::Page;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, ApiResult};
+
+pub fn ok<T: Serialize>(data: T) -> ApiResult<Response> {
+    respond(StatusCode::OK, data)
+}
+
+pub fn created<T: Serialize>(data: T) -> ApiResult<Response> {
+    respond(StatusCode::CREATED, data)
+}
+
+fn respond<T: Serialize>(status: StatusCode, data: T) -> ApiResult<Response> {
+    let data = serde_json::to_value(data).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((status, Json(json!({ "success": true, "data": data }))).into_response())
+}
+
+/// A page of items, each cut down to `fields` when given.
+pub fn page<T: Serialize>(page: Page<T>, fields: Option<&[String]>) -> ApiResult<Response> {
+    let pages = page.pages();
+    let items = page
+        .items
+        .iter()
+        .map(|item| serde_json::to_value(item).map(|v| project(v, fields)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({
+        "success": true,
+        "data": items,
+        "pagination": { "page": page.page, "limit": page.limit, "total": page.total, "pages": pages },
+    }))
+    .into_response())
+}
+
+/// Keeps only the named top-level fields (and `_id`), like a MongoDB projection.
+pub fn project(value: Value, fields: Option<&[String]>) -> Value {
+    match (value, fields) {
+        (Value::Object(map), Some(fields)) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| k == "_id" || fields.iter().any(|f| f == k))
+                .collect(),
+        ),
+        (value, _) => value,
+    }
+}

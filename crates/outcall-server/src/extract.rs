@@ -1,0 +1,140 @@
+//! Extractors that answer bad input with the API's JSON envelope instead of
+//! axum's plain-text rejections, and a checked reader for query strings that
+//! refuses unknown or repeated parameters.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use outcall_domain::page::{PageRequest, Sort};
+use outcall_domain::time::Timestamp;
+use outcall_domain::ObjectId;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult};
+
+/// `axum::Json` with envelope errors (400 malformed, 413 too large, 415 not JSON).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A single path segment, e.g. a `callSid`, with envelope errors.
+#[derive(Debug)]
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::validation(format!("invalid path: {}", e.body_text())))?;
+        Ok(Self(value))
+    }
+}
+
+/// The query string as name → value, refusing repeated names.
+#[derive(Debug, Default)]
+pub struct Params(BTreeMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        let mut map = BTreeMap::new();
+        for (k, v) in pairs {
+            if map.insert(k.clone(), v).is_some() {
+                return Err(ApiError::field(&k, "given more than once"));
+            }
+        }
+        Ok(Self(map))
+    }
+}
+
+impl Params {
+    /// Takes a parameter as text; empty values count as absent.
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        self.0.remove(name).filter(|v| !v.is_empty())
+    }
+
+    /// Takes and parses a parameter, naming it in the error.
+    pub fn parse<T: FromStr>(&mut self, name: &str) -> ApiResult<Option<T>>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.text(name)
+            .map(|v| v.parse::<T>().map_err(|e| ApiError::field(name, e.to_string())))
+            .transpose()
+    }
+
+    pub fn object_id(&mut self, name: &str) -> ApiResult<Option<ObjectId>> {
+        self.parse::<ObjectId>(name)
+    }
+
+    /// An RFC 3339 time, or a bare date (`2026-11-25`, meaning its midnight UTC).
+    pub fn time(&mut self, name: &str) -> ApiResult<Option<Timestamp>> {
+        self.text(name).map(|v| parse_time(name, &v)).transpose()
+    }
+
+    /// `page`, `limit` and `sort` (checked against `sortable`).
+    pub fn page(&mut self, sortable: &[&'static str], default_sort: Sort) -> ApiResult<PageRequest> {
+        let page = self.parse::<i64>("page").map_err(|_| ApiError::field("page", "must be a whole number from 1"))?;
+        let limit = self
+            .parse::<i64>("limit")
+            .map_err(|_| ApiError::field("limit", "must be a whole number from 1 to 100"))?;
+        let sort = match self.text("sort") {
+            Some(s) => Sort::parse(&s, sortable)?,
+            None => default_sort,
+        };
+        Ok(PageRequest::new(page, limit, sort)?)
+    }
+
+    /// `fields=a,b,c`: which top-level fields each item keeps (`_id` always stays).
+    pub fn fields(&mut self) -> ApiResult<Option<Vec<String>>> {
+        let Some(raw) = self.text("fields") else {
+            return Ok(None);
+        };
+        let fields: Vec<String> = raw.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
+        if fields.is_empty() || fields.iter().any(|f| !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+            return Err(ApiError::field("fields", "must be a comma-separated list of field names"));
+        }
+        Ok(Some(fields))
+    }
+
+    /// Refuses whatever parameter was not taken: a typo must not silently widen a query.
+    pub fn finish(self) -> ApiResult<()> {
+        match self.0.keys().next() {
+            None => Ok(()),
+            Some(_) => Err(ApiError::validation(format!(
+                "unknown query parameter(s): {}",
+                self.0.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
+pub fn parse_time(name: &str, v: &str) -> ApiResult<Timestamp> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(outcall_domain::time::to_millis(t.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return Ok(t.and_utc());
+    }
+    Err(ApiError::field(name, "must be an RFC 3339 time (2026-11-25T09:00:00Z) or a date (2026-11-25)"))
+}

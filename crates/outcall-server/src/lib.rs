@@ -1,0 +1,122 @@
+//! outcall's server: HTTP API, and later webhooks, media bridge and campaign engine.
+//!
+//! Handlers talk to the Store port only; they never know which database is behind it.
+//!
+//! # Layout
+//! - [`config`]: settings from flags, environment and `.env`.
+//! - [`error`], [`envelope`], [`extract`]: the API's conventions (api.md).
+//! - [`auth`]: API-key check for `/api/*`.
+//! - [`routes`]: one module per resource, each with its `router()`.
+//! - [`launch`]: serve on a given listener until a shutdown future resolves.
+
+pub mod auth;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::Router;
+use outcall_domain::phone::Region;
+use outcall_store::Store;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::ServerConfig;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub api_keys: Arc<[String]>,
+    pub region: Region,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store.backend())
+            .field("api_keys", &format_args!("[{} hidden]", self.api_keys.len()))
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+impl AppState {
+    /// Builds the state from configuration, refusing settings that cannot work.
+    pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> anyhow::Result<Self> {
+        let keys: Vec<String> = config
+            .api_keys
+            .iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        if keys.is_empty() {
+            anyhow::bail!("API_KEY is not set: set API_KEY to one or more comma-separated secret keys");
+        }
+        let region = Region::parse(&config.default_region)
+            .map_err(|e| anyhow::anyhow!("DEFAULT_REGION: {e}"))?;
+        Ok(Self {
+            store,
+            api_keys: keys.into(),
+            region,
+        })
+    }
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState, body_limit: usize) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(routes::router(state.clone()))
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
+/// requests finish for up to `grace`.
+pub async fn launch(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut grace_rx = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        res = server => res,
+        _ = async {
+            let _ = grace_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("shutdown grace period over; dropping remaining connections");
+            drop(stop_rx);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Route modules, one per resource, merged here. Everything under `/api` needs an API key.
+
+use axum::middleware::from_fn_with_state;
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+mod calls;
+mod events;
+mod health;
+mod recordings;
+mod transcripts;
+pub(crate) mod validate;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let api = Router::new()
+        .merge(calls::router())
+        .merge(recordings::router())
+        .merge(transcripts::router())
+        .merge(events::router())
+        .fallback(|| async { ApiError::not_found("no such API route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .route_layer(from_fn_with_state(state, crate::auth::require_api_key));
+    Router::new()
+        .merge(health::router())
+        .nest("/api", api)
+        .fallback(|| async { ApiError::not_found("not found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+}

@@ -1,0 +1,151 @@
+//! `campaigns`: compare-and-set transitions and exact stats counters.
+
+use async_trait::async_trait;
+use outcall_domain::time::MillisecondTimes;
+use outcall_domain::campaign::{Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta};
+use outcall_domain::time::now;
+use outcall_domain::{ObjectId, Page, PageRequest};
+use outcall_store::{CampaignFilter, CampaignStore, StoreResult, Transition};
+
+use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis, opt_millis};
+use crate::SqliteStore;
+
+const LOAD: &str = "SELECT doc FROM campaigns WHERE id = ?";
+
+async fn write_campaign(conn: &mut sqlx::SqliteConnection, c: &Campaign, insert: bool) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO campaigns (id, name, status, created_at, next_execution, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    } else {
+        "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, next_execution = ?5, doc = ?6 WHERE id = ?1"
+    };
+    sqlx::query(sql)
+        .bind(c.id.to_hex())
+        .bind(&c.name)
+        .bind(c.status.as_str())
+        .bind(millis(c.created_at))
+        .bind(opt_millis(c.next_execution))
+        .bind(encode(c)?)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Loads a campaign, lets `change` edit it, and writes it back if it says so,
+    /// all in one write transaction.
+    async fn modify_campaign(
+        &self,
+        id: ObjectId,
+        change: impl FnOnce(&mut Campaign) -> bool,
+    ) -> StoreResult<Option<(Campaign, bool)>> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await? else {
+            return Ok(None);
+        };
+        let changed = change(&mut c);
+        if changed {
+            c.updated_at = now();
+            c.truncate_times();
+            write_campaign(&mut tx, &c, false).await?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(Some((c, changed)))
+    }
+}
+
+fn transition_of(result: Option<(Campaign, bool)>) -> Transition {
+    match result {
+        None => Transition::NotFound,
+        Some((c, true)) => Transition::Applied(c),
+        Some((c, false)) => Transition::Refused(c.status),
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn insert_campaign(&self, mut c: Campaign) -> StoreResult<Campaign> {
+        c.created_at = now();
+        c.updated_at = c.created_at;
+        c.truncate_times();
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        write_campaign(&mut conn, &c, true).await?;
+        Ok(c)
+    }
+
+    async fn get_campaign(&self, id: ObjectId) -> StoreResult<Option<Campaign>> {
+        let doc: Option<String> = sqlx::query_scalar(LOAD)
+            .bind(id.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        doc.as_deref().map(decode).transpose()
+    }
+
+    async fn list_campaigns(&self, filter: &CampaignFilter, page: &PageRequest) -> StoreResult<Page<Campaign>> {
+        let sort_column = match page.sort.field {
+            "name" => "name",
+            "status" => "status",
+            _ => "created_at",
+        };
+        list_page(&self.reader, "campaigns", page, sort_column, |q| {
+            if let Some(s) = filter.status {
+                q.push(" AND status = ").push_bind(s.as_str());
+            }
+            if let Some(n) = &filter.name {
+                q.push(" AND name = ").push_bind(n.clone());
+            }
+        })
+        .await
+    }
+
+    async fn update_campaign(
+        &self,
+        id: ObjectId,
+        patch: &CampaignPatch,
+        only_if: &[CampaignStatus],
+    ) -> StoreResult<Transition> {
+        let result = self
+            .modify_campaign(id, |c| {
+                let allowed = only_if.contains(&c.status);
+                if allowed {
+                    patch.apply(c);
+                }
+                allowed
+            })
+            .await?;
+        Ok(transition_of(result))
+    }
+
+    async fn delete_campaign(&self, id: ObjectId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM campaigns WHERE id = ?")
+            .bind(id.to_hex())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn transition_campaign(&self, id: ObjectId, action: CampaignAction) -> StoreResult<Transition> {
+        let result = self
+            .modify_campaign(id, |c| match action.apply(c.status) {
+                Ok(next) => {
+                    c.status = next;
+                    true
+                }
+                Err(_) => false,
+            })
+            .await?;
+        Ok(transition_of(result))
+    }
+
+    async fn add_campaign_stats(&self, id: ObjectId, delta: &StatsDelta) -> StoreResult<Option<Campaign>> {
+        let result = self
+            .modify_campaign(id, |c| {
+                c.stats.add(delta);
+                true
+            })
+            .await?;
+        Ok(result.map(|(c, _)| c))
+    }
+}

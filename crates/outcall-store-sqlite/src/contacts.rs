@@ -1,0 +1,198 @@
+//! `contacts`, with their array fields (`campaignIds`, `tags`) mirrored into side
+//! tables so they can be indexed, and the seed's unique `{phoneNumber, campaignIds}`
+//! enforced the way MongoDB enforces a unique multikey index.
+
+use async_trait::async_trait;
+use outcall_domain::time::MillisecondTimes;
+use outcall_domain::contact::{Contact, ContactPatch};
+use outcall_domain::time::{now, Timestamp};
+use outcall_domain::{ObjectId, Page, PageRequest};
+use outcall_store::{ContactFilter, ContactStore, StoreResult};
+
+use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
+use crate::SqliteStore;
+
+const LOAD: &str = "SELECT doc FROM contacts WHERE id = ?";
+
+/// Writes the contact row and rebuilds its side-table rows, in the caller's transaction.
+async fn write_contact(conn: &mut sqlx::SqliteConnection, c: &Contact, insert: bool) -> StoreResult<()> {
+    let id = c.id.to_hex();
+    let sql = if insert {
+        "INSERT INTO contacts (id, phone_number, name, email, status, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    } else {
+        "UPDATE contacts SET phone_number = ?2, name = ?3, email = ?4, status = ?5, created_at = ?6, doc = ?7 WHERE id = ?1"
+    };
+    sqlx::query(sql)
+        .bind(&id)
+        .bind(&c.phone_number)
+        .bind(&c.name)
+        .bind(&c.email)
+        .bind(c.status.as_str())
+        .bind(millis(c.created_at))
+        .bind(encode(c)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    if !insert {
+        for table in ["contact_campaigns", "contact_tags"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE contact_id = ?"))
+                .bind(&id)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    // An empty array is indexed once, as '' (MongoDB indexes it as undefined).
+    let campaigns: Vec<String> = if c.campaign_ids.is_empty() {
+        vec![String::new()]
+    } else {
+        c.campaign_ids.iter().map(|i| i.to_hex()).collect()
+    };
+    for campaign in campaigns {
+        sqlx::query("INSERT INTO contact_campaigns (contact_id, phone_number, campaign_id, status) VALUES (?, ?, ?, ?)")
+            .bind(&id)
+            .bind(&c.phone_number)
+            .bind(campaign)
+            .bind(c.status.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    for tag in &c.tags {
+        sqlx::query("INSERT OR IGNORE INTO contact_tags (contact_id, tag) VALUES (?, ?)")
+            .bind(&id)
+            .bind(tag)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Loads a contact, applies `change`, writes it back, in one write transaction.
+    async fn modify_contact(&self, id: ObjectId, change: impl FnOnce(&mut Contact)) -> StoreResult<Option<Contact>> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let Some(mut c): Option<Contact> = load_for_update(&mut tx, LOAD, &id.to_hex()).await? else {
+            return Ok(None);
+        };
+        change(&mut c);
+        c.updated_at = now();
+        c.truncate_times();
+        write_contact(&mut tx, &c, false).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(c))
+    }
+}
+
+#[async_trait]
+impl ContactStore for SqliteStore {
+    async fn insert_contact(&self, mut c: Contact) -> StoreResult<Contact> {
+        c.created_at = now();
+        c.updated_at = c.created_at;
+        c.truncate_times();
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        write_contact(&mut tx, &c, true).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(c)
+    }
+
+    async fn get_contact(&self, id: ObjectId) -> StoreResult<Option<Contact>> {
+        let doc: Option<String> = sqlx::query_scalar(LOAD)
+            .bind(id.to_hex())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)?;
+        doc.as_deref().map(decode).transpose()
+    }
+
+    async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM contacts WHERE phone_number = ? ORDER BY created_at, rowid LIMIT 1")
+                .bind(phone_number)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        doc.as_deref().map(decode).transpose()
+    }
+
+    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> StoreResult<Page<Contact>> {
+        let sort_column = match page.sort.field {
+            "name" => "name",
+            "phoneNumber" => "phone_number",
+            _ => "created_at",
+        };
+        list_page(&self.reader, "contacts", page, sort_column, |q| {
+            if let Some(s) = filter.status {
+                q.push(" AND status = ").push_bind(s.as_str());
+            }
+            if let Some(e) = &filter.email {
+                q.push(" AND email = ").push_bind(e.clone());
+            }
+            if let Some(n) = &filter.name {
+                q.push(" AND name = ").push_bind(n.clone());
+            }
+            if let Some(t) = &filter.tag {
+                q.push(" AND id IN (SELECT contact_id FROM contact_tags WHERE tag = ")
+                    .push_bind(t.clone())
+                    .push(")");
+            }
+            if let Some(c) = filter.campaign_id {
+                q.push(" AND id IN (SELECT contact_id FROM contact_campaigns WHERE campaign_id = ")
+                    .push_bind(c.to_hex())
+                    .push(")");
+            }
+        })
+        .await
+    }
+
+    async fn update_contact(&self, id: ObjectId, patch: &ContactPatch) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| patch.apply(c)).await
+    }
+
+    async fn delete_contact(&self, id: ObjectId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM contacts WHERE id = ?")
+            .bind(id.to_hex())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| {
+            for t in tags {
+                if !c.tags.contains(t) {
+                    c.tags.push(t.clone());
+                }
+            }
+        })
+        .await
+    }
+
+    async fn remove_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| c.tags.retain(|t| !tags.contains(t))).await
+    }
+
+    async fn add_contact_campaign(&self, id: ObjectId, campaign_id: ObjectId) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| {
+            if !c.campaign_ids.contains(&campaign_id) {
+                c.campaign_ids.push(campaign_id);
+            }
+        })
+        .await
+    }
+
+    async fn remove_contact_campaign(&self, id: ObjectId, campaign_id: ObjectId) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| c.campaign_ids.retain(|x| *x != campaign_id)).await
+    }
+
+    async fn record_contact_call(&self, id: ObjectId, call_id: ObjectId, at: Timestamp) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| {
+            c.call_count += 1;
+            c.call_ids.push(call_id);
+            c.last_contacted = Some(outcall_domain::time::to_millis(at));
+        })
+        .await
+    }
+}

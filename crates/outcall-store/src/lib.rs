@@ -1,0 +1,24 @@
+//! The Store port: what outcall needs from a database, as async traits per
+//! collection, plus the conformance suite every adapter runs against itself.
+//!
+//! This crate never names sqlx or the MongoDB driver. Adapters implement
+//! [`Store`]; the server holds an `Arc<dyn Store>` and does not know which one.
+//!
+//! Every write that must be atomic is a single operation here (conditional status
+//! update, compare-and-set transition, counter increment, set-like array edits),
+//! so each adapter can do it as one single-document atomic update.
+//!
+//! # Layout
+//! - [`error`]: `StoreError`, the few failures callers distinguish.
+//! - [`filter`]: the filters each list accepts, and their sortable fields.
+//! - [`port`]: the traits.
+//! - [`conformance`]: the shared behaviour suite.
+
+pub mod conformance;
+pub mod error;
+pub mod filter;
+pub mod port;
+
+pub use error::{StoreError, StoreResult};
+pub use filter::*;
+pub use port::*;

@@ -1,0 +1,166 @@
+//! The traits an adapter implements. One trait per collection; [`Store`] is all of them.
+//!
+//! Timestamps: adapters set `createdAt` and `updatedAt` (millisecond precision) on
+//! insert, and `updatedAt` on every change; values passed in are ignored.
+
+use async_trait::async_trait;
+use outcall_domain::call::{Call, StatusChange, StatusUpdate};
+use outcall_domain::campaign::{Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta};
+use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
+use outcall_domain::contact::{Contact, ContactPatch};
+use outcall_domain::event::CallEvent;
+use outcall_domain::recording::Recording;
+use outcall_domain::time::Timestamp;
+use outcall_domain::transcript::{Transcript, TranscriptPatch};
+use outcall_domain::{ObjectId, Page, PageRequest};
+
+use crate::error::StoreResult;
+use crate::filter::*;
+
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    /// Inserts a call. `Conflict` if its `callSid` (or `attemptId`) exists.
+    async fn insert_call(&self, call: Call) -> StoreResult<Call>;
+    async fn get_call(&self, call_sid: &str) -> StoreResult<Option<Call>>;
+    async fn list_calls(&self, filter: &CallFilter, page: &PageRequest) -> StoreResult<Page<Call>>;
+    /// Applies a status update atomically under the rules of [`Call::apply_status`].
+    /// `None` if no such call. Concurrent updates are serialised: each sees the last.
+    async fn update_call_status(
+        &self,
+        call_sid: &str,
+        update: &StatusUpdate,
+    ) -> StoreResult<Option<(Call, StatusChange)>>;
+    async fn delete_call(&self, call_sid: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait RecordingStore: Send + Sync {
+    /// `Conflict` if the `recordingSid` exists.
+    async fn insert_recording(&self, recording: Recording) -> StoreResult<Recording>;
+    async fn get_recording(&self, recording_sid: &str) -> StoreResult<Option<Recording>>;
+    async fn list_recordings(
+        &self,
+        filter: &RecordingFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recording>>;
+    async fn delete_recording(&self, recording_sid: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait TranscriptStore: Send + Sync {
+    /// `Conflict` if the call already has a transcript.
+    async fn insert_transcript(&self, transcript: Transcript) -> StoreResult<Transcript>;
+    async fn get_transcript(&self, call_sid: &str) -> StoreResult<Option<Transcript>>;
+    /// `None` if the call has no transcript.
+    async fn update_transcript(
+        &self,
+        call_sid: &str,
+        patch: &TranscriptPatch,
+    ) -> StoreResult<Option<Transcript>>;
+}
+
+#[async_trait]
+pub trait CallEventStore: Send + Sync {
+    async fn insert_event(&self, event: CallEvent) -> StoreResult<CallEvent>;
+    /// A call's timeline, sorted by `timestamp`.
+    async fn list_events(
+        &self,
+        call_sid: &str,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CallEvent>>;
+}
+
+/// What a compare-and-set transition did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    Applied(Campaign),
+    /// The campaign's status did not allow the action; nothing changed.
+    Refused(CampaignStatus),
+    NotFound,
+}
+
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    async fn insert_campaign(&self, campaign: Campaign) -> StoreResult<Campaign>;
+    async fn get_campaign(&self, id: ObjectId) -> StoreResult<Option<Campaign>>;
+    async fn list_campaigns(
+        &self,
+        filter: &CampaignFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Campaign>>;
+    /// Applies `patch` only while the campaign's status is one of `only_if`.
+    async fn update_campaign(
+        &self,
+        id: ObjectId,
+        patch: &CampaignPatch,
+        only_if: &[CampaignStatus],
+    ) -> StoreResult<Transition>;
+    async fn delete_campaign(&self, id: ObjectId) -> StoreResult<bool>;
+    /// Compare-and-set on the status: of N concurrent callers, exactly one wins.
+    async fn transition_campaign(&self, id: ObjectId, action: CampaignAction) -> StoreResult<Transition>;
+    /// Adds to the stats counters atomically (`$inc`), keeping `averageDuration` exact.
+    async fn add_campaign_stats(&self, id: ObjectId, delta: &StatsDelta) -> StoreResult<Option<Campaign>>;
+}
+
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// `Conflict` if another contact has the same `phoneNumber` and shares a campaign
+    /// with it (or neither has any campaign): the seed's unique `{phoneNumber, campaignIds}`.
+    async fn insert_contact(&self, contact: Contact) -> StoreResult<Contact>;
+    async fn get_contact(&self, id: ObjectId) -> StoreResult<Option<Contact>>;
+    /// The oldest contact with this E.164 number.
+    async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>>;
+    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> StoreResult<Page<Contact>>;
+    async fn update_contact(&self, id: ObjectId, patch: &ContactPatch) -> StoreResult<Option<Contact>>;
+    async fn delete_contact(&self, id: ObjectId) -> StoreResult<bool>;
+    /// Adds tags not already present (`$addToSet`).
+    async fn add_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>>;
+    /// Removes the given tags (`$pull`).
+    async fn remove_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>>;
+    /// Adds the campaign to `campaignIds` (`$addToSet`); `Conflict` under the unique rule.
+    async fn add_contact_campaign(&self, id: ObjectId, campaign_id: ObjectId) -> StoreResult<Option<Contact>>;
+    async fn remove_contact_campaign(
+        &self,
+        id: ObjectId,
+        campaign_id: ObjectId,
+    ) -> StoreResult<Option<Contact>>;
+    /// Records a call placed to the contact: `$inc callCount`, `$push callIds`, `lastContacted`.
+    async fn record_contact_call(
+        &self,
+        id: ObjectId,
+        call_id: ObjectId,
+        at: Timestamp,
+    ) -> StoreResult<Option<Contact>>;
+}
+
+#[async_trait]
+pub trait CampaignContactStore: Send + Sync {
+    /// Inserts the (campaign, contact) pair if absent (`$setOnInsert`); returns the
+    /// stored document and whether this call created it.
+    async fn upsert_campaign_contact(&self, cc: CampaignContact) -> StoreResult<(CampaignContact, bool)>;
+    async fn get_campaign_contact(
+        &self,
+        campaign_id: ObjectId,
+        contact_id: ObjectId,
+    ) -> StoreResult<Option<CampaignContact>>;
+    async fn list_campaign_contacts(
+        &self,
+        campaign_id: ObjectId,
+        status: Option<DialStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CampaignContact>>;
+}
+
+/// Everything outcall stores. `Arc<dyn Store>` is what the server holds.
+#[async_trait]
+pub trait Store:
+    CallStore + RecordingStore + TranscriptStore + CallEventStore + CampaignStore + ContactStore + CampaignContactStore
+{
+    /// The adapter's name for logs: `sqlite` or `mongodb`.
+    fn backend(&self) -> &'static str;
+    /// Whether the database answers now (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+pub const CAMPAIGN_CONTACT_SORT_FIELDS: &[&str] = &["createdAt", "priority", "nextAttemptAt"];
