@@ -14,10 +14,11 @@ use crate::id::ObjectId;
 use crate::time::Timestamp;
 
 /// Twilio's call statuses (plus `initiated`, which Twilio reports in callbacks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallStatus {
     Queued,
+    #[default]
     Initiated,
     Ringing,
     InProgress,
@@ -255,7 +256,10 @@ impl Call {
             };
         }
         let from = self.status;
-        let at = update.timestamp.map(crate::time::to_millis).unwrap_or_else(crate::time::now);
+        let at = update
+            .timestamp
+            .map(crate::time::to_millis)
+            .unwrap_or_else(crate::time::now);
         self.status = update.status;
         if update.sequence_number.is_some() {
             self.sequence_number = update.sequence_number;
@@ -345,12 +349,6 @@ pub struct StatusUpdate {
     pub error_message: Option<String>,
 }
 
-impl Default for CallStatus {
-    fn default() -> Self {
-        Self::Initiated
-    }
-}
-
 impl StatusUpdate {
     pub fn to(status: CallStatus) -> Self {
         Self {
@@ -401,6 +399,17 @@ pub enum StatusChange {
 impl StatusChange {
     pub fn applied(&self) -> bool {
         matches!(self, Self::Applied { .. })
+    }
+}
+
+impl crate::time::MillisecondTimes for Call {
+    fn truncate_times(&mut self) {
+        use crate::time::{truncate, truncate_opt};
+        truncate_opt(&mut self.start_time);
+        truncate_opt(&mut self.end_time);
+        truncate_opt(&mut self.answer_time);
+        truncate(&mut self.created_at);
+        truncate(&mut self.updated_at);
     }
 }
 
@@ -553,16 +562,5 @@ mod tests {
             }
             prop_assert_eq!(c, once);
         }
-    }
-}
-
-impl crate::time::MillisecondTimes for Call {
-    fn truncate_times(&mut self) {
-        use crate::time::{truncate, truncate_opt};
-        truncate_opt(&mut self.start_time);
-        truncate_opt(&mut self.end_time);
-        truncate_opt(&mut self.answer_time);
-        truncate(&mut self.created_at);
-        truncate(&mut self.updated_at);
     }
 }

@@ -335,6 +335,52 @@ impl CampaignStats {
     }
 }
 
+/// A partial update of a campaign's editable fields: only the fields given change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CampaignPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub prompt: Option<String>,
+    pub first_message: Option<String>,
+    pub caller_id: Option<String>,
+    pub region: Option<String>,
+    pub sheet_info: Option<SheetInfo>,
+    pub settings: Option<CampaignSettings>,
+    pub next_execution: Option<Timestamp>,
+}
+
+impl CampaignPatch {
+    pub fn apply(&self, c: &mut Campaign) {
+        fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+            if let Some(v) = src {
+                *dst = Some(v.clone());
+            }
+        }
+        if let Some(n) = &self.name {
+            c.name = n.clone();
+        }
+        set(&mut c.description, &self.description);
+        set(&mut c.prompt, &self.prompt);
+        set(&mut c.first_message, &self.first_message);
+        set(&mut c.caller_id, &self.caller_id);
+        set(&mut c.region, &self.region);
+        set(&mut c.sheet_info, &self.sheet_info);
+        set(&mut c.next_execution, &self.next_execution);
+        if let Some(s) = &self.settings {
+            c.settings = s.clone();
+        }
+    }
+}
+
+impl crate::time::MillisecondTimes for Campaign {
+    fn truncate_times(&mut self) {
+        crate::time::truncate_opt(&mut self.last_executed);
+        crate::time::truncate_opt(&mut self.next_execution);
+        crate::time::truncate(&mut self.created_at);
+        crate::time::truncate(&mut self.updated_at);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,51 +434,5 @@ mod tests {
             let expected = durations.iter().sum::<i64>() as f64 / durations.len() as f64;
             prop_assert!((stats.average_duration - expected).abs() < 1e-9);
         }
-    }
-}
-
-/// A partial update of a campaign's editable fields: only the fields given change.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CampaignPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub prompt: Option<String>,
-    pub first_message: Option<String>,
-    pub caller_id: Option<String>,
-    pub region: Option<String>,
-    pub sheet_info: Option<SheetInfo>,
-    pub settings: Option<CampaignSettings>,
-    pub next_execution: Option<Timestamp>,
-}
-
-impl CampaignPatch {
-    pub fn apply(&self, c: &mut Campaign) {
-        fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
-            if let Some(v) = src {
-                *dst = Some(v.clone());
-            }
-        }
-        if let Some(n) = &self.name {
-            c.name = n.clone();
-        }
-        set(&mut c.description, &self.description);
-        set(&mut c.prompt, &self.prompt);
-        set(&mut c.first_message, &self.first_message);
-        set(&mut c.caller_id, &self.caller_id);
-        set(&mut c.region, &self.region);
-        set(&mut c.sheet_info, &self.sheet_info);
-        set(&mut c.next_execution, &self.next_execution);
-        if let Some(s) = &self.settings {
-            c.settings = s.clone();
-        }
-    }
-}
-
-impl crate::time::MillisecondTimes for Campaign {
-    fn truncate_times(&mut self) {
-        crate::time::truncate_opt(&mut self.last_executed);
-        crate::time::truncate_opt(&mut self.next_execution);
-        crate::time::truncate(&mut self.created_at);
-        crate::time::truncate(&mut self.updated_at);
     }
 }

@@ -7,10 +7,14 @@ use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
-pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_api_key(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let presented = req
         .headers()
         .get(AUTHORIZATION)
@@ -25,7 +29,9 @@ pub async fn require_api_key(State(state): State<AppState>, req: Request, next: 
 
 /// Checks every key without stopping at the first match, so timing tells nothing.
 fn key_matches(keys: &[String], presented: &str) -> bool {
-    keys.iter().fold(false, |found, k| found | bool::from(k.as_bytes().ct_eq(presented.as_bytes())))
+    keys.iter().fold(false, |found, k| {
+        found | bool::from(k.as_bytes().ct_eq(presented.as_bytes()))
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,12 @@ pub struct ServerConfig {
     pub port: u16,
 
     /// API keys accepted as `Authorization: Bearer <key>`, comma-separated.
-    #[arg(long = "api-key", env = "API_KEY", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "api-key",
+        env = "API_KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub api_keys: Vec<String>,
 
     #[command(flatten)]
@@ -39,7 +44,11 @@ pub struct ServerConfig {
 #[derive(Clone, Args)]
 pub struct StoreConfig {
     /// Database URL: `sqlite://PATH` (the embedded default).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://./data/outcall.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://./data/outcall.db"
+    )]
     pub database_url: String,
 }
 
@@ -55,7 +64,10 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("api_keys", &format_args!("[{} hidden]", self.api_keys.len()))
+            .field(
+                "api_keys",
+                &format_args!("[{} hidden]", self.api_keys.len()),
+            )
             .field("store", &self.store)
             .field("default_region", &self.default_region)
             .field("body_limit_bytes", &self.body_limit_bytes)
@@ -77,7 +89,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -91,7 +108,13 @@ mod tests {
 
     #[test]
     fn redacts_passwords_in_urls() {
-        assert_eq!(redact_url("mongodb://bob:secret@db:27017/x"), "mongodb://bob:***@db:27017/x");
-        assert_eq!(redact_url("sqlite://./data/outcall.db"), "sqlite://./data/outcall.db");
+        assert_eq!(
+            redact_url("mongodb://bob:secret@db:27017/x"),
+            "mongodb://bob:***@db:27017/x"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/outcall.db"),
+            "sqlite://./data/outcall.db"
+        );
     }
 }

@@ -1,12 +1,12 @@
 //! The success envelope: `{"success": true, "data": …}` and, on lists,
 //! `"pagination": {page, limit, total, pages}`; plus `fields` projection.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use outcall_domain::Page;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 

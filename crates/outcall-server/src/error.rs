@@ -3,17 +3,20 @@
 //! A 5xx logs its cause and shows the client only a generic message.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use outcall_domain::ValidationError;
 use outcall_store::StoreError;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed or breaks a rule; nothing was written.
     #[error("{message}")]
-    Validation { message: String, details: Option<Value> },
+    Validation {
+        message: String,
+        details: Option<Value>,
+    },
     /// 401: missing or wrong API key.
     #[error("missing or invalid API key")]
     Unauthorized,
@@ -25,7 +28,10 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409: the request conflicts with what is stored (duplicate, final status, …).
     #[error("{message}")]
-    Conflict { message: String, details: Option<Value> },
+    Conflict {
+        message: String,
+        details: Option<Value>,
+    },
     /// 413: the body is larger than the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -66,7 +72,9 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -88,10 +96,20 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut error = json!({ "code": code, "message": message });
-        if let Self::Validation { details: Some(d), .. } | Self::Conflict { details: Some(d), .. } = &self {
+        if let Self::Validation {
+            details: Some(d), ..
+        }
+        | Self::Conflict {
+            details: Some(d), ..
+        } = &self
+        {
             error["details"] = d.clone();
         }
-        let mut response = (status, axum::Json(json!({ "success": false, "error": error }))).into_response();
+        let mut response = (
+            status,
+            axum::Json(json!({ "success": false, "error": error })),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -126,14 +144,20 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::MissingJsonContentType(_) => {
-                Self::UnsupportedMediaType("expected a JSON body with Content-Type: application/json".into())
-            }
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ),
             JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::PayloadTooLarge("the request body is larger than the limit (BODY_LIMIT_BYTES)".into())
+                Self::PayloadTooLarge(
+                    "the request body is larger than the limit (BODY_LIMIT_BYTES)".into(),
+                )
             }
-            JsonRejection::JsonSyntaxError(e) => Self::validation(format!("malformed JSON: {}", e.body_text())),
-            JsonRejection::JsonDataError(e) => Self::validation(format!("invalid body: {}", e.body_text())),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::validation(format!("malformed JSON: {}", e.body_text()))
+            }
+            JsonRejection::JsonDataError(e) => {
+                Self::validation(format!("invalid body: {}", e.body_text()))
+            }
             other => Self::validation(other.body_text()),
         }
     }

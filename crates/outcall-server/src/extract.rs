@@ -7,9 +7,9 @@ use std::str::FromStr;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
+use outcall_domain::ObjectId;
 use outcall_domain::page::{PageRequest, Sort};
 use outcall_domain::time::Timestamp;
-use outcall_domain::ObjectId;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
@@ -77,7 +77,10 @@ impl Params {
         T::Err: std::fmt::Display,
     {
         self.text(name)
-            .map(|v| v.parse::<T>().map_err(|e| ApiError::field(name, e.to_string())))
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| ApiError::field(name, e.to_string()))
+            })
             .transpose()
     }
 
@@ -91,8 +94,14 @@ impl Params {
     }
 
     /// `page`, `limit` and `sort` (checked against `sortable`).
-    pub fn page(&mut self, sortable: &[&'static str], default_sort: Sort) -> ApiResult<PageRequest> {
-        let page = self.parse::<i64>("page").map_err(|_| ApiError::field("page", "must be a whole number from 1"))?;
+    pub fn page(
+        &mut self,
+        sortable: &[&'static str],
+        default_sort: Sort,
+    ) -> ApiResult<PageRequest> {
+        let page = self
+            .parse::<i64>("page")
+            .map_err(|_| ApiError::field("page", "must be a whole number from 1"))?;
         let limit = self
             .parse::<i64>("limit")
             .map_err(|_| ApiError::field("limit", "must be a whole number from 1 to 100"))?;
@@ -108,9 +117,20 @@ impl Params {
         let Some(raw) = self.text("fields") else {
             return Ok(None);
         };
-        let fields: Vec<String> = raw.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
-        if fields.is_empty() || fields.iter().any(|f| !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
-            return Err(ApiError::field("fields", "must be a comma-separated list of field names"));
+        let fields: Vec<String> = raw
+            .split(',')
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect();
+        if fields.is_empty()
+            || fields
+                .iter()
+                .any(|f| !f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(ApiError::field(
+                "fields",
+                "must be a comma-separated list of field names",
+            ));
         }
         Ok(Some(fields))
     }
@@ -129,12 +149,17 @@ impl Params {
 
 pub fn parse_time(name: &str, v: &str) -> ApiResult<Timestamp> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Ok(outcall_domain::time::to_millis(t.with_timezone(&chrono::Utc)));
+        return Ok(outcall_domain::time::to_millis(
+            t.with_timezone(&chrono::Utc),
+        ));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
         && let Some(t) = d.and_hms_opt(0, 0, 0)
     {
         return Ok(t.and_utc());
     }
-    Err(ApiError::field(name, "must be an RFC 3339 time (2026-11-25T09:00:00Z) or a date (2026-11-25)"))
+    Err(ApiError::field(
+        name,
+        "must be an RFC 3339 time (2026-11-25T09:00:00Z) or a date (2026-11-25)",
+    ))
 }

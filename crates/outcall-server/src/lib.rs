@@ -21,9 +21,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::Router;
 use outcall_domain::phone::Region;
 use outcall_store::Store;
 use tokio::net::TcpListener;
@@ -44,7 +44,10 @@ impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
             .field("store", &self.store.backend())
-            .field("api_keys", &format_args!("[{} hidden]", self.api_keys.len()))
+            .field(
+                "api_keys",
+                &format_args!("[{} hidden]", self.api_keys.len()),
+            )
             .field("region", &self.region)
             .finish()
     }
@@ -60,7 +63,9 @@ impl AppState {
             .filter(|k| !k.is_empty())
             .collect();
         if keys.is_empty() {
-            anyhow::bail!("API_KEY is not set: set API_KEY to one or more comma-separated secret keys");
+            anyhow::bail!(
+                "API_KEY is not set: set API_KEY to one or more comma-separated secret keys"
+            );
         }
         let region = Region::parse(&config.default_region)
             .map_err(|e| anyhow::anyhow!("DEFAULT_REGION: {e}"))?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use outcall_server::config::{LogFormat, ServerConfig, StoreConfig};
-use outcall_server::{app, launch, AppState};
+use outcall_server::{AppState, app, launch};
 use tokio::net::TcpListener;
 
 /// outcall: AI outbound calls with Twilio and ElevenLabs, stored in SQLite or MongoDB.
@@ -14,7 +14,13 @@ use tokio::net::TcpListener;
 #[command(version, about)]
 struct Cli {
     /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     log_format: LogFormat,
 
     #[command(subcommand)]
@@ -54,7 +60,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(config) => serve(config).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
-            tracing::info!(backend = store.backend(), "schema and indexes are up to date");
+            tracing::info!(
+                backend = store.backend(),
+                "schema and indexes are up to date"
+            );
             Ok(())
         }
     }
@@ -66,12 +75,20 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let state = AppState::new(store, &config)?;
     let addr: SocketAddr = format!("{}:{}", config.host, config.port)
         .parse()
-        .with_context(|| format!("HOST/PORT {}:{} is not a socket address", config.host, config.port))?;
+        .with_context(|| {
+            format!(
+                "HOST/PORT {}:{} is not a socket address",
+                config.host, config.port
+            )
+        })?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(backend = state.store.backend(), "outcall listening on http://{local}");
+    tracing::info!(
+        backend = state.store.backend(),
+        "outcall listening on http://{local}"
+    );
     let store = state.store.clone();
     launch(
         listener,
@@ -112,7 +129,9 @@ fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -6,7 +6,7 @@ use anyhow::Context;
 use outcall_store::Store;
 use outcall_store_sqlite::SqliteStore;
 
-use crate::config::{redact_url, StoreConfig};
+use crate::config::{StoreConfig, redact_url};
 
 pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url.trim();

@@ -1,19 +1,25 @@
 //! `calls`: unique `callSid` and `attemptId`, status updates under the precedence rules.
 
 use async_trait::async_trait;
-use outcall_domain::time::MillisecondTimes;
 use outcall_domain::call::{Call, StatusChange, StatusUpdate};
+use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::now;
 use outcall_domain::{Page, PageRequest};
 use outcall_store::{CallFilter, CallStore, StoreResult};
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use crate::rows::{db_err, decode, encode, list_page, list_statements, load_for_update, millis, opt_millis};
 use crate::SqliteStore;
+use crate::rows::{
+    db_err, decode, encode, list_page, list_statements, load_for_update, millis, opt_millis,
+};
 
 /// Writes the whole row (columns and document) for a call, inserting or replacing.
-async fn write_call(conn: &mut sqlx::SqliteConnection, call: &Call, insert: bool) -> StoreResult<()> {
+async fn write_call(
+    conn: &mut sqlx::SqliteConnection,
+    call: &Call,
+    insert: bool,
+) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO calls (id, call_sid, attempt_id, status, campaign_id, contact_id, from_number, \
          to_number, created_at, start_time, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -77,7 +83,9 @@ pub(crate) fn statements<'a>(
     filter: &'a CallFilter,
     page: &PageRequest,
 ) -> (QueryBuilder<'a, Sqlite>, QueryBuilder<'a, Sqlite>) {
-    list_statements("calls", page, sort_column(page), &|q| push_filter(filter, q))
+    list_statements("calls", page, sort_column(page), &|q| {
+        push_filter(filter, q)
+    })
 }
 
 #[async_trait]
@@ -101,7 +109,10 @@ impl CallStore for SqliteStore {
     }
 
     async fn list_calls(&self, filter: &CallFilter, page: &PageRequest) -> StoreResult<Page<Call>> {
-        list_page(&self.reader, "calls", page, sort_column(page), |q| push_filter(filter, q)).await
+        list_page(&self.reader, "calls", page, sort_column(page), |q| {
+            push_filter(filter, q)
+        })
+        .await
     }
 
     async fn update_call_status(
@@ -110,8 +121,12 @@ impl CallStore for SqliteStore {
         update: &StatusUpdate,
     ) -> StoreResult<Option<(Call, StatusChange)>> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let Some(mut call): Option<Call> =
-            load_for_update(&mut tx, "SELECT doc FROM calls WHERE call_sid = ?", call_sid).await?
+        let Some(mut call): Option<Call> = load_for_update(
+            &mut tx,
+            "SELECT doc FROM calls WHERE call_sid = ?",
+            call_sid,
+        )
+        .await?
         else {
             return Ok(None);
         };

@@ -1,14 +1,14 @@
 //! `campaigncontacts`: per-campaign dial state, unique per (campaign, contact).
 
 use async_trait::async_trait;
-use outcall_domain::time::MillisecondTimes;
 use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
+use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::now;
 use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{CampaignContactStore, StoreResult};
 
-use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
 use crate::SqliteStore;
+use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
 
 fn dial_status(s: DialStatus) -> StoreResult<String> {
     Ok(encode(&s)?.trim_matches('"').to_string())
@@ -16,7 +16,10 @@ fn dial_status(s: DialStatus) -> StoreResult<String> {
 
 #[async_trait]
 impl CampaignContactStore for SqliteStore {
-    async fn upsert_campaign_contact(&self, mut cc: CampaignContact) -> StoreResult<(CampaignContact, bool)> {
+    async fn upsert_campaign_contact(
+        &self,
+        mut cc: CampaignContact,
+    ) -> StoreResult<(CampaignContact, bool)> {
         cc.created_at = now();
         cc.updated_at = cc.created_at;
         cc.truncate_times();
@@ -55,13 +58,14 @@ impl CampaignContactStore for SqliteStore {
         campaign_id: ObjectId,
         contact_id: ObjectId,
     ) -> StoreResult<Option<CampaignContact>> {
-        let doc: Option<String> =
-            sqlx::query_scalar("SELECT doc FROM campaigncontacts WHERE campaign_id = ? AND contact_id = ?")
-                .bind(campaign_id.to_hex())
-                .bind(contact_id.to_hex())
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db_err)?;
+        let doc: Option<String> = sqlx::query_scalar(
+            "SELECT doc FROM campaigncontacts WHERE campaign_id = ? AND contact_id = ?",
+        )
+        .bind(campaign_id.to_hex())
+        .bind(contact_id.to_hex())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
         doc.as_deref().map(decode).transpose()
     }
 
@@ -78,7 +82,8 @@ impl CampaignContactStore for SqliteStore {
         };
         let status = status.map(dial_status).transpose()?;
         list_page(&self.reader, "campaigncontacts", page, sort_column, |q| {
-            q.push(" AND campaign_id = ").push_bind(campaign_id.to_hex());
+            q.push(" AND campaign_id = ")
+                .push_bind(campaign_id.to_hex());
             if let Some(s) = &status {
                 q.push(" AND status = ").push_bind(s.clone());
             }

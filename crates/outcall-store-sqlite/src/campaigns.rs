@@ -1,18 +1,24 @@
 //! `campaigns`: compare-and-set transitions and exact stats counters.
 
 use async_trait::async_trait;
+use outcall_domain::campaign::{
+    Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
+};
 use outcall_domain::time::MillisecondTimes;
-use outcall_domain::campaign::{Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta};
 use outcall_domain::time::now;
 use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{CampaignFilter, CampaignStore, StoreResult, Transition};
 
-use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis, opt_millis};
 use crate::SqliteStore;
+use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis, opt_millis};
 
 const LOAD: &str = "SELECT doc FROM campaigns WHERE id = ?";
 
-async fn write_campaign(conn: &mut sqlx::SqliteConnection, c: &Campaign, insert: bool) -> StoreResult<()> {
+async fn write_campaign(
+    conn: &mut sqlx::SqliteConnection,
+    c: &Campaign,
+    insert: bool,
+) -> StoreResult<()> {
     let sql = if insert {
         "INSERT INTO campaigns (id, name, status, created_at, next_execution, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     } else {
@@ -40,7 +46,8 @@ impl SqliteStore {
         change: impl FnOnce(&mut Campaign) -> bool,
     ) -> StoreResult<Option<(Campaign, bool)>> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await? else {
+        let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
+        else {
             return Ok(None);
         };
         let changed = change(&mut c);
@@ -57,7 +64,7 @@ impl SqliteStore {
 fn transition_of(result: Option<(Campaign, bool)>) -> Transition {
     match result {
         None => Transition::NotFound,
-        Some((c, true)) => Transition::Applied(c),
+        Some((c, true)) => Transition::Applied(Box::new(c)),
         Some((c, false)) => Transition::Refused(c.status),
     }
 }
@@ -82,7 +89,11 @@ impl CampaignStore for SqliteStore {
         doc.as_deref().map(decode).transpose()
     }
 
-    async fn list_campaigns(&self, filter: &CampaignFilter, page: &PageRequest) -> StoreResult<Page<Campaign>> {
+    async fn list_campaigns(
+        &self,
+        filter: &CampaignFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Campaign>> {
         let sort_column = match page.sort.field {
             "name" => "name",
             "status" => "status",
@@ -126,7 +137,11 @@ impl CampaignStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn transition_campaign(&self, id: ObjectId, action: CampaignAction) -> StoreResult<Transition> {
+    async fn transition_campaign(
+        &self,
+        id: ObjectId,
+        action: CampaignAction,
+    ) -> StoreResult<Transition> {
         let result = self
             .modify_campaign(id, |c| match action.apply(c.status) {
                 Ok(next) => {
@@ -139,7 +154,11 @@ impl CampaignStore for SqliteStore {
         Ok(transition_of(result))
     }
 
-    async fn add_campaign_stats(&self, id: ObjectId, delta: &StatsDelta) -> StoreResult<Option<Campaign>> {
+    async fn add_campaign_stats(
+        &self,
+        id: ObjectId,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>> {
         let result = self
             .modify_campaign(id, |c| {
                 c.stats.add(delta);

@@ -3,19 +3,23 @@
 //! enforced the way MongoDB enforces a unique multikey index.
 
 use async_trait::async_trait;
-use outcall_domain::time::MillisecondTimes;
 use outcall_domain::contact::{Contact, ContactPatch};
-use outcall_domain::time::{now, Timestamp};
+use outcall_domain::time::MillisecondTimes;
+use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{ContactFilter, ContactStore, StoreResult};
 
-use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
 use crate::SqliteStore;
+use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
 
 const LOAD: &str = "SELECT doc FROM contacts WHERE id = ?";
 
 /// Writes the contact row and rebuilds its side-table rows, in the caller's transaction.
-async fn write_contact(conn: &mut sqlx::SqliteConnection, c: &Contact, insert: bool) -> StoreResult<()> {
+async fn write_contact(
+    conn: &mut sqlx::SqliteConnection,
+    c: &Contact,
+    insert: bool,
+) -> StoreResult<()> {
     let id = c.id.to_hex();
     let sql = if insert {
         "INSERT INTO contacts (id, phone_number, name, email, status, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -71,9 +75,14 @@ async fn write_contact(conn: &mut sqlx::SqliteConnection, c: &Contact, insert: b
 
 impl SqliteStore {
     /// Loads a contact, applies `change`, writes it back, in one write transaction.
-    async fn modify_contact(&self, id: ObjectId, change: impl FnOnce(&mut Contact)) -> StoreResult<Option<Contact>> {
+    async fn modify_contact(
+        &self,
+        id: ObjectId,
+        change: impl FnOnce(&mut Contact),
+    ) -> StoreResult<Option<Contact>> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let Some(mut c): Option<Contact> = load_for_update(&mut tx, LOAD, &id.to_hex()).await? else {
+        let Some(mut c): Option<Contact> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
+        else {
             return Ok(None);
         };
         change(&mut c);
@@ -107,16 +116,21 @@ impl ContactStore for SqliteStore {
     }
 
     async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>> {
-        let doc: Option<String> =
-            sqlx::query_scalar("SELECT doc FROM contacts WHERE phone_number = ? ORDER BY created_at, rowid LIMIT 1")
-                .bind(phone_number)
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(db_err)?;
+        let doc: Option<String> = sqlx::query_scalar(
+            "SELECT doc FROM contacts WHERE phone_number = ? ORDER BY created_at, rowid LIMIT 1",
+        )
+        .bind(phone_number)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
         doc.as_deref().map(decode).transpose()
     }
 
-    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> StoreResult<Page<Contact>> {
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Contact>> {
         let sort_column = match page.sort.field {
             "name" => "name",
             "phoneNumber" => "phone_number",
@@ -146,7 +160,11 @@ impl ContactStore for SqliteStore {
         .await
     }
 
-    async fn update_contact(&self, id: ObjectId, patch: &ContactPatch) -> StoreResult<Option<Contact>> {
+    async fn update_contact(
+        &self,
+        id: ObjectId,
+        patch: &ContactPatch,
+    ) -> StoreResult<Option<Contact>> {
         self.modify_contact(id, |c| patch.apply(c)).await
     }
 
@@ -159,7 +177,11 @@ impl ContactStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn add_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>> {
+    async fn add_contact_tags(
+        &self,
+        id: ObjectId,
+        tags: &[String],
+    ) -> StoreResult<Option<Contact>> {
         self.modify_contact(id, |c| {
             for t in tags {
                 if !c.tags.contains(t) {
@@ -170,11 +192,20 @@ impl ContactStore for SqliteStore {
         .await
     }
 
-    async fn remove_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>> {
-        self.modify_contact(id, |c| c.tags.retain(|t| !tags.contains(t))).await
+    async fn remove_contact_tags(
+        &self,
+        id: ObjectId,
+        tags: &[String],
+    ) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| c.tags.retain(|t| !tags.contains(t)))
+            .await
     }
 
-    async fn add_contact_campaign(&self, id: ObjectId, campaign_id: ObjectId) -> StoreResult<Option<Contact>> {
+    async fn add_contact_campaign(
+        &self,
+        id: ObjectId,
+        campaign_id: ObjectId,
+    ) -> StoreResult<Option<Contact>> {
         self.modify_contact(id, |c| {
             if !c.campaign_ids.contains(&campaign_id) {
                 c.campaign_ids.push(campaign_id);
@@ -183,11 +214,21 @@ impl ContactStore for SqliteStore {
         .await
     }
 
-    async fn remove_contact_campaign(&self, id: ObjectId, campaign_id: ObjectId) -> StoreResult<Option<Contact>> {
-        self.modify_contact(id, |c| c.campaign_ids.retain(|x| *x != campaign_id)).await
+    async fn remove_contact_campaign(
+        &self,
+        id: ObjectId,
+        campaign_id: ObjectId,
+    ) -> StoreResult<Option<Contact>> {
+        self.modify_contact(id, |c| c.campaign_ids.retain(|x| *x != campaign_id))
+            .await
     }
 
-    async fn record_contact_call(&self, id: ObjectId, call_id: ObjectId, at: Timestamp) -> StoreResult<Option<Contact>> {
+    async fn record_contact_call(
+        &self,
+        id: ObjectId,
+        call_id: ObjectId,
+        at: Timestamp,
+    ) -> StoreResult<Option<Contact>> {
         self.modify_contact(id, |c| {
             c.call_count += 1;
             c.call_ids.push(call_id);

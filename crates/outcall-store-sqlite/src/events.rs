@@ -1,14 +1,14 @@
 //! `callevents`: a call's timeline, read in timestamp order.
 
 use async_trait::async_trait;
-use outcall_domain::time::MillisecondTimes;
 use outcall_domain::event::CallEvent;
+use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::now;
 use outcall_domain::{Page, PageRequest};
 use outcall_store::{CallEventStore, EventFilter, StoreResult};
 
-use crate::rows::{db_err, encode, list_page, millis};
 use crate::SqliteStore;
+use crate::rows::{db_err, encode, list_page, millis};
 
 #[async_trait]
 impl CallEventStore for SqliteStore {
@@ -31,7 +31,12 @@ impl CallEventStore for SqliteStore {
         Ok(e)
     }
 
-    async fn list_events(&self, call_sid: &str, filter: &EventFilter, page: &PageRequest) -> StoreResult<Page<CallEvent>> {
+    async fn list_events(
+        &self,
+        call_sid: &str,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CallEvent>> {
         list_page(&self.reader, "callevents", page, "timestamp", |q| {
             q.push(" AND call_sid = ").push_bind(call_sid.to_string());
             if let Some(t) = &filter.event_type {

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use outcall_store::{Store, StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 mod calls;
 mod campaign_contacts;
@@ -121,30 +123,49 @@ pub mod plans {
     use outcall_domain::PageRequest;
     use outcall_store::{CallFilter, StoreResult};
 
-    use crate::rows::{list_statements, query_plan};
     use crate::SqliteStore;
+    use crate::rows::{list_statements, query_plan};
 
     impl SqliteStore {
         /// Plans (page, count) for `list_calls` with `filter` and `page`.
-        pub async fn plan_list_calls(&self, filter: &CallFilter, page: &PageRequest) -> StoreResult<(Vec<String>, Vec<String>)> {
+        pub async fn plan_list_calls(
+            &self,
+            filter: &CallFilter,
+            page: &PageRequest,
+        ) -> StoreResult<(Vec<String>, Vec<String>)> {
             let (count, select) = crate::calls::statements(filter, page);
-            Ok((query_plan(&self.reader, select).await?, query_plan(&self.reader, count).await?))
+            Ok((
+                query_plan(&self.reader, select).await?,
+                query_plan(&self.reader, count).await?,
+            ))
         }
 
         /// Plans (page, count) for `list_events` of one call.
-        pub async fn plan_list_events(&self, page: &PageRequest) -> StoreResult<(Vec<String>, Vec<String>)> {
+        pub async fn plan_list_events(
+            &self,
+            page: &PageRequest,
+        ) -> StoreResult<(Vec<String>, Vec<String>)> {
             let (count, select) = list_statements("callevents", page, "timestamp", &|q| {
                 q.push(" AND call_sid = ").push_bind("CA1".to_string());
             });
-            Ok((query_plan(&self.reader, select).await?, query_plan(&self.reader, count).await?))
+            Ok((
+                query_plan(&self.reader, select).await?,
+                query_plan(&self.reader, count).await?,
+            ))
         }
 
         /// Plans (page, count) for `list_recordings` of one call.
-        pub async fn plan_list_recordings_for_call(&self, page: &PageRequest) -> StoreResult<(Vec<String>, Vec<String>)> {
+        pub async fn plan_list_recordings_for_call(
+            &self,
+            page: &PageRequest,
+        ) -> StoreResult<(Vec<String>, Vec<String>)> {
             let (count, select) = list_statements("recordings", page, "created_at", &|q| {
                 q.push(" AND call_sid = ").push_bind("CA1".to_string());
             });
-            Ok((query_plan(&self.reader, select).await?, query_plan(&self.reader, count).await?))
+            Ok((
+                query_plan(&self.reader, select).await?,
+                query_plan(&self.reader, count).await?,
+            ))
         }
 
         /// Plan of a single-statement lookup, e.g. by `callSid`.

@@ -1,14 +1,14 @@
 //! `recordings`: unique `recordingSid`, listed by call and status.
 
 use async_trait::async_trait;
-use outcall_domain::time::MillisecondTimes;
 use outcall_domain::recording::Recording;
+use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::now;
 use outcall_domain::{Page, PageRequest};
 use outcall_store::{RecordingFilter, RecordingStore, StoreResult};
 
-use crate::rows::{db_err, decode, encode, list_page, millis};
 use crate::SqliteStore;
+use crate::rows::{db_err, decode, encode, list_page, millis};
 
 #[async_trait]
 impl RecordingStore for SqliteStore {
@@ -33,15 +33,20 @@ impl RecordingStore for SqliteStore {
     }
 
     async fn get_recording(&self, recording_sid: &str) -> StoreResult<Option<Recording>> {
-        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM recordings WHERE recording_sid = ?")
-            .bind(recording_sid)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM recordings WHERE recording_sid = ?")
+                .bind(recording_sid)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
         doc.as_deref().map(decode).transpose()
     }
 
-    async fn list_recordings(&self, filter: &RecordingFilter, page: &PageRequest) -> StoreResult<Page<Recording>> {
+    async fn list_recordings(
+        &self,
+        filter: &RecordingFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recording>> {
         list_page(&self.reader, "recordings", page, "created_at", |q| {
             if let Some(sid) = &filter.call_sid {
                 q.push(" AND call_sid = ").push_bind(sid.clone());

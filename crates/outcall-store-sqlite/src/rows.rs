@@ -1,12 +1,12 @@
 //! Shared row plumbing: documents to and from JSON, times to milliseconds,
 //! sqlx errors to `StoreError`, and paged list queries.
 
+use outcall_domain::Page;
 use outcall_domain::page::{PageRequest, SortOrder};
 use outcall_domain::time::Timestamp;
-use outcall_domain::Page;
 use outcall_store::{StoreError, StoreResult};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 /// Encodes a document for the `doc` column. Callers truncate times first
@@ -16,7 +16,8 @@ pub(crate) fn encode<T: Serialize>(doc: &T) -> StoreResult<String> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(doc: &str) -> StoreResult<T> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("decode stored document: {e}")))
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Internal(format!("decode stored document: {e}")))
 }
 
 pub(crate) fn millis(t: Timestamp) -> i64 {
@@ -47,15 +48,25 @@ fn unique_rule(message: &str) -> String {
     let rule = [
         ("calls.call_sid", "a call with this callSid"),
         ("calls.attempt_id", "a call for this attemptId"),
-        ("recordings.recording_sid", "a recording with this recordingSid"),
+        (
+            "recordings.recording_sid",
+            "a recording with this recordingSid",
+        ),
         ("transcripts.call_sid", "a transcript for this callSid"),
-        ("contact_campaigns.phone_number", "a contact with this phoneNumber in the same campaign"),
-        ("campaigncontacts.campaign_id", "this contact in this campaign"),
+        (
+            "contact_campaigns.phone_number",
+            "a contact with this phoneNumber in the same campaign",
+        ),
+        (
+            "campaigncontacts.campaign_id",
+            "this contact in this campaign",
+        ),
     ]
     .iter()
     .find(|(key, _)| message.contains(key))
     .map(|(_, rule)| *rule);
-    rule.unwrap_or("a document with the same unique key").to_string()
+    rule.unwrap_or("a document with the same unique key")
+        .to_string()
 }
 
 /// The two statements of a paged list: a `COUNT(*)` with the filter (the total) and
@@ -74,7 +85,9 @@ pub(crate) fn list_statements<'a>(
     };
     let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT doc FROM {from} WHERE 1=1"));
     push_filter(&mut select);
-    select.push(format!(" ORDER BY {sort_column} {order}, rowid {order} LIMIT "));
+    select.push(format!(
+        " ORDER BY {sort_column} {order}, rowid {order} LIMIT "
+    ));
     select.push_bind(page.limit as i64);
     select.push(" OFFSET ");
     select.push_bind(page.offset() as i64);
@@ -90,8 +103,16 @@ pub(crate) async fn list_page<'a, T: DeserializeOwned>(
     push_filter: impl Fn(&mut QueryBuilder<'a, Sqlite>),
 ) -> StoreResult<Page<T>> {
     let (mut count, mut select) = list_statements(from, page, sort_column, &push_filter);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await.map_err(db_err)?;
-    let docs: Vec<String> = select.build_query_scalar().fetch_all(pool).await.map_err(db_err)?;
+    let total: i64 = count
+        .build_query_scalar()
+        .fetch_one(pool)
+        .await
+        .map_err(db_err)?;
+    let docs: Vec<String> = select
+        .build_query_scalar()
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
     Ok(Page {
         items: docs.iter().map(|d| decode(d)).collect::<StoreResult<_>>()?,
         page: page.page,
@@ -102,7 +123,10 @@ pub(crate) async fn list_page<'a, T: DeserializeOwned>(
 
 /// SQLite's plan for a statement: one line per step, e.g.
 /// `SEARCH calls USING INDEX calls_status_created (status=?)`.
-pub(crate) async fn query_plan(pool: &SqlitePool, mut q: QueryBuilder<'_, Sqlite>) -> StoreResult<Vec<String>> {
+pub(crate) async fn query_plan(
+    pool: &SqlitePool,
+    mut q: QueryBuilder<'_, Sqlite>,
+) -> StoreResult<Vec<String>> {
     let sql = format!("EXPLAIN QUERY PLAN {}", q.sql());
     // Re-binding is not possible on a built query, so the plan is asked with the same
     // placeholders bound to NULL: SQLite plans on the statement's shape, not its values.

@@ -6,8 +6,8 @@ use outcall_domain::time::now;
 use outcall_domain::transcript::{Transcript, TranscriptPatch};
 use outcall_store::{StoreResult, TranscriptStore};
 
-use crate::rows::{db_err, decode, encode, load_for_update, millis};
 use crate::SqliteStore;
+use crate::rows::{db_err, decode, encode, load_for_update, millis};
 
 #[async_trait]
 impl TranscriptStore for SqliteStore {
@@ -30,18 +30,27 @@ impl TranscriptStore for SqliteStore {
     }
 
     async fn get_transcript(&self, call_sid: &str) -> StoreResult<Option<Transcript>> {
-        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM transcripts WHERE call_sid = ?")
-            .bind(call_sid)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db_err)?;
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM transcripts WHERE call_sid = ?")
+                .bind(call_sid)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
         doc.as_deref().map(decode).transpose()
     }
 
-    async fn update_transcript(&self, call_sid: &str, patch: &TranscriptPatch) -> StoreResult<Option<Transcript>> {
+    async fn update_transcript(
+        &self,
+        call_sid: &str,
+        patch: &TranscriptPatch,
+    ) -> StoreResult<Option<Transcript>> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let Some(mut t): Option<Transcript> =
-            load_for_update(&mut tx, "SELECT doc FROM transcripts WHERE call_sid = ?", call_sid).await?
+        let Some(mut t): Option<Transcript> = load_for_update(
+            &mut tx,
+            "SELECT doc FROM transcripts WHERE call_sid = ?",
+            call_sid,
+        )
+        .await?
         else {
             return Ok(None);
         };

@@ -1,12 +1,12 @@
 //! The SQLite adapter against the shared conformance suite, and its query plans.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use outcall_domain::page::{PageRequest, Sort};
 use outcall_domain::{CallStatus, ObjectId};
-use outcall_store::conformance::{self, DynStore};
 use outcall_store::CallFilter;
+use outcall_store::conformance::{self, DynStore};
 use outcall_store_sqlite::SqliteStore;
 
 async fn open_in(dir: &std::path::Path, n: usize) -> SqliteStore {
@@ -58,48 +58,112 @@ async fn hot_queries_use_indexes() {
         status: Some(CallStatus::Completed),
         ..Default::default()
     };
-    let (select, count) = store.plan_list_calls(&by_status, &page(Sort::desc("createdAt"))).await.expect("plan");
+    let (select, count) = store
+        .plan_list_calls(&by_status, &page(Sort::desc("createdAt")))
+        .await
+        .expect("plan");
     assert!(uses_index(&select, "calls_status_created"), "{select:?}");
-    assert!(!select.iter().any(|l| l.contains("TEMP B-TREE")), "sorts in memory: {select:?}");
-    assert!(count.iter().any(|l| l.contains("COVERING INDEX calls_status")), "{count:?}");
+    assert!(
+        !select.iter().any(|l| l.contains("TEMP B-TREE")),
+        "sorts in memory: {select:?}"
+    );
+    assert!(
+        count
+            .iter()
+            .any(|l| l.contains("COVERING INDEX calls_status")),
+        "{count:?}"
+    );
 
-    let (select, _) = store.plan_list_calls(&CallFilter::default(), &page(Sort::desc("createdAt"))).await.expect("plan");
+    let (select, _) = store
+        .plan_list_calls(&CallFilter::default(), &page(Sort::desc("createdAt")))
+        .await
+        .expect("plan");
     assert!(uses_index(&select, "calls_created_at"), "{select:?}");
 
-    let (select, _) = store.plan_list_calls(&CallFilter::default(), &page(Sort::desc("startTime"))).await.expect("plan");
+    let (select, _) = store
+        .plan_list_calls(&CallFilter::default(), &page(Sort::desc("startTime")))
+        .await
+        .expect("plan");
     assert!(uses_index(&select, "calls_start_time"), "{select:?}");
 
     let by_contact = CallFilter {
         contact_id: Some(ObjectId::new()),
         ..Default::default()
     };
-    let (select, _) = store.plan_list_calls(&by_contact, &page(Sort::desc("createdAt"))).await.expect("plan");
+    let (select, _) = store
+        .plan_list_calls(&by_contact, &page(Sort::desc("createdAt")))
+        .await
+        .expect("plan");
     assert!(uses_index(&select, "calls_contact_created"), "{select:?}");
-    assert!(!select.iter().any(|l| l.contains("TEMP B-TREE")), "{select:?}");
+    assert!(
+        !select.iter().any(|l| l.contains("TEMP B-TREE")),
+        "{select:?}"
+    );
 
     let by_campaign = CallFilter {
         campaign_id: Some(ObjectId::new()),
         status: Some(CallStatus::InProgress),
         ..Default::default()
     };
-    let (_, count) = store.plan_list_calls(&by_campaign, &page(Sort::desc("createdAt"))).await.expect("plan");
-    assert!(count.iter().any(|l| l.contains("calls_campaign_status")), "{count:?}");
+    let (_, count) = store
+        .plan_list_calls(&by_campaign, &page(Sort::desc("createdAt")))
+        .await
+        .expect("plan");
+    assert!(
+        count.iter().any(|l| l.contains("calls_campaign_status")),
+        "{count:?}"
+    );
 
-    let (select, count) = store.plan_list_events(&page(Sort::asc("timestamp"))).await.expect("plan");
-    assert!(uses_index(&select, "callevents_call_timestamp"), "{select:?}");
-    assert!(!select.iter().any(|l| l.contains("TEMP B-TREE")), "{select:?}");
-    assert!(count.iter().any(|l| l.contains("callevents_call_timestamp")), "{count:?}");
+    let (select, count) = store
+        .plan_list_events(&page(Sort::asc("timestamp")))
+        .await
+        .expect("plan");
+    assert!(
+        uses_index(&select, "callevents_call_timestamp"),
+        "{select:?}"
+    );
+    assert!(
+        !select.iter().any(|l| l.contains("TEMP B-TREE")),
+        "{select:?}"
+    );
+    assert!(
+        count
+            .iter()
+            .any(|l| l.contains("callevents_call_timestamp")),
+        "{count:?}"
+    );
 
-    let (select, _) = store.plan_list_recordings_for_call(&page(Sort::asc("createdAt"))).await.expect("plan");
+    let (select, _) = store
+        .plan_list_recordings_for_call(&page(Sort::asc("createdAt")))
+        .await
+        .expect("plan");
     assert!(uses_index(&select, "recordings_call_sid"), "{select:?}");
-    assert!(!select.iter().any(|l| l.contains("TEMP B-TREE")), "{select:?}");
+    assert!(
+        !select.iter().any(|l| l.contains("TEMP B-TREE")),
+        "{select:?}"
+    );
 
     for (sql, index) in [
-        ("SELECT doc FROM calls WHERE call_sid = 'CA1'", "calls_call_sid"),
-        ("SELECT doc FROM recordings WHERE recording_sid = 'RE1'", "recordings_recording_sid"),
-        ("SELECT doc FROM transcripts WHERE call_sid = 'CA1'", "transcripts_call_sid"),
-        ("SELECT doc FROM contacts WHERE phone_number = '+1' ORDER BY created_at, rowid LIMIT 1", "contacts_phone"),
-        ("SELECT contact_id FROM contact_tags WHERE tag = 'vip'", "contact_tags_tag"),
+        (
+            "SELECT doc FROM calls WHERE call_sid = 'CA1'",
+            "calls_call_sid",
+        ),
+        (
+            "SELECT doc FROM recordings WHERE recording_sid = 'RE1'",
+            "recordings_recording_sid",
+        ),
+        (
+            "SELECT doc FROM transcripts WHERE call_sid = 'CA1'",
+            "transcripts_call_sid",
+        ),
+        (
+            "SELECT doc FROM contacts WHERE phone_number = '+1' ORDER BY created_at, rowid LIMIT 1",
+            "contacts_phone",
+        ),
+        (
+            "SELECT contact_id FROM contact_tags WHERE tag = 'vip'",
+            "contact_tags_tag",
+        ),
         (
             "SELECT doc FROM campaigncontacts WHERE campaign_id = 'x' AND status = 'pending' ORDER BY next_attempt_at, priority DESC",
             "campaigncontacts_due",

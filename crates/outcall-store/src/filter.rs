@@ -1,11 +1,11 @@
 //! Filters for each list, already validated and typed. The sortable fields of each
 //! list are the indexed ones, so every sort can be served by an index.
 
+use outcall_domain::ObjectId;
 use outcall_domain::call::CallStatus;
 use outcall_domain::campaign::CampaignStatus;
 use outcall_domain::contact::ContactStatus;
 use outcall_domain::time::Timestamp;
-use outcall_domain::ObjectId;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallFilter {

@@ -5,7 +5,9 @@
 
 use async_trait::async_trait;
 use outcall_domain::call::{Call, StatusChange, StatusUpdate};
-use outcall_domain::campaign::{Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta};
+use outcall_domain::campaign::{
+    Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
+};
 use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
 use outcall_domain::contact::{Contact, ContactPatch};
 use outcall_domain::event::CallEvent;
@@ -74,7 +76,7 @@ pub trait CallEventStore: Send + Sync {
 /// What a compare-and-set transition did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    Applied(Campaign),
+    Applied(Box<Campaign>),
     /// The campaign's status did not allow the action; nothing changed.
     Refused(CampaignStatus),
     NotFound,
@@ -98,9 +100,17 @@ pub trait CampaignStore: Send + Sync {
     ) -> StoreResult<Transition>;
     async fn delete_campaign(&self, id: ObjectId) -> StoreResult<bool>;
     /// Compare-and-set on the status: of N concurrent callers, exactly one wins.
-    async fn transition_campaign(&self, id: ObjectId, action: CampaignAction) -> StoreResult<Transition>;
+    async fn transition_campaign(
+        &self,
+        id: ObjectId,
+        action: CampaignAction,
+    ) -> StoreResult<Transition>;
     /// Adds to the stats counters atomically (`$inc`), keeping `averageDuration` exact.
-    async fn add_campaign_stats(&self, id: ObjectId, delta: &StatsDelta) -> StoreResult<Option<Campaign>>;
+    async fn add_campaign_stats(
+        &self,
+        id: ObjectId,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>>;
 }
 
 #[async_trait]
@@ -111,15 +121,32 @@ pub trait ContactStore: Send + Sync {
     async fn get_contact(&self, id: ObjectId) -> StoreResult<Option<Contact>>;
     /// The oldest contact with this E.164 number.
     async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>>;
-    async fn list_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> StoreResult<Page<Contact>>;
-    async fn update_contact(&self, id: ObjectId, patch: &ContactPatch) -> StoreResult<Option<Contact>>;
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Contact>>;
+    async fn update_contact(
+        &self,
+        id: ObjectId,
+        patch: &ContactPatch,
+    ) -> StoreResult<Option<Contact>>;
     async fn delete_contact(&self, id: ObjectId) -> StoreResult<bool>;
     /// Adds tags not already present (`$addToSet`).
-    async fn add_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>>;
+    async fn add_contact_tags(&self, id: ObjectId, tags: &[String])
+    -> StoreResult<Option<Contact>>;
     /// Removes the given tags (`$pull`).
-    async fn remove_contact_tags(&self, id: ObjectId, tags: &[String]) -> StoreResult<Option<Contact>>;
+    async fn remove_contact_tags(
+        &self,
+        id: ObjectId,
+        tags: &[String],
+    ) -> StoreResult<Option<Contact>>;
     /// Adds the campaign to `campaignIds` (`$addToSet`); `Conflict` under the unique rule.
-    async fn add_contact_campaign(&self, id: ObjectId, campaign_id: ObjectId) -> StoreResult<Option<Contact>>;
+    async fn add_contact_campaign(
+        &self,
+        id: ObjectId,
+        campaign_id: ObjectId,
+    ) -> StoreResult<Option<Contact>>;
     async fn remove_contact_campaign(
         &self,
         id: ObjectId,
@@ -138,7 +165,10 @@ pub trait ContactStore: Send + Sync {
 pub trait CampaignContactStore: Send + Sync {
     /// Inserts the (campaign, contact) pair if absent (`$setOnInsert`); returns the
     /// stored document and whether this call created it.
-    async fn upsert_campaign_contact(&self, cc: CampaignContact) -> StoreResult<(CampaignContact, bool)>;
+    async fn upsert_campaign_contact(
+        &self,
+        cc: CampaignContact,
+    ) -> StoreResult<(CampaignContact, bool)>;
     async fn get_campaign_contact(
         &self,
         campaign_id: ObjectId,
@@ -155,7 +185,13 @@ pub trait CampaignContactStore: Send + Sync {
 /// Everything outcall stores. `Arc<dyn Store>` is what the server holds.
 #[async_trait]
 pub trait Store:
-    CallStore + RecordingStore + TranscriptStore + CallEventStore + CampaignStore + ContactStore + CampaignContactStore
+    CallStore
+    + RecordingStore
+    + TranscriptStore
+    + CallEventStore
+    + CampaignStore
+    + ContactStore
+    + CampaignContactStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

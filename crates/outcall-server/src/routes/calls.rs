@@ -1,23 +1,23 @@
 //! Call API (seed): list, get, create, update status, delete.
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, put};
-use axum::Router;
+use outcall_domain::ObjectId;
 use outcall_domain::call::{Call, CallStatus, StatusUpdate};
 use outcall_domain::page::Sort;
-use outcall_domain::time::{to_millis, Timestamp};
-use outcall_domain::validate::{Validator, MAX_SHORT, MAX_TEXT};
-use outcall_domain::ObjectId;
-use outcall_store::{CallFilter, CALL_SORT_FIELDS};
+use outcall_domain::time::{Timestamp, to_millis};
+use outcall_domain::validate::{MAX_SHORT, MAX_TEXT, Validator};
+use outcall_store::{CALL_SORT_FIELDS, CallFilter};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::validate::{optional_sid, phone, sid};
+use crate::AppState;
 use crate::envelope::{created, ok, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, Params};
-use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,7 +31,9 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
     let fields = params.fields()?;
     let number = |params: &mut Params, name: &str| -> ApiResult<Option<String>> {
         let mut v = Validator::new();
-        let parsed = params.text(name).and_then(|n| phone(&mut v, name, &n, state.region));
+        let parsed = params
+            .text(name)
+            .and_then(|n| phone(&mut v, name, &n, state.region));
         v.finish()?;
         Ok(parsed.map(|p| p.to_string()))
     };
@@ -133,7 +135,9 @@ impl CreateCall {
         v.max_len("firstMessage", self.first_message.as_deref(), MAX_TEXT);
         v.finish()?;
         let (Some(from), Some(to)) = (from, to) else {
-            return Err(ApiError::Internal("BUG: validated phone numbers missing".into()));
+            return Err(ApiError::Internal(
+                "BUG: validated phone numbers missing".into(),
+            ));
         };
         let mut call = Call::new(self.call_sid, from.to_string(), to.to_string());
         call.status = self.status.unwrap_or(CallStatus::Initiated);
@@ -159,7 +163,10 @@ impl CreateCall {
     }
 }
 
-async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateCall>) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateCall>,
+) -> ApiResult<Response> {
     let call = body.into_call(&state)?;
     let call = state.store.insert_call(call).await?;
     created(call)
@@ -201,6 +208,8 @@ async fn delete(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> Ap
     if state.store.delete_call(&call_sid).await? {
         ok(json!({ "deleted": true, "callSid": call_sid }))
     } else {
-        Err(ApiError::not_found(format!("no call with callSid {call_sid}")))
+        Err(ApiError::not_found(format!(
+            "no call with callSid {call_sid}"
+        )))
     }
 }

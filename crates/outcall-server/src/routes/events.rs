@@ -1,22 +1,22 @@
 //! Call-event timeline: `GET /api/db/calls/:callSid/events`, `POST /api/db/events`.
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use outcall_domain::event::CallEvent;
 use outcall_domain::page::Sort;
 use outcall_domain::time::Timestamp;
-use outcall_domain::validate::{Validator, MAX_SHORT};
-use outcall_store::{EventFilter, EVENT_SORT_FIELDS};
+use outcall_domain::validate::{MAX_SHORT, Validator};
+use outcall_store::{EVENT_SORT_FIELDS, EventFilter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::validate::{optional_sid, sid};
+use crate::AppState;
 use crate::envelope::{created, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, Params};
-use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,7 +36,13 @@ async fn list_for_call(
         event_type: params.text("eventType"),
     };
     params.finish()?;
-    page(state.store.list_events(&call_sid, &filter, &page_req).await?, fields.as_deref())
+    page(
+        state
+            .store
+            .list_events(&call_sid, &filter, &page_req)
+            .await?,
+        fields.as_deref(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,16 +56,26 @@ struct CreateEvent {
     data: Option<Map<String, Value>>,
 }
 
-async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateEvent>) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateEvent>,
+) -> ApiResult<Response> {
     let mut v = Validator::new();
     optional_sid(&mut v, "callSid", Some(&body.call_sid));
     v.not_blank("eventType", &body.event_type);
     v.max_len("eventType", Some(&body.event_type), MAX_SHORT);
     v.finish()?;
     if state.store.get_call(&body.call_sid).await?.is_none() {
-        return Err(ApiError::field("callSid", format!("no call with callSid {}", body.call_sid)));
+        return Err(ApiError::field(
+            "callSid",
+            format!("no call with callSid {}", body.call_sid),
+        ));
     }
-    let mut event = CallEvent::new(body.call_sid, body.event_type, body.data.unwrap_or_default());
+    let mut event = CallEvent::new(
+        body.call_sid,
+        body.event_type,
+        body.data.unwrap_or_default(),
+    );
     if let Some(t) = body.timestamp {
         event.timestamp = t;
     }

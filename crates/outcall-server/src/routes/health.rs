@@ -1,17 +1,19 @@
 //! `/healthz` (the process answers) and `/readyz` (the store answers too). No key needed.
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
+use crate::AppState;
 use crate::envelope::ok;
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> ApiResult<Response> {

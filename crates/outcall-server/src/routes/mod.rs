@@ -1,10 +1,10 @@
 //! Route modules, one per resource, merged here. Everything under `/api` needs an API key.
 
-use axum::middleware::from_fn_with_state;
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 mod calls;
 mod events;

@@ -1,22 +1,22 @@
 //! Recording API (seed): list, get, list per call, create, delete.
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use outcall_domain::page::Sort;
-use outcall_domain::recording::{Recording, RECORDING_STATUSES};
-use outcall_domain::time::{to_millis, Timestamp};
-use outcall_domain::validate::{Validator, MAX_TEXT};
-use outcall_store::{RecordingFilter, RECORDING_SORT_FIELDS};
+use outcall_domain::recording::{RECORDING_STATUSES, Recording};
+use outcall_domain::time::{Timestamp, to_millis};
+use outcall_domain::validate::{MAX_TEXT, Validator};
+use outcall_store::{RECORDING_SORT_FIELDS, RecordingFilter};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::validate::{optional_sid, sid};
+use crate::AppState;
 use crate::envelope::{created, ok, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, Params};
-use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,7 +30,10 @@ fn recording_status(params: &mut Params) -> ApiResult<Option<String>> {
     if let Some(s) = &status
         && !RECORDING_STATUSES.contains(&s.as_str())
     {
-        return Err(ApiError::field("status", format!("must be one of {}", RECORDING_STATUSES.join(", "))));
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", RECORDING_STATUSES.join(", ")),
+        ));
     }
     Ok(status)
 }
@@ -49,7 +52,10 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
         end_date: params.time("endDate")?,
     };
     params.finish()?;
-    page(state.store.list_recordings(&filter, &page_req).await?, fields.as_deref())
+    page(
+        state.store.list_recordings(&filter, &page_req).await?,
+        fields.as_deref(),
+    )
 }
 
 async fn list_for_call(
@@ -66,16 +72,24 @@ async fn list_for_call(
         ..Default::default()
     };
     params.finish()?;
-    page(state.store.list_recordings(&filter, &page_req).await?, fields.as_deref())
+    page(
+        state.store.list_recordings(&filter, &page_req).await?,
+        fields.as_deref(),
+    )
 }
 
-async fn get_one(State(state): State<AppState>, ApiPath(recording_sid): ApiPath) -> ApiResult<Response> {
+async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(recording_sid): ApiPath,
+) -> ApiResult<Response> {
     sid("recordingSid", &recording_sid)?;
     let rec = state
         .store
         .get_recording(&recording_sid)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no recording with recordingSid {recording_sid}")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no recording with recordingSid {recording_sid}"))
+        })?;
     ok(rec)
 }
 
@@ -96,13 +110,19 @@ struct CreateRecording {
     start_time: Option<Timestamp>,
 }
 
-async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateRecording>) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateRecording>,
+) -> ApiResult<Response> {
     let mut v = Validator::new();
     optional_sid(&mut v, "recordingSid", Some(&body.recording_sid));
     optional_sid(&mut v, "callSid", Some(&body.call_sid));
     let status = body.status.unwrap_or_else(|| "completed".to_string());
     if !RECORDING_STATUSES.contains(&status.as_str()) {
-        v.error("status", format!("must be one of {}", RECORDING_STATUSES.join(", ")));
+        v.error(
+            "status",
+            format!("must be one of {}", RECORDING_STATUSES.join(", ")),
+        );
     }
     if let Some(url) = &body.url
         && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -118,7 +138,10 @@ async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateReco
     }
     v.finish()?;
     if state.store.get_call(&body.call_sid).await?.is_none() {
-        return Err(ApiError::field("callSid", format!("no call with callSid {}", body.call_sid)));
+        return Err(ApiError::field(
+            "callSid",
+            format!("no call with callSid {}", body.call_sid),
+        ));
     }
     let mut rec = Recording::new(body.recording_sid, body.call_sid, status);
     rec.url = body.url;
@@ -128,11 +151,16 @@ async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateReco
     created(state.store.insert_recording(rec).await?)
 }
 
-async fn delete(State(state): State<AppState>, ApiPath(recording_sid): ApiPath) -> ApiResult<Response> {
+async fn delete(
+    State(state): State<AppState>,
+    ApiPath(recording_sid): ApiPath,
+) -> ApiResult<Response> {
     sid("recordingSid", &recording_sid)?;
     if state.store.delete_recording(&recording_sid).await? {
         ok(json!({ "deleted": true, "recordingSid": recording_sid }))
     } else {
-        Err(ApiError::not_found(format!("no recording with recordingSid {recording_sid}")))
+        Err(ApiError::not_found(format!(
+            "no recording with recordingSid {recording_sid}"
+        )))
     }
 }

@@ -1,19 +1,19 @@
 //! Transcript API (seed): get, create, update (partial).
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use outcall_domain::transcript::{Sentiment, Transcript, TranscriptPatch, TranscriptStatus, Turn};
-use outcall_domain::validate::{Validator, MAX_TEXT};
+use outcall_domain::validate::{MAX_TEXT, Validator};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::validate::{optional_sid, sid};
+use crate::AppState;
 use crate::envelope::{created, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
-use crate::AppState;
 
 /// Most turns one transcript may hold.
 const MAX_TURNS: usize = 5_000;
@@ -60,9 +60,16 @@ fn check(v: &mut Validator, patch: &TranscriptPatch) {
             v.error("transcript", format!("must have at most {MAX_TURNS} turns"));
         }
         for (i, t) in turns.iter().enumerate() {
-            v.max_len(&format!("transcript[{i}].message"), Some(&t.message), MAX_TEXT);
+            v.max_len(
+                &format!("transcript[{i}].message"),
+                Some(&t.message),
+                MAX_TEXT,
+            );
             if !(t.time_in_call_secs.is_finite() && t.time_in_call_secs >= 0.0) {
-                v.error(format!("transcript[{i}].timeInCallSecs"), "must be a number of seconds from 0");
+                v.error(
+                    format!("transcript[{i}].timeInCallSecs"),
+                    "must be a number of seconds from 0",
+                );
             }
         }
     }
@@ -87,14 +94,20 @@ impl CreateTranscript {
     }
 }
 
-async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateTranscript>) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateTranscript>,
+) -> ApiResult<Response> {
     let (call_sid, patch) = body.split();
     let mut v = Validator::new();
     optional_sid(&mut v, "callSid", Some(&call_sid));
     check(&mut v, &patch);
     v.finish()?;
     if state.store.get_call(&call_sid).await?.is_none() {
-        return Err(ApiError::field("callSid", format!("no call with callSid {call_sid}")));
+        return Err(ApiError::field(
+            "callSid",
+            format!("no call with callSid {call_sid}"),
+        ));
     }
     let mut t = Transcript::new(call_sid);
     patch.apply(&mut t);

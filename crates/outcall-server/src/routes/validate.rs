@@ -10,12 +10,19 @@ pub fn sid(field: &str, value: &str) -> ApiResult<()> {
     if is_sid(value) {
         Ok(())
     } else {
-        Err(ApiError::field(field, "must be 1 to 64 letters, digits, '_' or '-'"))
+        Err(ApiError::field(
+            field,
+            "must be 1 to 64 letters, digits, '_' or '-'",
+        ))
     }
 }
 
 pub fn is_sid(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 64 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Parses a phone number into E.164, recording the error on `v` if it is not one.

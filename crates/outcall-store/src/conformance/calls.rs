@@ -604,6 +604,8 @@ async fn status_updates_move_forward_by_the_domain_rule(store: DynStore) {
 /// Applies `u`, expecting it refused for `reason` with the stored call unchanged.
 async fn assert_refused(store: &DynStore, sid: &str, u: &StatusUpdate, reason: RefusalReason) {
     let before = get(store, sid).await;
+    // A later millisecond, so a refused update that still touched updatedAt shows.
+    next_millisecond().await;
     let (returned, change) = update(store, sid, u).await;
     assert_eq!(
         change,

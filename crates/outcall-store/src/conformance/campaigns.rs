@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::TimeDelta;
 use outcall_domain::ObjectId;
@@ -40,6 +41,11 @@ pub(super) fn checks() -> Vec<Check> {
 
 fn page(n: i64, limit: i64, sort: Sort) -> PageRequest {
     PageRequest::new(Some(n), Some(limit), sort).expect("BUG: the check asks for a valid page")
+}
+
+/// Sleeps long enough that a store-set timestamp taken next is a later millisecond.
+async fn next_millisecond() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
 }
 
 async fn insert(store: &DynStore, campaign: Campaign) -> Campaign {
@@ -312,6 +318,7 @@ async fn update_campaign_applies_the_patch_while_status_allowed(store: DynStore)
     let Transition::Applied(updated) = got else {
         panic!("a draft campaign may be edited when only_if holds draft: got {got:?}");
     };
+    let updated = *updated;
     let mut expected = original.clone();
     patch.apply(&mut expected);
     expected.updated_at = updated.updated_at;
@@ -330,6 +337,8 @@ async fn update_campaign_applies_the_patch_while_status_allowed(store: DynStore)
 
 async fn update_campaign_outside_only_if_is_refused_and_changes_nothing(store: DynStore) {
     let draft = insert(&store, Campaign::new("Draft")).await;
+    let active = insert(&store, with_status("Active", CampaignStatus::Active)).await;
+    next_millisecond().await;
     let got = store
         .update_campaign(draft.id, &a_patch(), &[CampaignStatus::Paused])
         .await
@@ -345,7 +354,6 @@ async fn update_campaign_outside_only_if_is_refused_and_changes_nothing(store: D
         "a refused edit changes nothing"
     );
 
-    let active = insert(&store, with_status("Active", CampaignStatus::Active)).await;
     let got = store
         .update_campaign(
             active.id,
@@ -432,6 +440,7 @@ async fn assert_applies(store: &DynStore, id: ObjectId, action: CampaignAction) 
     let Transition::Applied(after) = got else {
         panic!("{action:?} from {} applies: got {got:?}", before.status);
     };
+    let after = *after;
     let mut expected = before.clone();
     expected.status = action.target();
     expected.updated_at = after.updated_at;
@@ -451,6 +460,8 @@ async fn assert_applies(store: &DynStore, id: ObjectId, action: CampaignAction) 
 /// Applies `action`, expecting it refused with the current status and nothing changed.
 async fn assert_refused(store: &DynStore, id: ObjectId, action: CampaignAction) {
     let before = get(store, id).await;
+    // A later millisecond, so a refused transition that still touched updatedAt shows.
+    next_millisecond().await;
     let got = store
         .transition_campaign(id, action)
         .await

@@ -255,6 +255,7 @@ async fn add_contact_campaign_creating_an_overlap_conflicts(store: DynStore) {
     let (a, b) = (ObjectId::new(), ObjectId::new());
     let first = insert(&store, contact_in(PHONE, &[a])).await;
     let second = insert(&store, contact_in(PHONE, &[b])).await;
+    tokio::time::sleep(Duration::from_millis(3)).await;
     let err = store
         .add_contact_campaign(second.id, a)
         .await
@@ -277,6 +278,7 @@ async fn removing_the_last_campaign_of_a_phone_twin_conflicts(store: DynStore) {
     let a = ObjectId::new();
     let bare = insert(&store, Contact::new(PHONE)).await;
     let member = insert(&store, contact_in(PHONE, &[a])).await;
+    tokio::time::sleep(Duration::from_millis(3)).await;
     let err = store
         .remove_contact_campaign(member.id, a)
         .await

@@ -84,5 +84,9 @@ where
             }
         }
     }
-    assert!(failed.is_empty(), "{} conformance checks failed ({passed} passed): {failed:#?}", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} conformance checks failed ({passed} passed): {failed:#?}",
+        failed.len()
+    );
 }
