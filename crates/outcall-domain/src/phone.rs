@@ -12,7 +12,7 @@ pub struct PhoneNumber(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
-    #[error("not a phone number: {0}")]
+    #[error("{0}")]
     Unparseable(String),
     #[error("not a valid number for its country")]
     Invalid,

@@ -89,7 +89,6 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         backend = state.store.backend(),
         "outcall listening on http://{local}"
     );
-    let store = state.store.clone();
     launch(
         listener,
         app(state, config.body_limit_bytes),
@@ -97,7 +96,6 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         Duration::from_secs(config.shutdown_grace_secs),
     )
     .await?;
-    drop(store);
     tracing::info!("outcall stopped");
     Ok(())
 }

@@ -36,6 +36,11 @@ async fn list_for_call(
         event_type: params.text("eventType"),
     };
     params.finish()?;
+    if state.store.get_call(&call_sid).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no call with callSid {call_sid}"
+        )));
+    }
     page(
         state
             .store

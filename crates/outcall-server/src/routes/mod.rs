@@ -21,7 +21,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(events::router())
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .route_layer(from_fn_with_state(state, crate::auth::require_api_key));
+        .layer(from_fn_with_state(state, crate::auth::require_api_key));
     Router::new()
         .merge(health::router())
         .nest("/api", api)

@@ -67,11 +67,16 @@ async fn list_for_call(
     let page_req = params.page(RECORDING_SORT_FIELDS, Sort::asc("createdAt"))?;
     let fields = params.fields()?;
     let filter = RecordingFilter {
-        call_sid: Some(call_sid),
+        call_sid: Some(call_sid.clone()),
         status: recording_status(&mut params)?,
         ..Default::default()
     };
     params.finish()?;
+    if state.store.get_call(&call_sid).await?.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no call with callSid {call_sid}"
+        )));
+    }
     page(
         state.store.list_recordings(&filter, &page_req).await?,
         fields.as_deref(),

@@ -1,0 +1,9 @@
+//! The HTTP API, driven over real HTTP against a server on an ephemeral port.
+
+mod support;
+
+mod calls;
+mod conventions;
+mod events;
+mod recordings;
+mod transcripts;
