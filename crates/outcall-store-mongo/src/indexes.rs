@@ -1,0 +1,238 @@
+//! The indexes of every collection: the seed's ("Indexing Strategies", keys and options
+//! as Mongoose declares them, so the default names match an existing deployment's) plus
+//! data-model.md's additions. Creating them is idempotent.
+
+use std::time::Duration;
+
+use bson::{Document, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Database, IndexModel};
+
+/// One index: collection, keys, and options.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub collection: &'static str,
+    pub keys: Document,
+    pub unique: bool,
+    pub sparse: bool,
+    /// A TTL index: documents expire this long after the indexed date.
+    pub expire_after: Option<Duration>,
+}
+
+impl IndexSpec {
+    fn new(collection: &'static str, keys: Document) -> Self {
+        Self {
+            collection,
+            keys,
+            unique: false,
+            sparse: false,
+            expire_after: None,
+        }
+    }
+
+    fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+
+    fn sparse(mut self) -> Self {
+        self.sparse = true;
+        self
+    }
+
+    /// MongoDB's default name, `field_1_other_-1`, as Mongoose and the shell give it.
+    pub fn name(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(k, v)| format!("{k}_{v}"))
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+
+    pub(crate) fn model(&self) -> IndexModel {
+        let mut options = IndexOptions::builder().name(self.name()).build();
+        if self.unique {
+            options.unique = Some(true);
+        }
+        if self.sparse {
+            options.sparse = Some(true);
+        }
+        options.expire_after = self.expire_after;
+        IndexModel::builder()
+            .keys(self.keys.clone())
+            .options(options)
+            .build()
+    }
+}
+
+/// Every index outcall needs. `event_retention` adds the TTL index on
+/// `callevents.createdAt` (`EVENT_RETENTION_DAYS`).
+pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
+    use IndexSpec as I;
+    let mut all = vec![
+        // calls (seed)
+        I::new("calls", doc! {"callSid": 1}).unique(),
+        I::new("calls", doc! {"status": 1}),
+        I::new("calls", doc! {"createdAt": -1}),
+        I::new("calls", doc! {"startTime": -1}),
+        I::new("calls", doc! {"campaignId": 1, "status": 1}),
+        I::new("calls", doc! {"contactId": 1, "createdAt": -1}),
+        // calls (data-model.md)
+        I::new("calls", doc! {"attemptId": 1}).unique().sparse(),
+        I::new("calls", doc! {"status": 1, "createdAt": -1}),
+        // recordings
+        I::new("recordings", doc! {"recordingSid": 1}).unique(),
+        I::new("recordings", doc! {"callSid": 1}),
+        // transcripts
+        I::new("transcripts", doc! {"callSid": 1}).unique(),
+        I::new("transcripts", doc! {"conversationId": 1}),
+        // callevents
+        I::new("callevents", doc! {"callSid": 1, "timestamp": 1}),
+        I::new("callevents", doc! {"eventType": 1}),
+        // campaigns
+        I::new("campaigns", doc! {"name": 1}),
+        I::new("campaigns", doc! {"status": 1}),
+        I::new("campaigns", doc! {"createdAt": -1}),
+        I::new("campaigns", doc! {"status": 1, "nextExecution": 1}),
+        // contacts
+        I::new("contacts", doc! {"phoneNumber": 1}),
+        I::new("contacts", doc! {"name": 1}),
+        I::new("contacts", doc! {"email": 1}),
+        I::new("contacts", doc! {"tags": 1}),
+        I::new("contacts", doc! {"campaignIds": 1, "status": 1}),
+        I::new("contacts", doc! {"phoneNumber": 1, "campaignIds": 1}).unique(),
+        // campaigncontacts (data-model.md)
+        I::new("campaigncontacts", doc! {"campaignId": 1, "contactId": 1}).unique(),
+        I::new(
+            "campaigncontacts",
+            doc! {"campaignId": 1, "status": 1, "nextAttemptAt": 1, "priority": -1},
+        ),
+        I::new("campaigncontacts", doc! {"lease.expiresAt": 1}),
+    ];
+    if let Some(ttl) = event_retention {
+        let mut spec = I::new("callevents", doc! {"createdAt": 1});
+        spec.expire_after = Some(ttl);
+        all.push(spec);
+    }
+    all
+}
+
+/// An index could not be created, typically because one of the same name or keys
+/// but another shape already exists.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot create index {name} {keys} on {collection}: {reason} \
+     (an existing index of another shape must be dropped or changed by hand)"
+)]
+pub struct IndexError {
+    pub collection: &'static str,
+    pub name: String,
+    pub keys: String,
+    pub reason: String,
+}
+
+/// Creates each index, one by one so a failure names the index. Existing identical
+/// indexes are left alone (MongoDB's `createIndexes` is idempotent). A TTL index whose
+/// expiry changed is updated in place with `collMod`.
+pub(crate) async fn ensure(db: &Database, specs: &[IndexSpec]) -> Result<(), IndexError> {
+    for spec in specs {
+        let coll = db.collection::<Document>(spec.collection);
+        let created = coll.create_index(spec.model()).await;
+        let Err(e) = created else { continue };
+        let code = crate::error_code(&e);
+        // 85 IndexOptionsConflict: only the TTL's expireAfterSeconds may be changed in place.
+        if code == Some(85)
+            && let Some(ttl) = spec.expire_after
+        {
+            let changed = db
+                .run_command(doc! {
+                    "collMod": spec.collection,
+                    "index": {"keyPattern": spec.keys.clone(), "expireAfterSeconds": ttl.as_secs() as i64},
+                })
+                .await;
+            if changed.is_ok() {
+                continue;
+            }
+        }
+        return Err(IndexError {
+            collection: spec.collection,
+            name: spec.name(),
+            keys: spec.keys.to_string(),
+            reason: match code {
+                Some(85 | 86) => {
+                    format!("an existing index with this name or these keys has another shape: {e}")
+                }
+                Some(11000) => format!("existing documents break its uniqueness: {e}"),
+                _ => e.to_string(),
+            },
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_mongodb_defaults() {
+        let names: Vec<String> = all_indexes(None).iter().map(|i| i.name()).collect();
+        for n in [
+            "callSid_1",
+            "status_1_createdAt_-1",
+            "contactId_1_createdAt_-1",
+            "phoneNumber_1_campaignIds_1",
+            "campaignId_1_status_1_nextAttemptAt_1_priority_-1",
+            "lease.expiresAt_1",
+        ] {
+            assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn unique_and_sparse_where_the_specs_say() {
+        let all = all_indexes(None);
+        let find = |c: &str, n: &str| {
+            all.iter()
+                .find(|i| i.collection == c && i.name() == n)
+                .unwrap_or_else(|| panic!("{c}.{n}"))
+        };
+        let unique = [
+            ("calls", "callSid_1"),
+            ("calls", "attemptId_1"),
+            ("recordings", "recordingSid_1"),
+            ("transcripts", "callSid_1"),
+            ("contacts", "phoneNumber_1_campaignIds_1"),
+            ("campaigncontacts", "campaignId_1_contactId_1"),
+        ];
+        for i in &all {
+            assert_eq!(
+                i.unique,
+                unique.contains(&(i.collection, i.name().as_str())),
+                "{}.{}",
+                i.collection,
+                i.name()
+            );
+        }
+        assert!(find("calls", "attemptId_1").sparse);
+        assert_eq!(all.iter().filter(|i| i.sparse).count(), 1);
+        let model = find("calls", "attemptId_1").model();
+        let options = model.options.expect("options");
+        assert_eq!(
+            (options.unique, options.sparse, options.name.as_deref()),
+            (Some(true), Some(true), Some("attemptId_1"))
+        );
+    }
+
+    #[test]
+    fn event_retention_adds_a_ttl_index() {
+        assert!(!all_indexes(None).iter().any(|i| i.expire_after.is_some()));
+        let with = all_indexes(Some(Duration::from_secs(86_400 * 30)));
+        let ttl: Vec<_> = with.iter().filter(|i| i.expire_after.is_some()).collect();
+        assert_eq!(ttl.len(), 1);
+        assert_eq!(
+            (ttl[0].collection, ttl[0].name().as_str()),
+            ("callevents", "createdAt_1")
+        );
+    }
+}

@@ -1,0 +1,683 @@
+//! The port's traits over the collections.
+
+use async_trait::async_trait;
+use bson::{Bson, Document, doc};
+use futures::stream::TryStreamExt;
+use mongodb::Collection;
+use mongodb::options::ReturnDocument;
+use outcall_domain::call::{Call, StatusChange, StatusUpdate};
+use outcall_domain::campaign::{
+    Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
+};
+use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
+use outcall_domain::contact::{Contact, ContactPatch};
+use outcall_domain::event::CallEvent;
+use outcall_domain::page::SortOrder;
+use outcall_domain::recording::Recording;
+use outcall_domain::time::{MillisecondTimes, Timestamp, now, to_millis};
+use outcall_domain::transcript::{Transcript, TranscriptPatch};
+use outcall_domain::{ObjectId, Page, PageRequest};
+use outcall_store::{
+    CALL_SORT_FIELDS, CAMPAIGN_CONTACT_SORT_FIELDS, CAMPAIGN_SORT_FIELDS, CONTACT_SORT_FIELDS,
+    CallEventStore, CallFilter, CallStore, CampaignContactStore, CampaignFilter, CampaignStore,
+    ContactFilter, ContactStore, EVENT_SORT_FIELDS, EventFilter, RECORDING_SORT_FIELDS,
+    RecordingFilter, RecordingStore, StoreError, StoreResult, TranscriptStore, Transition,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::mapping::{
+    self, CALLS, CAMPAIGN_CONTACTS, CAMPAIGNS, CONTACTS, EVENTS, RECORDINGS, Schema, TRANSCRIPTS,
+    date, oid,
+};
+use crate::{MongoStore, db_err, error_code, updates};
+
+type Rules = &'static [(&'static str, &'static str)];
+
+const CALL_RULES: Rules = &[
+    ("attemptId", "a call for this attemptId"),
+    ("callSid", "a call with this callSid"),
+    ("_id_", "a call with this _id"),
+];
+const RECORDING_RULES: Rules = &[
+    ("recordingSid", "a recording with this recordingSid"),
+    ("_id_", "a recording with this _id"),
+];
+const TRANSCRIPT_RULES: Rules = &[
+    ("callSid", "a transcript for this callSid"),
+    ("_id_", "a transcript with this _id"),
+];
+const EVENT_RULES: Rules = &[("_id_", "an event with this _id")];
+const CAMPAIGN_RULES: Rules = &[("_id_", "a campaign with this _id")];
+const CONTACT_RULES: Rules = &[
+    (
+        "phoneNumber",
+        "a contact with this phoneNumber in the same campaign",
+    ),
+    ("_id_", "a contact with this _id"),
+];
+const CC_RULES: Rules = &[
+    ("campaignId", "this contact in this campaign"),
+    ("_id_", "a campaign contact with this _id"),
+];
+
+/// Attempts of an optimistic compare-and-set before giving up. Each failed attempt means
+/// another writer succeeded, so this bounds contention, not progress.
+const MAX_CAS_ATTEMPTS: usize = 200;
+
+fn contention(what: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{what}: the document kept changing under {MAX_CAS_ATTEMPTS} attempts"
+    ))
+}
+
+impl MongoStore {
+    fn coll(&self, schema: &Schema) -> Collection<Document> {
+        self.db.collection(schema.name)
+    }
+
+    async fn insert_doc<T: Serialize>(
+        &self,
+        value: &T,
+        schema: &Schema,
+        rules: Rules,
+    ) -> StoreResult<()> {
+        let doc = mapping::to_document(value, schema)?;
+        self.coll(schema)
+            .insert_one(doc)
+            .await
+            .map_err(|e| db_err(e, rules))?;
+        Ok(())
+    }
+
+    async fn find_doc(&self, schema: &Schema, filter: Document) -> StoreResult<Option<Document>> {
+        self.coll(schema)
+            .find_one(filter)
+            .await
+            .map_err(|e| db_err(e, &[]))
+    }
+
+    async fn find_value<T: DeserializeOwned>(
+        &self,
+        schema: &Schema,
+        filter: Document,
+    ) -> StoreResult<Option<T>> {
+        self.find_doc(schema, filter)
+            .await?
+            .map(|d| mapping::from_document(d, schema))
+            .transpose()
+    }
+
+    /// One atomic `findOneAndUpdate`, returning the document after the update.
+    async fn modify<T: DeserializeOwned>(
+        &self,
+        schema: &Schema,
+        filter: Document,
+        update: Document,
+        rules: Rules,
+    ) -> StoreResult<Option<T>> {
+        self.coll(schema)
+            .find_one_and_update(filter, update)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| db_err(e, rules))?
+            .map(|d| mapping::from_document(d, schema))
+            .transpose()
+    }
+
+    async fn delete_where(&self, schema: &Schema, filter: Document) -> StoreResult<bool> {
+        let done = self
+            .coll(schema)
+            .delete_one(filter)
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        Ok(done.deleted_count > 0)
+    }
+
+    /// A page of a list: the total matching `filter`, and the page sorted by `sort_field`
+    /// then `_id` in the same direction, so equal keys still page without overlap.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        schema: &Schema,
+        filter: Document,
+        page: &PageRequest,
+        sort_field: &str,
+    ) -> StoreResult<Page<T>> {
+        let coll = self.coll(schema);
+        let total = coll
+            .count_documents(filter.clone())
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        let dir = match page.sort.order {
+            SortOrder::Asc => 1,
+            SortOrder::Desc => -1,
+        };
+        let docs: Vec<Document> = coll
+            .find(filter)
+            .sort(doc! {sort_field: dir, "_id": dir})
+            .skip(page.offset())
+            .limit(page.limit as i64)
+            .await
+            .map_err(|e| db_err(e, &[]))?
+            .try_collect()
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        Ok(Page {
+            items: docs
+                .into_iter()
+                .map(|d| mapping::from_document(d, schema))
+                .collect::<StoreResult<_>>()?,
+            page: page.page,
+            limit: page.limit,
+            total,
+        })
+    }
+}
+
+/// The page's sort field if the list allows it, else the list's default.
+fn sort_field(page: &PageRequest, allowed: &[&'static str], default: &'static str) -> &'static str {
+    allowed
+        .iter()
+        .copied()
+        .find(|f| *f == page.sort.field)
+        .unwrap_or(default)
+}
+
+fn created_between(filter: &mut Document, start: Option<Timestamp>, end: Option<Timestamp>) {
+    let mut range = Document::new();
+    if let Some(t) = start {
+        range.insert("$gte", date(t));
+    }
+    if let Some(t) = end {
+        range.insert("$lt", date(t));
+    }
+    if !range.is_empty() {
+        filter.insert("createdAt", range);
+    }
+}
+
+/// The stored string of a serde unit enum (`DialStatus::Retry` → `"retry"`).
+fn enum_str<T: Serialize>(v: &T) -> StoreResult<Bson> {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => Ok(Bson::String(s)),
+        other => Err(StoreError::Internal(format!(
+            "expected a string enum, got {other:?}"
+        ))),
+    }
+}
+
+fn call_filter(f: &CallFilter) -> Document {
+    let mut d = Document::new();
+    if let Some(s) = f.status {
+        d.insert("status", s.as_str());
+    }
+    if let Some(id) = f.campaign_id {
+        d.insert("campaignId", oid(id));
+    }
+    if let Some(id) = f.contact_id {
+        d.insert("contactId", oid(id));
+    }
+    if let Some(from) = &f.from {
+        d.insert("from", from.as_str());
+    }
+    if let Some(to) = &f.to {
+        d.insert("to", to.as_str());
+    }
+    created_between(&mut d, f.start_date, f.end_date);
+    d
+}
+
+#[async_trait]
+impl CallStore for MongoStore {
+    async fn insert_call(&self, mut call: Call) -> StoreResult<Call> {
+        call.created_at = now();
+        call.updated_at = call.created_at;
+        call.truncate_times();
+        self.insert_doc(&call, &CALLS, CALL_RULES).await?;
+        Ok(call)
+    }
+
+    async fn get_call(&self, call_sid: &str) -> StoreResult<Option<Call>> {
+        self.find_value(&CALLS, doc! {"callSid": call_sid}).await
+    }
+
+    async fn list_calls(&self, filter: &CallFilter, page: &PageRequest) -> StoreResult<Page<Call>> {
+        let sort = sort_field(page, CALL_SORT_FIELDS, "createdAt");
+        self.list(&CALLS, call_filter(filter), page, sort).await
+    }
+
+    async fn update_call_status(
+        &self,
+        call_sid: &str,
+        update: &StatusUpdate,
+    ) -> StoreResult<Option<(Call, StatusChange)>> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(before): Option<Call> = self.get_call(call_sid).await? else {
+                return Ok(None);
+            };
+            let mut after = before.clone();
+            let change = after.apply_status(update);
+            if !change.applied() {
+                return Ok(Some((before, change)));
+            }
+            let at = now();
+            after.updated_at = at;
+            after.truncate_times();
+            let (filter, set) = updates::call_status_cas(&before, &after, at)?;
+            if let Some(stored) = self.modify(&CALLS, filter, set, CALL_RULES).await? {
+                return Ok(Some((stored, change)));
+            }
+        }
+        Err(contention("update_call_status"))
+    }
+
+    async fn delete_call(&self, call_sid: &str) -> StoreResult<bool> {
+        self.delete_where(&CALLS, doc! {"callSid": call_sid}).await
+    }
+}
+
+#[async_trait]
+impl RecordingStore for MongoStore {
+    async fn insert_recording(&self, mut rec: Recording) -> StoreResult<Recording> {
+        rec.created_at = now();
+        rec.updated_at = rec.created_at;
+        rec.truncate_times();
+        self.insert_doc(&rec, &RECORDINGS, RECORDING_RULES).await?;
+        Ok(rec)
+    }
+
+    async fn get_recording(&self, recording_sid: &str) -> StoreResult<Option<Recording>> {
+        self.find_value(&RECORDINGS, doc! {"recordingSid": recording_sid})
+            .await
+    }
+
+    async fn list_recordings(
+        &self,
+        filter: &RecordingFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recording>> {
+        let mut d = Document::new();
+        if let Some(sid) = &filter.call_sid {
+            d.insert("callSid", sid.as_str());
+        }
+        if let Some(s) = &filter.status {
+            d.insert("status", s.as_str());
+        }
+        created_between(&mut d, filter.start_date, filter.end_date);
+        let sort = sort_field(page, RECORDING_SORT_FIELDS, "createdAt");
+        self.list(&RECORDINGS, d, page, sort).await
+    }
+
+    async fn delete_recording(&self, recording_sid: &str) -> StoreResult<bool> {
+        self.delete_where(&RECORDINGS, doc! {"recordingSid": recording_sid})
+            .await
+    }
+}
+
+#[async_trait]
+impl TranscriptStore for MongoStore {
+    async fn insert_transcript(&self, mut t: Transcript) -> StoreResult<Transcript> {
+        t.created_at = now();
+        t.updated_at = t.created_at;
+        t.truncate_times();
+        self.insert_doc(&t, &TRANSCRIPTS, TRANSCRIPT_RULES).await?;
+        Ok(t)
+    }
+
+    async fn get_transcript(&self, call_sid: &str) -> StoreResult<Option<Transcript>> {
+        self.find_value(&TRANSCRIPTS, doc! {"callSid": call_sid})
+            .await
+    }
+
+    async fn update_transcript(
+        &self,
+        call_sid: &str,
+        patch: &TranscriptPatch,
+    ) -> StoreResult<Option<Transcript>> {
+        let update = updates::transcript_patch(patch, now())?;
+        self.modify(
+            &TRANSCRIPTS,
+            doc! {"callSid": call_sid},
+            update,
+            TRANSCRIPT_RULES,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl CallEventStore for MongoStore {
+    async fn insert_event(&self, mut e: CallEvent) -> StoreResult<CallEvent> {
+        e.created_at = now();
+        e.updated_at = e.created_at;
+        e.truncate_times();
+        self.insert_doc(&e, &EVENTS, EVENT_RULES).await?;
+        Ok(e)
+    }
+
+    async fn list_events(
+        &self,
+        call_sid: &str,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CallEvent>> {
+        let mut d = doc! {"callSid": call_sid};
+        if let Some(t) = &filter.event_type {
+            d.insert("eventType", t.as_str());
+        }
+        let sort = sort_field(page, EVENT_SORT_FIELDS, "timestamp");
+        self.list(&EVENTS, d, page, sort).await
+    }
+}
+
+impl MongoStore {
+    /// Runs a compare-and-set on a campaign's status (`filter` holds the allowed
+    /// statuses): `Applied` if it matched; otherwise the campaign is read, and if its
+    /// status now allows the write (it changed in between) the write is tried again.
+    async fn campaign_cas(
+        &self,
+        id: ObjectId,
+        allowed: &[CampaignStatus],
+        build: impl Fn() -> StoreResult<(Document, Document)> + Send,
+    ) -> StoreResult<Transition> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let (filter, update) = build()?;
+            if let Some(c) = self
+                .modify::<Campaign>(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+                .await?
+            {
+                return Ok(Transition::Applied(Box::new(c)));
+            }
+            match self.get_campaign(id).await? {
+                None => return Ok(Transition::NotFound),
+                Some(c) if allowed.contains(&c.status) => continue,
+                Some(c) => return Ok(Transition::Refused(c.status)),
+            }
+        }
+        Err(contention("campaign status"))
+    }
+}
+
+#[async_trait]
+impl CampaignStore for MongoStore {
+    async fn insert_campaign(&self, mut c: Campaign) -> StoreResult<Campaign> {
+        c.created_at = now();
+        c.updated_at = c.created_at;
+        c.truncate_times();
+        self.insert_doc(&c, &CAMPAIGNS, CAMPAIGN_RULES).await?;
+        Ok(c)
+    }
+
+    async fn get_campaign(&self, id: ObjectId) -> StoreResult<Option<Campaign>> {
+        self.find_value(&CAMPAIGNS, doc! {"_id": oid(id)}).await
+    }
+
+    async fn list_campaigns(
+        &self,
+        filter: &CampaignFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Campaign>> {
+        let mut d = Document::new();
+        if let Some(s) = filter.status {
+            d.insert("status", s.as_str());
+        }
+        if let Some(n) = &filter.name {
+            d.insert("name", n.as_str());
+        }
+        let sort = sort_field(page, CAMPAIGN_SORT_FIELDS, "createdAt");
+        self.list(&CAMPAIGNS, d, page, sort).await
+    }
+
+    async fn update_campaign(
+        &self,
+        id: ObjectId,
+        patch: &CampaignPatch,
+        only_if: &[CampaignStatus],
+    ) -> StoreResult<Transition> {
+        self.campaign_cas(id, only_if, || {
+            updates::campaign_patch(id, patch, only_if, now())
+        })
+        .await
+    }
+
+    async fn delete_campaign(&self, id: ObjectId) -> StoreResult<bool> {
+        self.delete_where(&CAMPAIGNS, doc! {"_id": oid(id)}).await
+    }
+
+    async fn transition_campaign(
+        &self,
+        id: ObjectId,
+        action: CampaignAction,
+    ) -> StoreResult<Transition> {
+        self.campaign_cas(id, action.allowed_from(), || {
+            Ok(updates::campaign_transition(id, action, now()))
+        })
+        .await
+    }
+
+    async fn add_campaign_stats(
+        &self,
+        id: ObjectId,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(raw) = self.find_doc(&CAMPAIGNS, doc! {"_id": oid(id)}).await? else {
+                return Ok(None);
+            };
+            let stats = raw.get_document("stats").ok();
+            let (filter, update) = updates::campaign_stats(id, stats, delta, now())?;
+            if let Some(c) = self
+                .modify(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+                .await?
+            {
+                return Ok(Some(c));
+            }
+        }
+        Err(contention("add_campaign_stats"))
+    }
+}
+
+#[async_trait]
+impl ContactStore for MongoStore {
+    async fn insert_contact(&self, mut c: Contact) -> StoreResult<Contact> {
+        c.created_at = now();
+        c.updated_at = c.created_at;
+        c.truncate_times();
+        self.insert_doc(&c, &CONTACTS, CONTACT_RULES).await?;
+        Ok(c)
+    }
+
+    async fn get_contact(&self, id: ObjectId) -> StoreResult<Option<Contact>> {
+        self.find_value(&CONTACTS, doc! {"_id": oid(id)}).await
+    }
+
+    async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>> {
+        let doc = self
+            .coll(&CONTACTS)
+            .find_one(doc! {"phoneNumber": phone_number})
+            .sort(doc! {"createdAt": 1, "_id": 1})
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        doc.map(|d| mapping::from_document(d, &CONTACTS))
+            .transpose()
+    }
+
+    async fn list_contacts(
+        &self,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Contact>> {
+        let mut d = Document::new();
+        if let Some(s) = filter.status {
+            d.insert("status", s.as_str());
+        }
+        if let Some(t) = &filter.tag {
+            d.insert("tags", t.as_str());
+        }
+        if let Some(c) = filter.campaign_id {
+            d.insert("campaignIds", oid(c));
+        }
+        if let Some(e) = &filter.email {
+            d.insert("email", e.as_str());
+        }
+        if let Some(n) = &filter.name {
+            d.insert("name", n.as_str());
+        }
+        let sort = sort_field(page, CONTACT_SORT_FIELDS, "createdAt");
+        self.list(&CONTACTS, d, page, sort).await
+    }
+
+    async fn update_contact(
+        &self,
+        id: ObjectId,
+        patch: &ContactPatch,
+    ) -> StoreResult<Option<Contact>> {
+        let update = updates::contact_patch(patch, now())?;
+        self.modify(&CONTACTS, doc! {"_id": oid(id)}, update, CONTACT_RULES)
+            .await
+    }
+
+    async fn delete_contact(&self, id: ObjectId) -> StoreResult<bool> {
+        self.delete_where(&CONTACTS, doc! {"_id": oid(id)}).await
+    }
+
+    async fn add_contact_tags(
+        &self,
+        id: ObjectId,
+        tags: &[String],
+    ) -> StoreResult<Option<Contact>> {
+        self.modify(
+            &CONTACTS,
+            doc! {"_id": oid(id)},
+            updates::add_tags(tags, now()),
+            CONTACT_RULES,
+        )
+        .await
+    }
+
+    async fn remove_contact_tags(
+        &self,
+        id: ObjectId,
+        tags: &[String],
+    ) -> StoreResult<Option<Contact>> {
+        self.modify(
+            &CONTACTS,
+            doc! {"_id": oid(id)},
+            updates::remove_tags(tags, now()),
+            CONTACT_RULES,
+        )
+        .await
+    }
+
+    async fn add_contact_campaign(
+        &self,
+        id: ObjectId,
+        campaign_id: ObjectId,
+    ) -> StoreResult<Option<Contact>> {
+        self.modify(
+            &CONTACTS,
+            doc! {"_id": oid(id)},
+            updates::add_campaign(campaign_id, now()),
+            CONTACT_RULES,
+        )
+        .await
+    }
+
+    async fn remove_contact_campaign(
+        &self,
+        id: ObjectId,
+        campaign_id: ObjectId,
+    ) -> StoreResult<Option<Contact>> {
+        self.modify(
+            &CONTACTS,
+            doc! {"_id": oid(id)},
+            updates::remove_campaign(campaign_id, now()),
+            CONTACT_RULES,
+        )
+        .await
+    }
+
+    async fn record_contact_call(
+        &self,
+        id: ObjectId,
+        call_id: ObjectId,
+        at: Timestamp,
+    ) -> StoreResult<Option<Contact>> {
+        self.modify(
+            &CONTACTS,
+            doc! {"_id": oid(id)},
+            updates::record_call(call_id, to_millis(at), now()),
+            CONTACT_RULES,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl CampaignContactStore for MongoStore {
+    async fn upsert_campaign_contact(
+        &self,
+        mut cc: CampaignContact,
+    ) -> StoreResult<(CampaignContact, bool)> {
+        cc.created_at = now();
+        cc.updated_at = cc.created_at;
+        cc.truncate_times();
+        let mut on_insert = mapping::to_document(&cc, &CAMPAIGN_CONTACTS)?;
+        // The pair is the query; an upsert copies its equality fields into the new document.
+        on_insert.remove("campaignId");
+        on_insert.remove("contactId");
+        let pair = doc! {"campaignId": oid(cc.campaign_id), "contactId": oid(cc.contact_id)};
+        // Two upserts of a new pair can both try to insert; the loser gets a duplicate key
+        // (MongoDB retries some of these itself) and finds the winner's document on retry.
+        for attempt in 0..2 {
+            let result = self
+                .coll(&CAMPAIGN_CONTACTS)
+                .update_one(pair.clone(), doc! {"$setOnInsert": on_insert.clone()})
+                .upsert(true)
+                .await;
+            match result {
+                Ok(r) if r.upserted_id.is_some() => return Ok((cc, true)),
+                Ok(_) => {
+                    let existing = self
+                        .get_campaign_contact(cc.campaign_id, cc.contact_id)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Internal(
+                                "campaign contact matched by the upsert vanished".into(),
+                            )
+                        })?;
+                    return Ok((existing, false));
+                }
+                Err(e) if attempt == 0 && error_code(&e) == Some(11000) => continue,
+                Err(e) => return Err(db_err(e, CC_RULES)),
+            }
+        }
+        Err(contention("upsert_campaign_contact"))
+    }
+
+    async fn get_campaign_contact(
+        &self,
+        campaign_id: ObjectId,
+        contact_id: ObjectId,
+    ) -> StoreResult<Option<CampaignContact>> {
+        self.find_value(
+            &CAMPAIGN_CONTACTS,
+            doc! {"campaignId": oid(campaign_id), "contactId": oid(contact_id)},
+        )
+        .await
+    }
+
+    async fn list_campaign_contacts(
+        &self,
+        campaign_id: ObjectId,
+        status: Option<DialStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<CampaignContact>> {
+        let mut d = doc! {"campaignId": oid(campaign_id)};
+        if let Some(s) = status {
+            d.insert("status", enum_str(&s)?);
+        }
+        let sort = sort_field(page, CAMPAIGN_CONTACT_SORT_FIELDS, "createdAt");
+        self.list(&CAMPAIGN_CONTACTS, d, page, sort).await
+    }
+}

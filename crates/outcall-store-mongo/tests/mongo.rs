@@ -1,0 +1,380 @@
+//! The MongoDB adapter against the shared conformance suite, plus what is specific to
+//! MongoDB: the stored BSON types, indexes, and reading a database the original wrote.
+//!
+//! Needs a server: `OUTCALL_TEST_MONGODB_URI=mongodb://127.0.0.1:27017`. Without it
+//! every test here says it is skipped and passes. Each check gets a fresh database.
+//!
+//! With `OUTCALL_TEST_MONGODB_STANDIN=nx-27017` (the wire-protocol stand-in that
+//! `scripts/mongo-standin` starts) the checks in [`STANDIN_SKIPS`] are skipped: each is
+//! a place where that stand-in departs from documented MongoDB behaviour. Against a
+//! real MongoDB nothing is skipped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bson::{Bson, Document, doc};
+use futures::FutureExt;
+use futures::stream::TryStreamExt;
+use outcall_domain::campaign::StatsDelta;
+use outcall_domain::{Call, ObjectId};
+use outcall_store::conformance::{self, DynStore};
+use outcall_store::{CallStore, CampaignStore, ContactStore, Store};
+use outcall_store_mongo::{ConnectError, MongoStore};
+
+/// Checks the nx-27017 stand-in (0.8.1) cannot pass, grouped by the documented MongoDB
+/// behaviour it lacks. Each was confirmed against the stand-in with pymongo as well, so
+/// it is the server, not this adapter.
+const STANDIN_SKIPS: &[&str] = &[
+    // `$set` stores the value as given, a BSON Date staying a Date
+    // (https://www.mongodb.com/docs/manual/reference/operator/update/set/, "sets the value
+    // of a field to a specified value"; BSON types: https://www.mongodb.com/docs/manual/reference/bson-types/#date).
+    // nx-27017 stores a Date given to `$set` (or `$set` beside `$inc`/`$push`/…) as the
+    // string "2024-05-06 07:08:09.123000", so every update that sets `updatedAt` reads back
+    // a document whose dates are strings.
+    "calls::status_updates_move_forward_by_the_domain_rule",
+    "calls::status_update_moving_backwards_is_refused",
+    "calls::status_update_with_stale_sequence_is_refused",
+    "calls::status_update_after_terminal_is_refused",
+    "calls::status_update_without_sequence_number_keeps_the_stored_one",
+    "calls::concurrent_identical_terminal_updates_apply_once",
+    "calls::concurrent_sequenced_updates_end_at_the_highest",
+    "calls::status_change_advances_updated_at_and_keeps_created_at",
+    "calls::call_timestamps_have_millisecond_precision",
+    "calls::caller_supplied_timestamps_are_kept_to_the_millisecond",
+    "transcripts::update_transcript_changes_only_the_given_fields",
+    "campaigns::update_campaign_applies_the_patch_while_status_allowed",
+    "campaigns::transitions_follow_the_state_machine",
+    "campaigns::complete_and_stop_from_their_allowed_statuses",
+    "campaigns::concurrent_starts_have_exactly_one_winner",
+    "campaigns::add_campaign_stats_adds_every_counter",
+    "campaigns::concurrent_stats_increments_are_exact",
+    "contacts::contact_tags_are_set_like",
+    "contacts::update_contact_changes_only_the_given_fields",
+    // Equality on a field matches an ObjectId value, and on an array field matches any
+    // element (https://www.mongodb.com/docs/manual/tutorial/query-documents/#specify-equality-condition,
+    // https://www.mongodb.com/docs/manual/tutorial/query-arrays/#query-an-array-for-an-element).
+    // nx-27017 matches no document by an ObjectId in a field other than `_id`
+    // (`calls.campaignId`, `contacts.campaignIds`, `campaigncontacts.campaignId` lists).
+    "calls::calls_filter_by_each_field",
+    "contacts::contacts_filter_by_status_tag_campaign_and_email",
+    "contacts::contacts_paginate_with_totals",
+    "contacts::concurrent_upserts_of_one_pair_create_once",
+    "contacts::campaign_contacts_list_by_campaign_and_status_with_pages",
+    // `$gte`/`$lt` on Dates select by BSON comparison order
+    // (https://www.mongodb.com/docs/manual/reference/operator/query/gte/,
+    // https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/#dates-and-timestamps).
+    // nx-27017's `find` returns nothing for a Date range that its `count` counts.
+    "calls::calls_date_filters_are_inclusive_start_exclusive_end",
+    "recordings::recordings_date_filters_are_inclusive_start_exclusive_end",
+    // A unique compound index with an array field is a unique multikey index: no two
+    // documents may share any (phoneNumber, element) key, an empty array indexing as
+    // `undefined` (https://www.mongodb.com/docs/manual/core/index-multikey/#unique-multikey-index,
+    // https://www.mongodb.com/docs/manual/core/index-unique/#unique-constraint-across-separate-documents).
+    // nx-27017 compares whole arrays, and a `$pull` breaking the rule returns no document
+    // instead of error 11000.
+    "contacts::same_phone_sharing_a_campaign_conflicts",
+    "contacts::add_contact_campaign_creating_an_overlap_conflicts",
+    "contacts::removing_the_last_campaign_of_a_phone_twin_conflicts",
+    // `$push` appends the value as given, an ObjectId staying an ObjectId
+    // (https://www.mongodb.com/docs/manual/reference/operator/update/push/). nx-27017
+    // appends it as the string '{"__neosqlite_objectid__":true,"id":"…"}' (and `$set`
+    // of `lastContacted` hits the Date bug above).
+    "contacts::record_contact_call_counts_and_appends",
+    "contacts::concurrent_record_contact_call_loses_nothing",
+];
+
+fn uri() -> Option<String> {
+    std::env::var("OUTCALL_TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+fn standin() -> bool {
+    std::env::var("OUTCALL_TEST_MONGODB_STANDIN").is_ok_and(|s| s == "nx-27017")
+}
+
+fn skipped(test: &str) -> bool {
+    if uri().is_none() {
+        eprintln!("{test}: skipped: OUTCALL_TEST_MONGODB_URI is not set");
+        return true;
+    }
+    false
+}
+
+static DB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn fresh_db_name() -> String {
+    format!(
+        "outcall_test_{}_{}",
+        std::process::id(),
+        DB_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn connect(name: &str) -> MongoStore {
+    let uri = uri().expect("checked by skipped()");
+    MongoStore::connect(&uri, name)
+        .await
+        .expect("connect to OUTCALL_TEST_MONGODB_URI")
+}
+
+/// Drops the test databases (best effort: a real server should not keep them).
+async fn drop_all(names: &[String]) {
+    let Some(uri) = uri() else { return };
+    let Ok(client) = mongodb::Client::with_uri_str(&uri).await else {
+        return;
+    };
+    for name in names {
+        let _ = client.database(name).drop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mongodb_passes_the_conformance_suite() {
+    if skipped("mongodb_passes_the_conformance_suite") {
+        return;
+    }
+    let skips: &[&str] = if standin() {
+        eprintln!("conformance: against the nx-27017 stand-in, skipping {STANDIN_SKIPS:?}");
+        STANDIN_SKIPS
+    } else {
+        &[]
+    };
+    let names = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let run = conformance::run(
+        || {
+            let names = names.clone();
+            async move {
+                let name = fresh_db_name();
+                names.lock().expect("names lock").push(name.clone());
+                Arc::new(connect(&name).await) as DynStore
+            }
+        },
+        skips,
+    );
+    let result = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    let names = names.lock().expect("names lock").clone();
+    drop_all(&names).await;
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test]
+async fn stores_object_ids_and_dates_as_bson_types() {
+    if skipped("stores_object_ids_and_dates_as_bson_types") {
+        return;
+    }
+    let name = fresh_db_name();
+    let store = connect(&name).await;
+    assert_eq!(store.backend(), "mongodb");
+    store.ping().await.expect("ping");
+    let mut call = Call::new("CAtypes", "+15005550006", "+14155552671");
+    call.campaign_id = Some(ObjectId::new());
+    let call = store.insert_call(call).await.expect("insert");
+    let raw = store
+        .database()
+        .collection::<Document>("calls")
+        .find_one(doc! {"callSid": "CAtypes"})
+        .await
+        .expect("find")
+        .expect("stored");
+    assert!(matches!(raw.get("_id"), Some(Bson::ObjectId(o)) if o.to_hex() == call.id.to_hex()));
+    assert!(matches!(raw.get("campaignId"), Some(Bson::ObjectId(_))));
+    assert!(
+        matches!(raw.get("createdAt"), Some(Bson::DateTime(d)) if d.timestamp_millis() == call.created_at.timestamp_millis())
+    );
+    assert!(matches!(raw.get("updatedAt"), Some(Bson::DateTime(_))));
+    assert_eq!(raw.get_str("status"), Ok("initiated"));
+
+    // Date queries work on what was stored.
+    let since = bson::DateTime::from_millis(call.created_at.timestamp_millis());
+    let n = store
+        .database()
+        .collection::<Document>("calls")
+        .count_documents(doc! {"createdAt": {"$gte": since}})
+        .await
+        .expect("count");
+    assert_eq!(n, 1);
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn reads_and_updates_a_campaign_the_original_wrote() {
+    if skipped("reads_and_updates_a_campaign_the_original_wrote") {
+        return;
+    }
+    let name = fresh_db_name();
+    let store = connect(&name).await;
+    // As Mongoose writes it: numbers as doubles, __v, no totalDuration.
+    let id = bson::oid::ObjectId::new();
+    let now = bson::DateTime::now();
+    store
+        .database()
+        .collection::<Document>("campaigns")
+        .insert_one(doc! {
+            "_id": id, "name": "Legacy", "status": "active",
+            "stats": {"totalContacts": 4.0, "callsPlaced": 2.0, "callsCompleted": 2.0,
+                      "callsAnswered": 2.0, "callsFailed": 0.0, "averageDuration": 15.0},
+            "settings": {"callDelay": 5.0, "maxConcurrentCalls": 1.0, "retryCount": 0.0, "retryDelay": 3600.0},
+            "contactIds": [], "callIds": [], "createdAt": now, "updatedAt": now, "__v": 0,
+        })
+        .await
+        .expect("insert legacy");
+    let oid: ObjectId = id.to_hex().parse().expect("id");
+    let c = store.get_campaign(oid).await.expect("get").expect("found");
+    assert_eq!((c.name.as_str(), c.stats.calls_answered), ("Legacy", 2));
+    if standin() {
+        // nx-27017 stores the `$set` of updatedAt as a string (see STANDIN_SKIPS).
+        eprintln!(
+            "reads_and_updates_a_campaign_the_original_wrote: update part skipped for nx-27017"
+        );
+        drop_all(&[name]).await;
+        return;
+    }
+    let c = store
+        .add_campaign_stats(
+            oid,
+            &StatsDelta {
+                calls_answered: 1,
+                answered_duration: 60,
+                ..StatsDelta::default()
+            },
+        )
+        .await
+        .expect("add stats")
+        .expect("found");
+    assert_eq!(c.stats.calls_answered, 3);
+    assert_eq!(c.stats.total_duration, 90, "rebuilt from 15 × 2, plus 60");
+    assert!((c.stats.average_duration - 30.0).abs() < 1e-9);
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn creates_the_indexes_idempotently() {
+    if skipped("creates_the_indexes_idempotently") {
+        return;
+    }
+    if standin() {
+        // nx-27017 names indexes its own way and drops `sparse` and descending keys, where
+        // MongoDB keeps the given name, keys and options as listed by `listIndexes`.
+        // https://www.mongodb.com/docs/manual/reference/command/listIndexes/
+        eprintln!("creates_the_indexes_idempotently: skipped for the nx-27017 stand-in");
+        return;
+    }
+    let name = fresh_db_name();
+    let store = connect(&name).await;
+    store.ensure_indexes().await.expect("second run is a no-op");
+    for spec in outcall_store_mongo::indexes::all_indexes(None) {
+        let listed: Vec<Document> = store
+            .database()
+            .collection::<Document>(spec.collection)
+            .list_indexes()
+            .await
+            .expect("list")
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("collect")
+            .into_iter()
+            .map(|m| bson::to_document(&m).expect("index model"))
+            .collect();
+        let found = listed
+            .iter()
+            .find(|i| i.get_document("key").ok() == Some(&spec.keys))
+            .unwrap_or_else(|| panic!("{}: {} missing: {listed:?}", spec.collection, spec.name()));
+        let flag = |k: &str| {
+            found
+                .get_document("options")
+                .ok()
+                .and_then(|o| o.get_bool(k).ok())
+                .unwrap_or(false)
+                || found.get_bool(k).unwrap_or(false)
+        };
+        assert_eq!(
+            flag("unique"),
+            spec.unique,
+            "{}.{} unique",
+            spec.collection,
+            spec.name()
+        );
+        assert_eq!(
+            flag("sparse"),
+            spec.sparse,
+            "{}.{} sparse",
+            spec.collection,
+            spec.name()
+        );
+    }
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn an_index_of_another_shape_is_a_clear_error() {
+    if skipped("an_index_of_another_shape_is_a_clear_error") {
+        return;
+    }
+    if standin() {
+        // nx-27017 accepts createIndexes for an existing name with other options, where
+        // MongoDB refuses with IndexOptionsConflict (85) / IndexKeySpecsConflict (86).
+        // https://www.mongodb.com/docs/manual/reference/command/createIndexes/#considerations
+        eprintln!("an_index_of_another_shape_is_a_clear_error: skipped for the nx-27017 stand-in");
+        return;
+    }
+    let name = fresh_db_name();
+    let client = mongodb::Client::with_uri_str(uri().expect("uri"))
+        .await
+        .expect("client");
+    client
+        .database(&name)
+        .collection::<Document>("calls")
+        .create_index(
+            mongodb::IndexModel::builder()
+                .keys(doc! {"attemptId": 1})
+                .build(),
+        )
+        .await
+        .expect("a plain attemptId_1 index");
+    let err = match MongoStore::connect(&uri().expect("uri"), &name).await {
+        Ok(_) => panic!("connect accepted a plain attemptId_1; it must be unique and sparse"),
+        Err(e) => e,
+    };
+    let ConnectError::Index(e) = &err else {
+        panic!("expected an index error, got {err}");
+    };
+    assert_eq!((e.collection, e.name.as_str()), ("calls", "attemptId_1"));
+    assert!(err.to_string().contains("attemptId_1"), "{err}");
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn a_duplicate_phone_conflict_names_the_rule() {
+    if skipped("a_duplicate_phone_conflict_names_the_rule") {
+        return;
+    }
+    let name = fresh_db_name();
+    let store = connect(&name).await;
+    let c = outcall_domain::Contact::new("+14155552671");
+    store.insert_contact(c.clone()).await.expect("first");
+    let err = store
+        .insert_contact(outcall_domain::Contact::new("+14155552671"))
+        .await
+        .expect_err("same phone, no campaigns");
+    assert!(err.is_conflict(), "{err}");
+    assert!(err.to_string().contains("phoneNumber"), "{err}");
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_fails_fast() {
+    if skipped("an_unreachable_server_fails_fast") {
+        return;
+    }
+    let options = outcall_store_mongo::MongoOptions {
+        server_selection_timeout: std::time::Duration::from_millis(300),
+        event_retention: None,
+    };
+    let Err(err) = MongoStore::connect_with("mongodb://127.0.0.1:9", "x", options).await else {
+        panic!("nothing listens on port 9, yet connect succeeded");
+    };
+    assert!(matches!(err, ConnectError::Unreachable(_)), "{err}");
+}
