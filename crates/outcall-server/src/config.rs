@@ -43,13 +43,21 @@ pub struct ServerConfig {
 
 #[derive(Clone, Args)]
 pub struct StoreConfig {
-    /// Database URL: `sqlite://PATH` (the embedded default).
+    /// Database URL: `sqlite://PATH` (the embedded default) or `mongodb://…`.
     #[arg(
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://./data/outcall.db"
     )]
     pub database_url: String,
+
+    /// MongoDB connection string; when set, outcall uses MongoDB instead of `DATABASE_URL`.
+    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    pub mongodb_uri: Option<String>,
+
+    /// MongoDB database name.
+    #[arg(long, env = "MONGODB_DB", default_value = "outcall")]
+    pub mongodb_db: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +87,8 @@ impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreConfig")
             .field("database_url", &redact_url(&self.database_url))
+            .field("mongodb_uri", &self.mongodb_uri.as_deref().map(redact_url))
+            .field("mongodb_db", &self.mongodb_db)
             .finish()
     }
 }
