@@ -93,6 +93,19 @@ impl Params {
         self.text(name).map(|v| parse_time(name, &v)).transpose()
     }
 
+    /// `startDate` (inclusive) and `endDate` (exclusive), refusing a range that ends
+    /// before it starts: that is a mistake, not a question whose answer is "nothing".
+    pub fn date_range(&mut self) -> ApiResult<(Option<Timestamp>, Option<Timestamp>)> {
+        let start = self.time("startDate")?;
+        let end = self.time("endDate")?;
+        if let (Some(s), Some(e)) = (start, end)
+            && e < s
+        {
+            return Err(ApiError::field("endDate", "must not be before startDate"));
+        }
+        Ok((start, end))
+    }
+
     /// `page`, `limit` and `sort` (checked against `sortable`).
     pub fn page(
         &mut self,

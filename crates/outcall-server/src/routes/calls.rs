@@ -37,14 +37,15 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
         v.finish()?;
         Ok(parsed.map(|p| p.to_string()))
     };
+    let (start_date, end_date) = params.date_range()?;
     let filter = CallFilter {
         status: params.parse::<CallStatus>("status")?,
         campaign_id: params.object_id("campaignId")?,
         contact_id: params.object_id("contactId")?,
         from: number(&mut params, "from")?,
         to: number(&mut params, "to")?,
-        start_date: params.time("startDate")?,
-        end_date: params.time("endDate")?,
+        start_date,
+        end_date,
     };
     params.finish()?;
     let calls = state.store.list_calls(&filter, &page_req).await?;

@@ -45,11 +45,12 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
     if let Some(s) = &call_sid {
         sid("callSid", s)?;
     }
+    let (start_date, end_date) = params.date_range()?;
     let filter = RecordingFilter {
         call_sid,
         status: recording_status(&mut params)?,
-        start_date: params.time("startDate")?,
-        end_date: params.time("endDate")?,
+        start_date,
+        end_date,
     };
     params.finish()?;
     page(

@@ -420,6 +420,13 @@ async fn list_filters_by_creation_date() {
     s.get("/api/db/calls?endDate=2026-13-01")
         .await
         .assert_field_error("endDate");
+    // A range that ends before it starts is a mistake, not an empty answer.
+    s.get("/api/db/calls?startDate=2026-02-01&endDate=2026-01-01")
+        .await
+        .assert_field_error("endDate");
+    s.get("/api/db/recordings?startDate=2026-02-01&endDate=2026-01-01")
+        .await
+        .assert_field_error("endDate");
 }
 
 #[tokio::test]

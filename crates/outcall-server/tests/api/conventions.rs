@@ -146,6 +146,21 @@ async fn other_authorization_schemes_are_refused() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_name_is_case_insensitive() {
+    let s = TestServer::start().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let res = s
+            .client
+            .get(format!("{}/api/db/calls", s.base))
+            .header("authorization", format!("{scheme} {KEY}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status().as_u16(), 200, "{scheme}");
+    }
+}
+
+#[tokio::test]
 async fn both_configured_keys_work() {
     let s = TestServer::start().await;
     for (n, key) in [(1, KEY), (2, SECOND_KEY)] {
