@@ -56,25 +56,31 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state from configuration, refusing settings that cannot work.
     pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> anyhow::Result<Self> {
-        let keys: Vec<String> = config
-            .api_keys
-            .iter()
-            .map(|k| k.trim().to_string())
-            .filter(|k| !k.is_empty())
-            .collect();
-        if keys.is_empty() {
-            anyhow::bail!(
-                "API_KEY is not set: set API_KEY to one or more comma-separated secret keys"
-            );
-        }
-        let region = Region::parse(&config.default_region)
-            .map_err(|e| anyhow::anyhow!("DEFAULT_REGION: {e}"))?;
+        let (api_keys, region) = check_settings(config)?;
         Ok(Self {
             store,
-            api_keys: keys.into(),
+            api_keys,
             region,
         })
     }
+}
+
+/// Checks the settings that need no database: the API keys and the default region.
+pub fn check_settings(config: &ServerConfig) -> anyhow::Result<(Arc<[String]>, Region)> {
+    let keys: Vec<String> = config
+        .api_keys
+        .iter()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        anyhow::bail!(
+            "API_KEY is not set: set API_KEY (or --api-key) to one or more comma-separated secret keys, e.g. API_KEY=dev-key"
+        );
+    }
+    let region = Region::parse(&config.default_region)
+        .map_err(|e| anyhow::anyhow!("DEFAULT_REGION: {e}"))?;
+    Ok((keys.into(), region))
 }
 
 /// The whole HTTP application.

@@ -1,6 +1,7 @@
 //! The `outcall` command: `serve` (default) and `migrate`.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use tokio::net::TcpListener;
 
 /// outcall: AI outbound calls with Twilio and ElevenLabs, stored in SQLite or MongoDB.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Log format.
     #[arg(
@@ -35,7 +36,7 @@ enum Command {
     Migrate(StoreConfig),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is worth saying.
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()
@@ -44,15 +45,19 @@ fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?;
-    let result = runtime.block_on(run(cli.command));
-    if let Err(e) = &result {
-        tracing::error!("{e:#}");
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli.command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line a person can act on; the cause chain is joined with ": ".
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
     }
-    result
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -71,6 +76,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     tracing::debug!(?config, "configuration");
+    // Refuse bad settings before touching the database.
+    outcall_server::check_settings(&config)?;
     let store = outcall_server::store::open(&config.store).await?;
     let state = AppState::new(store, &config)?;
     let addr: SocketAddr = format!("{}:{}", config.host, config.port)
