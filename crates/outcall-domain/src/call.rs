@@ -413,6 +413,77 @@ impl crate::time::MillisecondTimes for Call {
     }
 }
 
+/// Facts learned about a call outside its status callbacks (answering-machine detection,
+/// the agent conversation, who hung up). Applied by [`CallPatch::apply`], whose rules
+/// keep the first answer where a second one would rewrite history.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CallPatch {
+    /// Set once: a call has one conversation.
+    pub conversation_id: Option<String>,
+    /// Twilio's `AnsweredBy` from asynchronous AMD; also sets `answeredBy` and, for a
+    /// machine, the `voicemail` outcome.
+    pub amd_result: Option<String>,
+    /// Set once, with `termination_reason`: the side that ended the call first.
+    pub terminated_by: Option<TerminatedBy>,
+    pub termination_reason: Option<String>,
+    /// An outcome decided by the conversation (replaces the telephony one).
+    pub outcome: Option<CallOutcome>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// The fields [`CallPatch::apply`] may read or write (for compare-and-set filters).
+pub const CALL_PATCH_FIELDS: [&str; 8] = [
+    "conversationId",
+    "amdResult",
+    "answeredBy",
+    "outcome",
+    "terminatedBy",
+    "terminationReason",
+    "errorCode",
+    "errorMessage",
+];
+
+/// Whether an AMD `AnsweredBy` value means a machine answered (voicemail or fax).
+pub fn is_machine(answered_by: &str) -> bool {
+    answered_by.starts_with("machine") || answered_by == "fax"
+}
+
+impl CallPatch {
+    /// Applies the patch; returns whether the call changed.
+    pub fn apply(&self, call: &mut Call) -> bool {
+        let before = call.clone();
+        if call.conversation_id.is_none() {
+            call.conversation_id.clone_from(&self.conversation_id);
+        }
+        if let Some(amd) = &self.amd_result {
+            call.amd_result = Some(amd.clone());
+            let machine = is_machine(amd);
+            call.answered_by = Some(if machine { "machine" } else { amd.as_str() }.to_string());
+            if machine
+                && matches!(call.outcome, None | Some(CallOutcome::Held))
+                && call.status.rank() >= 2
+            {
+                call.outcome = Some(CallOutcome::Voicemail);
+            }
+        }
+        if call.terminated_by.is_none() && self.terminated_by.is_some() {
+            call.terminated_by = self.terminated_by;
+            call.termination_reason.clone_from(&self.termination_reason);
+        }
+        if self.outcome.is_some() {
+            call.outcome = self.outcome;
+        }
+        if self.error_code.is_some() {
+            call.error_code.clone_from(&self.error_code);
+        }
+        if self.error_message.is_some() {
+            call.error_message.clone_from(&self.error_message);
+        }
+        *call != before
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -520,6 +591,60 @@ mod tests {
             );
         }
         assert!("done".parse::<CallStatus>().is_err());
+    }
+
+    #[test]
+    fn patch_keeps_the_first_conversation_and_terminator() {
+        let mut c = call_in(CallStatus::InProgress);
+        let first = CallPatch {
+            conversation_id: Some("conv1".into()),
+            terminated_by: Some(TerminatedBy::Callee),
+            termination_reason: Some("hung up".into()),
+            ..Default::default()
+        };
+        assert!(first.apply(&mut c));
+        let second = CallPatch {
+            conversation_id: Some("conv2".into()),
+            terminated_by: Some(TerminatedBy::Agent),
+            termination_reason: Some("end_call".into()),
+            ..Default::default()
+        };
+        assert!(!second.apply(&mut c), "nothing changes");
+        assert_eq!(c.conversation_id.as_deref(), Some("conv1"));
+        assert_eq!(c.terminated_by, Some(TerminatedBy::Callee));
+        assert_eq!(c.termination_reason.as_deref(), Some("hung up"));
+    }
+
+    #[test]
+    fn late_machine_detection_turns_a_held_call_into_voicemail() {
+        let mut c = call_in(CallStatus::Initiated);
+        c.apply_status(&StatusUpdate::to(CallStatus::InProgress));
+        c.apply_status(&StatusUpdate::to(CallStatus::Completed));
+        assert_eq!(c.outcome, Some(CallOutcome::Held));
+        let amd = CallPatch {
+            amd_result: Some("machine_end_beep".into()),
+            ..Default::default()
+        };
+        assert!(amd.apply(&mut c));
+        assert_eq!(c.outcome, Some(CallOutcome::Voicemail));
+        assert_eq!(c.answered_by.as_deref(), Some("machine"));
+        assert_eq!(
+            c.status,
+            CallStatus::Completed,
+            "the telephony status stays"
+        );
+    }
+
+    #[test]
+    fn human_detection_keeps_the_outcome() {
+        let mut c = call_in(CallStatus::InProgress);
+        let amd = CallPatch {
+            amd_result: Some("human".into()),
+            ..Default::default()
+        };
+        assert!(amd.apply(&mut c));
+        assert_eq!(c.answered_by.as_deref(), Some("human"));
+        assert_eq!(c.outcome, None);
     }
 
     fn any_status() -> impl Strategy<Value = CallStatus> {

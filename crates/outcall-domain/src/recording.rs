@@ -29,6 +29,11 @@ pub struct Recording {
 /// The recording statuses Twilio reports.
 pub const RECORDING_STATUSES: [&str; 4] = ["in-progress", "completed", "absent", "failed"];
 
+/// `in-progress` comes first; the others are final.
+pub fn recording_status_is_final(status: &str) -> bool {
+    status != "in-progress"
+}
+
 impl Recording {
     pub fn new(
         recording_sid: impl Into<String>,
@@ -50,6 +55,35 @@ impl Recording {
         }
     }
 }
+
+impl Recording {
+    /// Merges a later report of the same recording (Twilio sends `in-progress`, then a
+    /// final status). A final status is never replaced; returns whether anything changed.
+    pub fn merge(&mut self, later: &Recording) -> bool {
+        if recording_status_is_final(&self.status) {
+            return false;
+        }
+        let before = self.clone();
+        self.status.clone_from(&later.status);
+        if later.url.is_some() {
+            self.url.clone_from(&later.url);
+        }
+        if later.duration.is_some() {
+            self.duration = later.duration;
+        }
+        if later.channels.is_some() {
+            self.channels = later.channels;
+        }
+        if later.start_time.is_some() {
+            self.start_time = later.start_time;
+        }
+        *self != before
+    }
+}
+
+/// The fields [`Recording::merge`] may write (for compare-and-set filters).
+pub const RECORDING_MERGE_FIELDS: [&str; 5] =
+    ["status", "url", "duration", "channels", "startTime"];
 
 impl crate::time::MillisecondTimes for Recording {
     fn truncate_times(&mut self) {

@@ -5,7 +5,7 @@ use bson::{Bson, Document, doc};
 use futures::stream::TryStreamExt;
 use mongodb::Collection;
 use mongodb::options::ReturnDocument;
-use outcall_domain::call::{Call, StatusChange, StatusUpdate};
+use outcall_domain::call::{Call, CallPatch, StatusChange, StatusUpdate};
 use outcall_domain::campaign::{
     Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
 };
@@ -271,6 +271,30 @@ impl CallStore for MongoStore {
         Err(contention("update_call_status"))
     }
 
+    async fn update_call(
+        &self,
+        call_sid: &str,
+        patch: &CallPatch,
+    ) -> StoreResult<Option<(Call, bool)>> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(before): Option<Call> = self.get_call(call_sid).await? else {
+                return Ok(None);
+            };
+            let mut after = before.clone();
+            if !patch.apply(&mut after) {
+                return Ok(Some((before, false)));
+            }
+            let at = now();
+            after.updated_at = at;
+            after.truncate_times();
+            let (filter, set) = updates::call_patch_cas(&before, &after, at)?;
+            if let Some(stored) = self.modify(&CALLS, filter, set, CALL_RULES).await? {
+                return Ok(Some((stored, true)));
+            }
+        }
+        Err(contention("update_call"))
+    }
+
     async fn delete_call(&self, call_sid: &str) -> StoreResult<bool> {
         self.delete_where(&CALLS, doc! {"callSid": call_sid}).await
     }
@@ -306,6 +330,35 @@ impl RecordingStore for MongoStore {
         created_between(&mut d, filter.start_date, filter.end_date);
         let sort = sort_field(page, RECORDING_SORT_FIELDS, "createdAt");
         self.list(&RECORDINGS, d, page, sort).await
+    }
+
+    async fn upsert_recording(&self, rec: Recording) -> StoreResult<(Recording, bool)> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let stored: Option<Recording> = self.get_recording(&rec.recording_sid).await?;
+            let Some(before) = stored else {
+                match self.insert_recording(rec.clone()).await {
+                    Ok(inserted) => return Ok((inserted, true)),
+                    // Another writer inserted it first: merge into theirs.
+                    Err(e) if e.is_conflict() => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            let mut after = before.clone();
+            if !after.merge(&rec) {
+                return Ok((before, false));
+            }
+            let at = now();
+            after.updated_at = at;
+            after.truncate_times();
+            let (filter, set) = updates::recording_merge_cas(&before, &after, at)?;
+            if let Some(stored) = self
+                .modify(&RECORDINGS, filter, set, RECORDING_RULES)
+                .await?
+            {
+                return Ok((stored, true));
+            }
+        }
+        Err(contention("upsert_recording"))
     }
 
     async fn delete_recording(&self, recording_sid: &str) -> StoreResult<bool> {

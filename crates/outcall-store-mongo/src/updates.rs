@@ -8,17 +8,18 @@
 
 use bson::{Bson, Document, doc};
 use outcall_domain::ObjectId;
-use outcall_domain::call::Call;
+use outcall_domain::call::{CALL_PATCH_FIELDS, Call};
 use outcall_domain::campaign::{
     CampaignAction, CampaignPatch, CampaignStats, CampaignStatus, StatsDelta,
 };
 use outcall_domain::contact::ContactPatch;
+use outcall_domain::recording::{RECORDING_MERGE_FIELDS, Recording};
 use outcall_domain::time::Timestamp;
 use outcall_domain::transcript::TranscriptPatch;
 use outcall_store::StoreResult;
 use serde_json::{Map, Value};
 
-use crate::mapping::{self, CALLS, CAMPAIGNS, CONTACTS, TRANSCRIPTS, date, oid};
+use crate::mapping::{self, CALLS, CAMPAIGNS, CONTACTS, RECORDINGS, TRANSCRIPTS, date, oid};
 
 /// The fields [`Call::apply_status`] reads or writes.
 pub(crate) const STATUS_FIELDS: [&str; 11] = [
@@ -43,12 +44,53 @@ pub(crate) fn call_status_cas(
     after: &Call,
     now: Timestamp,
 ) -> StoreResult<(Document, Document)> {
-    let b = mapping::to_document(before, &CALLS)?;
-    let a = mapping::to_document(after, &CALLS)?;
-    let mut filter = doc! {"_id": oid(before.id)};
+    fields_cas(before, after, before.id, &CALLS, &STATUS_FIELDS, now)
+}
+
+/// The compare-and-set of a [`CallPatch`](outcall_domain::call::CallPatch), over
+/// [`CALL_PATCH_FIELDS`].
+pub(crate) fn call_patch_cas(
+    before: &Call,
+    after: &Call,
+    now: Timestamp,
+) -> StoreResult<(Document, Document)> {
+    fields_cas(before, after, before.id, &CALLS, &CALL_PATCH_FIELDS, now)
+}
+
+/// The compare-and-set of a recording merge, over [`RECORDING_MERGE_FIELDS`].
+pub(crate) fn recording_merge_cas(
+    before: &Recording,
+    after: &Recording,
+    now: Timestamp,
+) -> StoreResult<(Document, Document)> {
+    fields_cas(
+        before,
+        after,
+        before.id,
+        &RECORDINGS,
+        &RECORDING_MERGE_FIELDS,
+        now,
+    )
+}
+
+/// A compare-and-set over `fields`: the filter pins `_id` and `before`'s value of each
+/// field (`null` matching a missing one); the update `$set`s those `after` changed,
+/// `$unset`s those it removed, and sets `updatedAt`.
+fn fields_cas<T: serde::Serialize>(
+    before: &T,
+    after: &T,
+    id: ObjectId,
+    schema: &mapping::Schema,
+    fields: &[&str],
+    now: Timestamp,
+) -> StoreResult<(Document, Document)> {
+    let b = mapping::to_document(before, schema)?;
+    let a = mapping::to_document(after, schema)?;
+    let mut filter = doc! {"_id": oid(id)};
     let mut set = Document::new();
     let mut unset = Document::new();
-    for f in STATUS_FIELDS {
+    for f in fields {
+        let f = *f;
         let old = b.get(f).cloned().unwrap_or(Bson::Null);
         filter.insert(f, old.clone());
         match a.get(f) {

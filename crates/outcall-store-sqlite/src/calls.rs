@@ -1,7 +1,7 @@
 //! `calls`: unique `callSid` and `attemptId`, status updates under the precedence rules.
 
 use async_trait::async_trait;
-use outcall_domain::call::{Call, StatusChange, StatusUpdate};
+use outcall_domain::call::{Call, CallPatch, StatusChange, StatusUpdate};
 use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::now;
 use outcall_domain::{Page, PageRequest};
@@ -138,6 +138,31 @@ impl CallStore for SqliteStore {
             tx.commit().await.map_err(db_err)?;
         }
         Ok(Some((call, change)))
+    }
+
+    async fn update_call(
+        &self,
+        call_sid: &str,
+        patch: &CallPatch,
+    ) -> StoreResult<Option<(Call, bool)>> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let Some(mut call): Option<Call> = load_for_update(
+            &mut tx,
+            "SELECT doc FROM calls WHERE call_sid = ?",
+            call_sid,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let changed = patch.apply(&mut call);
+        if changed {
+            call.updated_at = now();
+            call.truncate_times();
+            write_call(&mut tx, &call, false).await?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(Some((call, changed)))
     }
 
     async fn delete_call(&self, call_sid: &str) -> StoreResult<bool> {

@@ -8,7 +8,30 @@ use outcall_domain::{Page, PageRequest};
 use outcall_store::{RecordingFilter, RecordingStore, StoreResult};
 
 use crate::SqliteStore;
-use crate::rows::{db_err, decode, encode, list_page, millis};
+use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
+
+async fn write_recording(
+    conn: &mut sqlx::SqliteConnection,
+    rec: &Recording,
+    insert: bool,
+) -> StoreResult<()> {
+    let sql = if insert {
+        "INSERT INTO recordings (id, recording_sid, call_sid, status, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    } else {
+        "UPDATE recordings SET recording_sid = ?2, call_sid = ?3, status = ?4, created_at = ?5, doc = ?6 WHERE id = ?1"
+    };
+    sqlx::query(sql)
+        .bind(rec.id.to_hex())
+        .bind(&rec.recording_sid)
+        .bind(&rec.call_sid)
+        .bind(&rec.status)
+        .bind(millis(rec.created_at))
+        .bind(encode(rec)?)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
 
 #[async_trait]
 impl RecordingStore for SqliteStore {
@@ -16,20 +39,38 @@ impl RecordingStore for SqliteStore {
         rec.created_at = now();
         rec.updated_at = rec.created_at;
         rec.truncate_times();
-        sqlx::query(
-            "INSERT INTO recordings (id, recording_sid, call_sid, status, created_at, doc) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(rec.id.to_hex())
-        .bind(&rec.recording_sid)
-        .bind(&rec.call_sid)
-        .bind(&rec.status)
-        .bind(millis(rec.created_at))
-        .bind(encode(&rec)?)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        write_recording(&mut conn, &rec, true).await?;
         Ok(rec)
+    }
+
+    async fn upsert_recording(&self, mut rec: Recording) -> StoreResult<(Recording, bool)> {
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let stored: Option<Recording> = load_for_update(
+            &mut tx,
+            "SELECT doc FROM recordings WHERE recording_sid = ?",
+            &rec.recording_sid,
+        )
+        .await?;
+        let (rec, insert) = match stored {
+            None => {
+                rec.created_at = now();
+                rec.updated_at = rec.created_at;
+                (rec, true)
+            }
+            Some(mut stored) => {
+                if !stored.merge(&rec) {
+                    return Ok((stored, false));
+                }
+                stored.updated_at = now();
+                (stored, false)
+            }
+        };
+        let mut rec = rec;
+        rec.truncate_times();
+        write_recording(&mut tx, &rec, insert).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((rec, true))
     }
 
     async fn get_recording(&self, recording_sid: &str) -> StoreResult<Option<Recording>> {

@@ -4,7 +4,7 @@
 //! insert, and `updatedAt` on every change; values passed in are ignored.
 
 use async_trait::async_trait;
-use outcall_domain::call::{Call, StatusChange, StatusUpdate};
+use outcall_domain::call::{Call, CallPatch, StatusChange, StatusUpdate};
 use outcall_domain::campaign::{
     Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
 };
@@ -33,6 +33,13 @@ pub trait CallStore: Send + Sync {
         update: &StatusUpdate,
     ) -> StoreResult<Option<(Call, StatusChange)>>;
     async fn delete_call(&self, call_sid: &str) -> StoreResult<bool>;
+    /// Applies [`CallPatch::apply`] atomically. `None` if no such call; otherwise the
+    /// stored call and whether it changed (an unchanged call keeps its `updatedAt`).
+    async fn update_call(
+        &self,
+        call_sid: &str,
+        patch: &CallPatch,
+    ) -> StoreResult<Option<(Call, bool)>>;
 }
 
 #[async_trait]
@@ -46,6 +53,10 @@ pub trait RecordingStore: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<Recording>>;
     async fn delete_recording(&self, recording_sid: &str) -> StoreResult<bool>;
+    /// Inserts the recording, or merges it into the stored one with the same
+    /// `recordingSid` ([`Recording::merge`]: a final status is never replaced).
+    /// Returns the stored recording and whether anything was written.
+    async fn upsert_recording(&self, recording: Recording) -> StoreResult<(Recording, bool)>;
 }
 
 #[async_trait]

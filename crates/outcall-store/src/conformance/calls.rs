@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{TimeDelta, TimeZone, Timelike, Utc};
 use outcall_domain::ObjectId;
 use outcall_domain::call::{
-    Call, CallOutcome, CallStatus, RefusalReason, StatusChange, StatusUpdate, TerminatedBy,
+    Call, CallOutcome, CallPatch, CallStatus, RefusalReason, StatusChange, StatusUpdate,
+    TerminatedBy,
 };
 use outcall_domain::page::{PageRequest, Sort};
 use outcall_domain::time::{self, Timestamp};
@@ -45,6 +46,10 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(call_timestamps_have_millisecond_precision),
         crate::check!(caller_supplied_timestamps_are_kept_to_the_millisecond),
         crate::check!(delete_call_removes_it_once),
+        crate::check!(call_patch_applies_the_domain_rule_and_keeps_first_answers),
+        crate::check!(unchanged_call_patch_writes_nothing),
+        crate::check!(concurrent_terminators_have_exactly_one_winner),
+        crate::check!(call_patch_of_unknown_call_is_none),
     ]
 }
 
@@ -993,4 +998,132 @@ async fn delete_call_removes_it_once(store: DynStore) {
         "an unknown sid deletes nothing"
     );
     assert_eq!(get(&store, "CAkept").await, kept, "other calls stay");
+}
+
+async fn call_patch_applies_the_domain_rule_and_keeps_first_answers(store: DynStore) {
+    insert(&store, Call::new("CApatch", FROM, TO)).await;
+    store
+        .update_call_status(
+            "CApatch",
+            &StatusUpdate::to(CallStatus::InProgress).with_sequence(2),
+        )
+        .await
+        .expect("update_call_status");
+    let patch = CallPatch {
+        conversation_id: Some("conv_1".into()),
+        amd_result: Some("machine_end_beep".into()),
+        terminated_by: Some(TerminatedBy::Agent),
+        termination_reason: Some("voicemail".into()),
+        ..Default::default()
+    };
+    let before = get(&store, "CApatch").await;
+    let mut expected = before.clone();
+    assert!(
+        patch.apply(&mut expected),
+        "BUG: the patch changes the call"
+    );
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let (stored, changed) = store
+        .update_call("CApatch", &patch)
+        .await
+        .expect("update_call")
+        .expect("the call exists");
+    assert!(changed);
+    expected.updated_at = stored.updated_at;
+    assert_eq!(stored, expected, "the store applies CallPatch::apply");
+    assert!(stored.updated_at > before.updated_at, "updatedAt advances");
+    assert_eq!(get(&store, "CApatch").await, stored, "stored as returned");
+
+    let later = CallPatch {
+        conversation_id: Some("conv_2".into()),
+        terminated_by: Some(TerminatedBy::Callee),
+        termination_reason: Some("hangup".into()),
+        ..Default::default()
+    };
+    let (again, changed) = store
+        .update_call("CApatch", &later)
+        .await
+        .expect("update_call")
+        .expect("the call exists");
+    assert!(!changed, "the first conversation and terminator stay");
+    assert_eq!(again.conversation_id.as_deref(), Some("conv_1"));
+    assert_eq!(again.terminated_by, Some(TerminatedBy::Agent));
+    assert_eq!(again.outcome, Some(CallOutcome::Voicemail));
+}
+
+async fn unchanged_call_patch_writes_nothing(store: DynStore) {
+    insert(&store, Call::new("CAsame", FROM, TO)).await;
+    let before = get(&store, "CAsame").await;
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let (stored, changed) = store
+        .update_call("CAsame", &CallPatch::default())
+        .await
+        .expect("update_call")
+        .expect("the call exists");
+    assert!(!changed);
+    assert_eq!(stored, before);
+    assert_eq!(get(&store, "CAsame").await, before, "updatedAt unchanged");
+}
+
+async fn concurrent_terminators_have_exactly_one_winner(store: DynStore) {
+    insert(&store, Call::new("CArace", FROM, TO)).await;
+    let barrier = Arc::new(Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let who = if i % 2 == 0 {
+                    TerminatedBy::Agent
+                } else {
+                    TerminatedBy::Callee
+                };
+                let patch = CallPatch {
+                    terminated_by: Some(who),
+                    termination_reason: Some(format!("task {i}")),
+                    ..Default::default()
+                };
+                barrier.wait().await;
+                let (call, changed) = store
+                    .update_call("CArace", &patch)
+                    .await
+                    .expect("update_call")
+                    .expect("the call exists");
+                (i, call, changed)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (i, _, changed) = t.await.expect("task");
+        if changed {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one terminator wins: {winners:?}");
+    let stored = get(&store, "CArace").await;
+    assert_eq!(
+        stored.termination_reason,
+        Some(format!("task {}", winners[0])),
+        "the winner's reason is stored with its side"
+    );
+}
+
+async fn call_patch_of_unknown_call_is_none(store: DynStore) {
+    let patch = CallPatch {
+        conversation_id: Some("c".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .update_call("CAnone", &patch)
+            .await
+            .expect("update_call"),
+        None
+    );
+    assert_eq!(
+        store.get_call("CAnone").await.expect("get_call"),
+        None,
+        "nothing created"
+    );
 }

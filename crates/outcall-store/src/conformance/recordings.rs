@@ -21,6 +21,8 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(recordings_date_filters_are_inclusive_start_exclusive_end),
         crate::check!(recordings_paginate_with_totals),
         crate::check!(delete_recording_removes_it_once),
+        crate::check!(upsert_recording_inserts_then_merges_to_a_final_status),
+        crate::check!(concurrent_first_reports_of_a_recording_insert_once),
     ]
 }
 
@@ -278,4 +280,80 @@ async fn delete_recording_removes_it_once(store: DynStore) {
         Some(kept),
         "others stay"
     );
+}
+
+async fn upsert_recording_inserts_then_merges_to_a_final_status(store: DynStore) {
+    let started = Recording::new("REup", "CAup", "in-progress");
+    let (first, written) = store
+        .upsert_recording(started)
+        .await
+        .expect("upsert_recording");
+    assert!(written);
+    assert_eq!(first.status, "in-progress");
+
+    let mut done = Recording::new("REup", "CAup", "completed");
+    done.url = Some("https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/REup".into());
+    done.duration = Some(42);
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let (merged, written) = store
+        .upsert_recording(done)
+        .await
+        .expect("upsert_recording");
+    assert!(written);
+    assert_eq!(merged.id, first.id, "the same document");
+    assert_eq!(merged.created_at, first.created_at);
+    assert!(merged.updated_at > first.updated_at);
+    assert_eq!(
+        (merged.status.as_str(), merged.duration),
+        ("completed", Some(42))
+    );
+    assert!(merged.url.is_some());
+
+    // A late in-progress report, or a second final one, changes nothing.
+    for late in ["in-progress", "failed"] {
+        let (kept, written) = store
+            .upsert_recording(Recording::new("REup", "CAup", late))
+            .await
+            .expect("upsert_recording");
+        assert!(!written, "{late} after completed");
+        assert_eq!(kept, merged);
+    }
+    assert_eq!(
+        store.get_recording("REup").await.expect("get_recording"),
+        Some(merged)
+    );
+}
+
+async fn concurrent_first_reports_of_a_recording_insert_once(store: DynStore) {
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .upsert_recording(Recording::new("RErace", "CArace", "completed"))
+                    .await
+                    .expect("upsert_recording")
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut writes = 0;
+    for t in tasks {
+        let (rec, written) = t.await.expect("task");
+        ids.insert(rec.id);
+        writes += usize::from(written);
+    }
+    assert_eq!(ids.len(), 1, "every caller sees the one stored recording");
+    assert_eq!(writes, 1, "only the first report writes");
+    let all = store
+        .list_recordings(
+            &RecordingFilter {
+                call_sid: Some("CArace".into()),
+                ..Default::default()
+            },
+            &page(1, 100),
+        )
+        .await
+        .expect("list_recordings");
+    assert_eq!(all.total, 1);
 }
