@@ -6,10 +6,12 @@
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`error`], [`envelope`], [`extract`]: the API's conventions (api.md).
 //! - [`auth`]: API-key check for `/api/*`.
+//! - [`bus`]: the event bus every state change is published on.
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod envelope;
 pub mod error;
@@ -36,6 +38,7 @@ use crate::config::ServerConfig;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub bus: bus::EventBus,
     pub api_keys: Arc<[String]>,
     pub region: Region,
 }
@@ -59,6 +62,7 @@ impl AppState {
         let (api_keys, region) = check_settings(config)?;
         Ok(Self {
             store,
+            bus: bus::EventBus::default(),
             api_keys,
             region,
         })

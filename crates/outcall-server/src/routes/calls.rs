@@ -170,6 +170,7 @@ async fn create(
 ) -> ApiResult<Response> {
     let call = body.into_call(&state)?;
     let call = state.store.insert_call(call).await?;
+    state.bus.call("new_call", &call.call_sid, &call);
     created(call)
 }
 
@@ -196,7 +197,10 @@ async fn update_status(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no call with callSid {call_sid}")))?;
     match change {
-        outcall_domain::StatusChange::Applied { .. } => ok(call),
+        outcall_domain::StatusChange::Applied { .. } => {
+            publish_status(&state, &call);
+            ok(call)
+        }
         outcall_domain::StatusChange::Refused { current, reason } => Err(ApiError::Conflict {
             message: format!("status not changed: {reason}"),
             details: Some(json!({ "currentStatus": current, "reason": reason })),
@@ -212,5 +216,13 @@ async fn delete(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> Ap
         Err(ApiError::not_found(format!(
             "no call with callSid {call_sid}"
         )))
+    }
+}
+
+/// Publishes an applied status change, and `call_ended` when it finished the call.
+pub(crate) fn publish_status(state: &AppState, call: &Call) {
+    state.bus.call("status_update", &call.call_sid, call);
+    if call.status.is_terminal() {
+        state.bus.call("call_ended", &call.call_sid, call);
     }
 }

@@ -154,7 +154,9 @@ async fn create(
     rec.duration = body.duration;
     rec.channels = body.channels;
     rec.start_time = body.start_time.map(to_millis);
-    created(state.store.insert_recording(rec).await?)
+    let rec = state.store.insert_recording(rec).await?;
+    state.bus.call("recording_update", &rec.call_sid, &rec);
+    created(rec)
 }
 
 async fn delete(

@@ -727,3 +727,48 @@ async fn delete_then_get_is_404_and_delete_again_is_404() {
     // The sid is free again.
     s.create_call(SID, json!({})).await;
 }
+
+#[tokio::test]
+async fn call_changes_are_published_on_the_bus_once() {
+    use outcall_server::bus::BusEvent;
+    let s = TestServer::start().await;
+    let mut rx = s.bus.subscribe();
+    let sid = call_sid(1);
+    s.create_call(&sid, json!({})).await;
+    for (seq, status) in [(1, "ringing"), (2, "completed")] {
+        let answer = s
+            .put(
+                &format!("/api/db/calls/{sid}/status"),
+                json!({"status": status, "sequenceNumber": seq}),
+            )
+            .await;
+        assert_eq!(answer.status.as_u16(), 200, "{answer:?}");
+    }
+    // A refused update publishes nothing.
+    let refused = s
+        .put(
+            &format!("/api/db/calls/{sid}/status"),
+            json!({"status": "ringing", "sequenceNumber": 1}),
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 409);
+
+    let mut seen = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        let BusEvent::Call(update) = event.as_ref();
+        assert_eq!(update.call_sid, sid);
+        seen.push((
+            update.kind,
+            update.data["status"].as_str().unwrap_or("").to_string(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("new_call", "initiated".to_string()),
+            ("status_update", "ringing".to_string()),
+            ("status_update", "completed".to_string()),
+            ("call_ended", "completed".to_string()),
+        ]
+    );
+}

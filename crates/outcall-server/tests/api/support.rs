@@ -26,6 +26,7 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn outcall_store::Store>,
+    pub bus: outcall_server::bus::EventBus,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -174,6 +175,7 @@ impl TestServer {
             .await
             .expect("open store");
         let state = AppState::new(store.clone(), &config).expect("state");
+        let bus = state.bus.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -195,6 +197,7 @@ impl TestServer {
             base,
             client: reqwest::Client::new(),
             store,
+            bus,
             _dir: dir,
             stop: Some(stop),
         }

@@ -1,0 +1,69 @@
+//! The one event bus: every state change (call, recording, transcript, campaign,
+//! contact) is published here once; Socket.IO, cache invalidation, Sheets write-back
+//! and outbound webhooks subscribe.
+//!
+//! A Tokio broadcast channel: publishing never waits, so a handler or the media bridge
+//! is never slowed by a subscriber. A subscriber that falls more than `capacity`
+//! events behind loses the oldest ones and is told how many (`Lagged`), which it
+//! must treat as "refresh from the store".
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// What changed, in the shape the Socket.IO `call_update` event carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallUpdate {
+    /// `new_call`, `status_update`, `machine_detection`, `recording_update`,
+    /// `call_ended`, `conversation_started`, `conversation_completed`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub call_sid: String,
+    pub timestamp: outcall_domain::time::Timestamp,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BusEvent {
+    Call(CallUpdate),
+}
+
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<BusEvent>>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity);
+        Self { tx }
+    }
+
+    /// Publishes to whoever listens now; nobody listening is fine.
+    pub fn publish(&self, event: BusEvent) {
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// A call change of `kind` with `data` (usually the stored call).
+    pub fn call(&self, kind: &'static str, call_sid: &str, data: impl Serialize) {
+        self.publish(BusEvent::Call(CallUpdate {
+            kind,
+            call_sid: call_sid.to_string(),
+            timestamp: outcall_domain::time::now(),
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+        }));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
+        self.tx.subscribe()
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(1024)
+    }
+}
