@@ -28,6 +28,14 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub store: StoreConfig,
 
+    /// The base URL Twilio reaches this server at (https in production), used to build
+    /// webhook URLs and to check `X-Twilio-Signature`. Default: `http://HOST:PORT`.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    #[command(flatten)]
+    pub twilio: TwilioSettings,
+
     /// Region for phone numbers written without a country code (ISO 3166 code, e.g. US, GB, AU).
     #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
     pub default_region: String,
@@ -39,6 +47,50 @@ pub struct ServerConfig {
     /// Seconds to wait for in-flight requests on shutdown.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+}
+
+/// The Twilio account outcall places calls with. Calling needs all of
+/// `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN` and `TWILIO_FROM_NUMBER`.
+#[derive(Clone, Args)]
+pub struct TwilioSettings {
+    /// Twilio account sid (`AC…`).
+    #[arg(long, env = "TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+
+    /// Twilio auth token: signs webhooks and authenticates REST calls.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+
+    /// The number calls come from (E.164), unless a call gives its own caller id.
+    #[arg(long, env = "TWILIO_FROM_NUMBER")]
+    pub twilio_from_number: Option<String>,
+
+    /// Twilio's REST base URL (regional hosts, or a simulator).
+    #[arg(
+        long,
+        env = "TWILIO_API_BASE",
+        default_value = "https://api.twilio.com"
+    )]
+    pub twilio_api_base: String,
+
+    /// Record calls (dual-channel) and store the recordings' metadata.
+    #[arg(long, env = "RECORD_CALLS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub record_calls: bool,
+}
+
+impl fmt::Debug for TwilioSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TwilioSettings")
+            .field("account_sid", &self.twilio_account_sid)
+            .field(
+                "auth_token",
+                &self.twilio_auth_token.as_ref().map(|_| "<hidden>"),
+            )
+            .field("from_number", &self.twilio_from_number)
+            .field("api_base", &self.twilio_api_base)
+            .field("record_calls", &self.record_calls)
+            .finish()
+    }
 }
 
 #[derive(Clone, Args)]
@@ -77,6 +129,8 @@ impl fmt::Debug for ServerConfig {
                 &format_args!("[{} hidden]", self.api_keys.len()),
             )
             .field("store", &self.store)
+            .field("public_url", &self.public_url)
+            .field("twilio", &self.twilio)
             .field("default_region", &self.default_region)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod store;
+pub mod telephony;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub bus: bus::EventBus,
     pub api_keys: Arc<[String]>,
     pub region: Region,
+    /// The Twilio account, when configured.
+    pub telephony: Option<Arc<telephony::Telephony>>,
+    /// The base URL providers reach us at (no trailing slash).
+    pub public_url: Arc<str>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +57,8 @@ impl std::fmt::Debug for AppState {
                 &format_args!("[{} hidden]", self.api_keys.len()),
             )
             .field("region", &self.region)
+            .field("telephony", &self.telephony.is_some())
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -60,12 +67,25 @@ impl AppState {
     /// Builds the state from configuration, refusing settings that cannot work.
     pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> anyhow::Result<Self> {
         let (api_keys, region) = check_settings(config)?;
+        let telephony = telephony::Telephony::from_settings(&config.twilio, region)?.map(Arc::new);
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", config.host, config.port));
         Ok(Self {
             store,
             bus: bus::EventBus::default(),
             api_keys,
             region,
+            telephony,
+            public_url: public_url.trim_end_matches('/').into(),
         })
+    }
+
+    /// Sets the public base URL (e.g. once the port a test bound is known).
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = url.trim_end_matches('/').into();
+        self
     }
 }
 

@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: API, webhooks and dashboard.
-    Serve(ServerConfig),
+    Serve(Box<ServerConfig>),
     /// Create or update the database schema and indexes, then exit.
     Migrate(StoreConfig),
 }
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(config) => serve(config).await,
+        Command::Serve(config) => serve(*config).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(
@@ -92,6 +92,15 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let state = match &config.public_url {
+        Some(_) => state,
+        None => state.with_public_url(&format!("http://{local}")),
+    };
+    if state.telephony.is_none() {
+        tracing::info!(
+            "Twilio is not configured: calling is off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)"
+        );
+    }
     tracing::info!(
         backend = state.store.backend(),
         "outcall listening on http://{local}"

@@ -6,16 +6,19 @@ use axum::middleware::from_fn_with_state;
 use crate::AppState;
 use crate::error::ApiError;
 
+mod calling;
 mod calls;
 mod events;
 mod health;
 mod recordings;
 mod transcripts;
 pub(crate) mod validate;
+mod webhooks;
 
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .merge(calls::router())
+        .merge(calling::router())
         .merge(recordings::router())
         .merge(transcripts::router())
         .merge(events::router())
@@ -24,6 +27,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state, crate::auth::require_api_key));
     Router::new()
         .merge(health::router())
+        .merge(webhooks::router())
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod calling;
 mod calls;
 mod conventions;
 mod events;

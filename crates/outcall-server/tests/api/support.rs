@@ -180,6 +180,7 @@ impl TestServer {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = state.with_public_url(&base);
         let (stop, stopped) = oneshot::channel::<()>();
         let router = app(state, config.body_limit_bytes);
         tokio::spawn(async move {

@@ -1,0 +1,238 @@
+//! Placing and ending calls: `POST /api/outbound-call`, `POST /api/calls/:callSid/hangup`.
+//!
+//! A call is placed through Twilio's REST API with our webhooks (TwiML, status,
+//! asynchronous AMD, recording); its record is stored as soon as Twilio accepts it.
+
+use axum::Router;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::post;
+use outcall_domain::ObjectId;
+use outcall_domain::call::{Call, CallPatch, CallStatus, TerminatedBy};
+use outcall_domain::contact::ContactStatus;
+use outcall_domain::validate::{MAX_SHORT, MAX_TEXT, Validator};
+use outcall_twilio::client::{
+    MachineDetection, MachineDetectionMode, RecordingChannels, StatusCallbackEvent,
+};
+use outcall_twilio::{CreateCall, TwilioError, with_retry};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::validate::{optional_sid, phone, sid};
+use crate::AppState;
+use crate::envelope::{created, ok};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::telephony::Telephony;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/outbound-call", post(outbound_call))
+        .route("/calls/{callSid}/hangup", post(hangup))
+}
+
+fn telephony(state: &AppState) -> ApiResult<&Telephony> {
+    state.telephony.as_deref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "calling is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER"
+                .into(),
+        )
+    })
+}
+
+/// A Twilio failure as the API user should see it: Twilio's own 4xx (a bad number,
+/// an unverified caller id) is the caller's to fix; anything else is ours or Twilio's.
+fn twilio_error(e: TwilioError) -> ApiError {
+    match &e {
+        TwilioError::Api { status, error, .. } if (400..500).contains(status) && *status != 429 => {
+            ApiError::Validation {
+                message: format!("Twilio refused the call: {}", error.message),
+                details: Some(json!({ "twilioCode": error.code, "twilioStatus": status })),
+            }
+        }
+        _ => ApiError::Unavailable(format!("Twilio: {e}")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OutboundCall {
+    to: String,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    first_message: Option<String>,
+    #[serde(default)]
+    dynamic_variables: Option<Map<String, Value>>,
+    #[serde(default)]
+    caller_id: Option<String>,
+    #[serde(default)]
+    agent_id: Option<String>,
+    #[serde(default)]
+    contact_name: Option<String>,
+    #[serde(default)]
+    campaign_id: Option<ObjectId>,
+    #[serde(default)]
+    contact_id: Option<ObjectId>,
+    #[serde(default)]
+    record: Option<bool>,
+}
+
+async fn outbound_call(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<OutboundCall>,
+) -> ApiResult<Response> {
+    let tel = telephony(&state)?;
+    let mut v = Validator::new();
+    let to = phone(&mut v, "to", &body.to, state.region);
+    let from = match &body.caller_id {
+        Some(c) => phone(&mut v, "callerId", c, state.region).map(|p| p.to_string()),
+        None => Some(tel.from.clone()),
+    };
+    v.max_len("prompt", body.prompt.as_deref(), MAX_TEXT);
+    v.max_len("firstMessage", body.first_message.as_deref(), MAX_TEXT);
+    v.max_len("contactName", body.contact_name.as_deref(), MAX_SHORT);
+    optional_sid(&mut v, "agentId", body.agent_id.as_deref());
+    if let Some(vars) = &body.dynamic_variables
+        && let Some((k, _)) = vars
+            .iter()
+            .find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
+    {
+        v.error(
+            format!("dynamicVariables.{k}"),
+            "must be a string, number or boolean",
+        );
+    }
+    v.finish()?;
+    let (Some(to), Some(from)) = (to, from) else {
+        return Err(ApiError::Internal("BUG: validated numbers missing".into()));
+    };
+    refuse_do_not_call(&state, to.as_str(), body.contact_id).await?;
+
+    let base = &state.public_url;
+    let mut request = CreateCall::new(to.as_str(), &from, format!("{base}/webhooks/twilio/voice"));
+    request.status_callback = Some(format!("{base}/webhooks/twilio/status"));
+    request.status_callback_events = vec![
+        StatusCallbackEvent::Initiated,
+        StatusCallbackEvent::Ringing,
+        StatusCallbackEvent::Answered,
+        StatusCallbackEvent::Completed,
+    ];
+    let mut amd = MachineDetection::new(MachineDetectionMode::DetectMessageEnd);
+    amd.async_callback = Some(format!("{base}/webhooks/twilio/amd"));
+    request.machine_detection = Some(amd);
+    if body.record.unwrap_or(tel.record) {
+        request.record = true;
+        request.recording_channels = Some(RecordingChannels::Dual);
+        request.recording_status_callback = Some(format!("{base}/webhooks/twilio/recording"));
+    }
+    let resource = create_call_once(tel, &request)
+        .await
+        .map_err(twilio_error)?;
+
+    let mut call = Call::new(&resource.sid, &from, to.as_str());
+    call.status = resource
+        .status
+        .as_str()
+        .parse()
+        .unwrap_or(CallStatus::Queued);
+    call.prompt = body.prompt;
+    call.first_message = body.first_message;
+    call.dynamic_variables = body.dynamic_variables;
+    call.agent_id = body.agent_id;
+    call.contact_name = body.contact_name;
+    call.campaign_id = body.campaign_id;
+    call.contact_id = body.contact_id;
+    let call = match state.store.insert_call(call).await {
+        Ok(call) => call,
+        // A status callback overtook us and recorded the call first: keep that record.
+        Err(e) if e.is_conflict() => state
+            .store
+            .get_call(&resource.sid)
+            .await?
+            .ok_or_else(|| ApiError::Internal("call vanished after a conflict".into()))?,
+        Err(e) => return Err(e.into()),
+    };
+    state.bus.call("new_call", &call.call_sid, &call);
+    created(json!({ "callSid": call.call_sid, "status": call.status }))
+}
+
+/// Creates the call, retrying only failures that prove Twilio did not place it: a 429
+/// (rejected by rate limit) or a connection that never reached Twilio. A timeout or a
+/// 5xx may hide a call Twilio did place, and a retry would ring the person twice.
+async fn create_call_once(
+    tel: &Telephony,
+    request: &CreateCall,
+) -> Result<outcall_twilio::CallResource, TwilioError> {
+    let attempts = tel.retry.max_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        match tel.client.create_call(request).await {
+            Err(e) if attempt < attempts && (e.http_status() == Some(429) || e.is_connect()) => {
+                tokio::time::sleep(tel.retry.delay_for(&e, attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// 409 for a number or contact marked do-not-call: no campaign or person may call it.
+async fn refuse_do_not_call(
+    state: &AppState,
+    to: &str,
+    contact_id: Option<ObjectId>,
+) -> ApiResult<()> {
+    let by_id =
+        match contact_id {
+            Some(id) => {
+                Some(state.store.get_contact(id).await?.ok_or_else(|| {
+                    ApiError::field("contactId", format!("no contact with id {id}"))
+                })?)
+            }
+            None => None,
+        };
+    let by_phone = state.store.get_contact_by_phone(to).await?;
+    if by_id
+        .iter()
+        .chain(by_phone.iter())
+        .any(|c| c.status == ContactStatus::DoNotCall)
+    {
+        return Err(ApiError::Conflict {
+            message: format!("{to} is marked do-not-call"),
+            details: Some(json!({ "reason": "do-not-call" })),
+        });
+    }
+    Ok(())
+}
+
+async fn hangup(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> ApiResult<Response> {
+    sid("callSid", &call_sid)?;
+    let tel = telephony(&state)?;
+    let call = state
+        .store
+        .get_call(&call_sid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no call with callSid {call_sid}")))?;
+    if call.status.is_terminal() {
+        return Err(ApiError::Conflict {
+            message: format!("the call already ended ({})", call.status),
+            details: Some(json!({ "currentStatus": call.status })),
+        });
+    }
+    let live = call.status == CallStatus::InProgress;
+    with_retry(&tel.retry, || tel.client.hangup(&call_sid, live))
+        .await
+        .map_err(twilio_error)?;
+    let patch = CallPatch {
+        terminated_by: Some(TerminatedBy::System),
+        termination_reason: Some("hung up through the API".into()),
+        ..Default::default()
+    };
+    let (call, _) = state
+        .store
+        .update_call(&call_sid, &patch)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no call with callSid {call_sid}")))?;
+    ok(call)
+}

@@ -1,0 +1,206 @@
+//! Twilio's webhooks: call status, asynchronous AMD and recording callbacks.
+//!
+//! Each request must carry a valid `X-Twilio-Signature` for the URL Twilio requested,
+//! rebuilt from `PUBLIC_URL` (never from the request's Host, which a proxy rewrites).
+//! A request is stored before it is answered 2xx, so an answer means "kept"; a
+//! duplicate or out-of-order callback is answered 2xx and changes nothing.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use outcall_domain::call::{Call, CallPatch, CallStatus, StatusUpdate};
+use outcall_domain::event::CallEvent;
+use outcall_domain::recording::Recording;
+use outcall_twilio::webhook::{AmdCallback, RecordingCallback, StatusCallback};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::calls::publish_status;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/twilio/status", post(status))
+        .route("/webhooks/twilio/amd", post(amd))
+        .route("/webhooks/twilio/recording", post(recording))
+}
+
+/// How long a status callback for a call we have not stored yet waits for it: Twilio's
+/// first callback can overtake the insert that follows its own 201 answer.
+const UNKNOWN_CALL_WAIT: Duration = Duration::from_secs(3);
+
+/// The form pairs of a request whose signature checks out, or 401/403.
+fn verified_form(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Vec<(String, String)>> {
+    let Some(telephony) = &state.telephony else {
+        return Err(ApiError::Unavailable(
+            "Twilio is not configured on this server".into(),
+        ));
+    };
+    let signature = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized)?;
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = format!("{}{path}", state.public_url);
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    if !outcall_twilio::signature::validate_form(&url, &pairs, signature, &telephony.auth_token) {
+        tracing::warn!(%url, "Twilio webhook with a bad signature refused");
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(pairs)
+}
+
+fn bad_callback(e: impl std::fmt::Display) -> ApiError {
+    ApiError::validation(format!("malformed Twilio callback: {e}"))
+}
+
+fn ok_empty() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn call_status(s: outcall_twilio::CallStatus) -> ApiResult<CallStatus> {
+    s.as_str().parse().map_err(bad_callback)
+}
+
+async fn status(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let pairs = verified_form(&state, &uri, &headers, &body)?;
+    let cb = StatusCallback::parse(&pairs).map_err(bad_callback)?;
+    let update = StatusUpdate {
+        status: call_status(cb.call_status)?,
+        sequence_number: cb.sequence_number.map(|n| n as i64),
+        timestamp: cb.timestamp,
+        duration: cb.call_duration.map(|d| d as i64),
+        answered_by: None,
+        error_code: cb.error_code.map(|c| c.to_string()),
+        error_message: cb.error_message.clone(),
+    };
+    let Some((call, change)) = apply_when_known(&state, &cb, &update).await? else {
+        return Ok(ok_empty());
+    };
+    if change.applied() {
+        let mut data = Map::new();
+        data.insert("status".into(), json!(update.status));
+        data.insert("sequenceNumber".into(), json!(update.sequence_number));
+        if let Some(d) = update.duration {
+            data.insert("duration".into(), json!(d));
+        }
+        record_event(&state, &call.call_sid, "status-change", data).await?;
+        publish_status(&state, &call);
+    }
+    Ok(ok_empty())
+}
+
+/// Applies a status update, waiting briefly for a call record that is about to be
+/// stored, and creating it from the callback if it never comes, so no callback is lost.
+async fn apply_when_known(
+    state: &AppState,
+    cb: &StatusCallback,
+    update: &StatusUpdate,
+) -> ApiResult<Option<(Call, outcall_domain::StatusChange)>> {
+    let deadline = tokio::time::Instant::now() + UNKNOWN_CALL_WAIT;
+    loop {
+        if let Some(done) = state.store.update_call_status(&cb.call_sid, update).await? {
+            return Ok(Some(done));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tracing::warn!(call_sid = %cb.call_sid, "status callback for a call outcall did not place; recording it");
+    let mut call = Call::new(&cb.call_sid, &cb.from, &cb.to);
+    call.status = CallStatus::Queued;
+    match state.store.insert_call(call).await {
+        Ok(call) => state.bus.call("new_call", &call.call_sid, &call),
+        Err(e) if e.is_conflict() => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(state.store.update_call_status(&cb.call_sid, update).await?)
+}
+
+async fn record_event(
+    state: &AppState,
+    call_sid: &str,
+    event_type: &str,
+    data: Map<String, Value>,
+) -> ApiResult<()> {
+    state
+        .store
+        .insert_event(CallEvent::new(call_sid, event_type, data))
+        .await?;
+    Ok(())
+}
+
+async fn amd(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let pairs = verified_form(&state, &uri, &headers, &body)?;
+    let cb = AmdCallback::parse(&pairs).map_err(bad_callback)?;
+    let patch = CallPatch {
+        amd_result: Some(cb.answered_by.as_str().to_string()),
+        ..Default::default()
+    };
+    let Some((call, changed)) = state.store.update_call(&cb.call_sid, &patch).await? else {
+        return Err(ApiError::not_found(format!(
+            "no call with callSid {}",
+            cb.call_sid
+        )));
+    };
+    if changed {
+        let mut data = Map::new();
+        data.insert("answeredBy".into(), json!(cb.answered_by.as_str()));
+        data.insert(
+            "machineDetectionDuration".into(),
+            json!(cb.machine_detection_duration_ms),
+        );
+        record_event(&state, &call.call_sid, "machine-detection", data).await?;
+        state.bus.call("machine_detection", &call.call_sid, &call);
+    }
+    Ok(ok_empty())
+}
+
+async fn recording(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let pairs = verified_form(&state, &uri, &headers, &body)?;
+    let cb = RecordingCallback::parse(&pairs).map_err(bad_callback)?;
+    let mut rec = Recording::new(
+        &cb.recording_sid,
+        &cb.call_sid,
+        cb.recording_status.as_str(),
+    );
+    rec.url = cb.recording_url.clone();
+    rec.duration = cb.recording_duration.map(|d| d as i64);
+    rec.channels = cb.recording_channels.map(|c| c as i64);
+    rec.start_time = cb.recording_start_time;
+    let (rec, written) = state.store.upsert_recording(rec).await?;
+    if written {
+        let mut data = Map::new();
+        data.insert("recordingSid".into(), json!(rec.recording_sid));
+        data.insert("status".into(), json!(rec.status));
+        record_event(&state, &rec.call_sid, "recording", data).await?;
+        state.bus.call("recording_update", &rec.call_sid, &rec);
+    }
+    Ok(ok_empty())
+}

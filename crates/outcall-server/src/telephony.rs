@@ -1,0 +1,58 @@
+//! The carrier side of outcall: the Twilio client and account settings, built from
+//! configuration. Absent when Twilio is not configured: the API still serves stored
+//! data, and calling routes answer 503 saying what to set.
+
+use anyhow::bail;
+use outcall_domain::phone::{PhoneNumber, Region};
+use outcall_twilio::{RetryPolicy, TwilioClient, TwilioConfig};
+
+use crate::config::TwilioSettings;
+
+#[derive(Debug)]
+pub struct Telephony {
+    pub client: TwilioClient,
+    pub auth_token: String,
+    /// Default caller id, E.164.
+    pub from: String,
+    pub record: bool,
+    pub retry: RetryPolicy,
+}
+
+impl Telephony {
+    /// `Ok(None)` when no Twilio setting is given; an error when only some are.
+    pub fn from_settings(s: &TwilioSettings, region: Region) -> anyhow::Result<Option<Self>> {
+        let (sid, token, from) = (
+            &s.twilio_account_sid,
+            &s.twilio_auth_token,
+            &s.twilio_from_number,
+        );
+        if sid.is_none() && token.is_none() && from.is_none() {
+            return Ok(None);
+        }
+        let missing: Vec<&str> = [
+            ("TWILIO_ACCOUNT_SID", sid.is_none()),
+            ("TWILIO_AUTH_TOKEN", token.is_none()),
+            ("TWILIO_FROM_NUMBER", from.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, absent)| absent.then_some(name))
+        .collect();
+        let (Some(sid), Some(token), Some(from)) = (sid, token, from) else {
+            bail!(
+                "Twilio is partly configured: also set {}",
+                missing.join(", ")
+            );
+        };
+        let from = PhoneNumber::parse(from, region)
+            .map_err(|e| anyhow::anyhow!("TWILIO_FROM_NUMBER: not a phone number ({e})"))?;
+        let client = TwilioClient::new(TwilioConfig::new(&s.twilio_api_base, sid, token))
+            .map_err(|e| anyhow::anyhow!("TWILIO_API_BASE: {e}"))?;
+        Ok(Some(Self {
+            client,
+            auth_token: token.clone(),
+            from: from.to_string(),
+            record: s.record_calls,
+            retry: RetryPolicy::default(),
+        }))
+    }
+}

@@ -1,0 +1,258 @@
+//! Placing calls through the real Twilio client against the Twilio simulator, which
+//! calls our signed webhooks back over HTTP, as Twilio does.
+
+use std::time::Duration;
+
+use outcall_domain::contact::{Contact, ContactStatus};
+use outcall_sim::twilio::{Scenario, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+const FROM: &str = "+15005550006";
+
+fn fast() -> Timings {
+    Timings {
+        dial: Duration::from_millis(5),
+        ring: Duration::from_millis(20),
+        talk: Duration::from_millis(120),
+        amd: Duration::from_millis(10),
+    }
+}
+
+async fn start(book: ScenarioBook, calls_per_second: Option<u32>) -> (TestServer, TwilioSim) {
+    let sim = TwilioSim::start(TwilioSimConfig {
+        timings: fast(),
+        scenarios: book,
+        calls_per_second,
+        ..Default::default()
+    })
+    .await
+    .expect("start the Twilio simulator");
+    let flags = [
+        format!("--twilio-account-sid={}", sim.account_sid()),
+        format!("--twilio-auth-token={}", sim.auth_token()),
+        format!("--twilio-from-number={FROM}"),
+        format!("--twilio-api-base={}", sim.base_url()),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    (TestServer::start_with(&flags).await, sim)
+}
+
+async fn place(s: &TestServer, to: &str) -> String {
+    let answer = s
+        .post(
+            "/api/outbound-call",
+            json!({"to": to, "prompt": "Be brief."}),
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 201, "{answer:?}");
+    answer.data()["callSid"]
+        .as_str()
+        .expect("callSid")
+        .to_string()
+}
+
+/// Polls the stored call until `done` holds (5 s at most).
+async fn wait_for(s: &TestServer, sid: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let call = s.get(&format!("/api/db/calls/{sid}")).await;
+        if call.status.is_success() && done(call.data()) {
+            return call.data().clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {call:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn is_terminal(call: &Value) -> bool {
+    matches!(
+        call["status"].as_str(),
+        Some("completed" | "busy" | "no-answer" | "failed" | "canceled")
+    )
+}
+
+async fn event_statuses(s: &TestServer, sid: &str) -> Vec<String> {
+    let events = s
+        .get(&format!(
+            "/api/db/calls/{sid}/events?eventType=status-change&limit=100"
+        ))
+        .await;
+    events
+        .items()
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn unanswered_calls_end_with_their_status_and_outcome() {
+    let book = ScenarioBook::all(Scenario::Human)
+        .with("+14155550101", Scenario::Busy)
+        .with("+14155550102", Scenario::NoAnswer)
+        .with("+14155550103", Scenario::Failed);
+    let (s, _sim) = start(book, None).await;
+    for (to, status, events) in [
+        ("+14155550101", "busy", vec!["initiated", "ringing", "busy"]),
+        (
+            "+14155550102",
+            "no-answer",
+            vec!["initiated", "ringing", "no-answer"],
+        ),
+        ("+14155550103", "failed", vec!["initiated", "failed"]),
+    ] {
+        let sid = place(&s, to).await;
+        let call = wait_for(&s, &sid, status, is_terminal).await;
+        assert_eq!(call["status"], status, "{to}");
+        assert_eq!(
+            call["outcome"], status,
+            "{to}: the outcome follows the telephony status"
+        );
+        assert_eq!(
+            call["prompt"], "Be brief.",
+            "the request's details are kept"
+        );
+        assert!(call.get("answerTime").is_none(), "{to} was never answered");
+        assert_eq!(event_statuses(&s, &sid).await, events, "{to}: the timeline");
+    }
+}
+
+#[tokio::test]
+async fn an_answered_call_runs_until_hung_up_through_the_api() {
+    let (s, sim) = start(ScenarioBook::all(Scenario::Human), None).await;
+    let sid = place(&s, "+14155552671").await;
+    assert!(
+        sim.call(&sid).is_some(),
+        "the simulator placed the call we stored"
+    );
+    let live = wait_for(&s, &sid, "the answer", |c| c["status"] == "in-progress").await;
+    assert!(live.get("answerTime").is_some());
+    let amd = wait_for(&s, &sid, "AMD", |c| c.get("amdResult").is_some()).await;
+    assert_eq!(amd["answeredBy"], "human");
+
+    let hung = s.post(&format!("/api/calls/{sid}/hangup"), json!({})).await;
+    assert_eq!(hung.status.as_u16(), 200, "{hung:?}");
+    assert_eq!(hung.data()["terminatedBy"], "system");
+    let call = wait_for(&s, &sid, "the end", is_terminal).await;
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["outcome"], "held");
+    assert_eq!(
+        event_statuses(&s, &sid).await,
+        vec!["initiated", "ringing", "in-progress", "completed"]
+    );
+    // Recording is on by default; its callback follows the end of the call.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.total(&format!("/api/db/calls/{sid}/recordings")).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recording stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recs = s.get(&format!("/api/db/calls/{sid}/recordings")).await;
+    assert_eq!(recs.items()[0]["status"], "completed");
+
+    let again = s.post(&format!("/api/calls/{sid}/hangup"), json!({})).await;
+    again.assert_error(409, "conflict");
+}
+
+#[tokio::test]
+async fn a_machine_answer_is_recorded_as_voicemail() {
+    let (s, _sim) = start(ScenarioBook::all(Scenario::Voicemail), None).await;
+    let sid = place(&s, "+14155552671").await;
+    let call = wait_for(&s, &sid, "AMD", |c| c.get("amdResult").is_some()).await;
+    assert_eq!(call["amdResult"], "machine_end_beep");
+    assert_eq!(call["answeredBy"], "machine");
+    let events = s
+        .get(&format!(
+            "/api/db/calls/{sid}/events?eventType=machine-detection"
+        ))
+        .await;
+    assert_eq!(events.items().len(), 1);
+    s.post(&format!("/api/calls/{sid}/hangup"), json!({})).await;
+    let call = wait_for(&s, &sid, "the end", is_terminal).await;
+    assert_eq!(call["outcome"], "voicemail");
+    assert_eq!(
+        call["status"], "completed",
+        "the telephony status is not replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_callee_who_hangs_up_ends_the_call() {
+    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp), None).await;
+    let sid = place(&s, "+14155552671").await;
+    let call = wait_for(&s, &sid, "the end", is_terminal).await;
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["outcome"], "held");
+    assert!(call["duration"].is_number());
+    assert!(call.get("endTime").is_some());
+}
+
+#[tokio::test]
+async fn do_not_call_numbers_are_refused_before_dialling() {
+    let (s, sim) = start(ScenarioBook::all(Scenario::Human), None).await;
+    let mut contact = Contact::new("+14155550199");
+    contact.status = ContactStatus::DoNotCall;
+    s.store
+        .insert_contact(contact)
+        .await
+        .expect("insert contact");
+    let answer = s
+        .post("/api/outbound-call", json!({"to": "(415) 555-0199"}))
+        .await;
+    answer.assert_error(409, "conflict");
+    assert_eq!(sim.calls_placed(), 0, "nothing was dialled");
+    assert_eq!(s.total("/api/db/calls").await, 0, "nothing was stored");
+}
+
+#[tokio::test]
+async fn rate_limited_calls_are_retried_after_twilio_says_so() {
+    let (s, sim) = start(ScenarioBook::all(Scenario::Busy), Some(1)).await;
+    place(&s, "+14155550111").await;
+    // The simulator allows one call a second: this one gets 429, Retry-After: 1, then goes.
+    place(&s, "+14155550112").await;
+    assert_eq!(sim.calls_placed(), 2);
+}
+
+#[tokio::test]
+async fn bad_requests_never_reach_twilio() {
+    let (s, sim) = start(ScenarioBook::all(Scenario::Human), None).await;
+    s.post("/api/outbound-call", json!({"to": "12"}))
+        .await
+        .assert_field_error("to");
+    s.post(
+        "/api/outbound-call",
+        json!({"to": "+14155552671", "callerId": "nope"}),
+    )
+    .await
+    .assert_field_error("callerId");
+    s.post(
+        "/api/outbound-call",
+        json!({"to": "+14155552671", "dynamicVariables": {"a": [1]}}),
+    )
+    .await
+    .assert_error(400, "validation_error");
+    s.post(
+        "/api/outbound-call",
+        json!({"to": "+14155552671", "colour": "red"}),
+    )
+    .await
+    .assert_error(400, "validation_error");
+    assert_eq!(sim.calls_placed(), 0);
+    s.post("/api/calls/CAnope/hangup", json!({}))
+        .await
+        .assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn calling_is_off_without_twilio_settings() {
+    let s = TestServer::start().await;
+    s.post("/api/outbound-call", json!({"to": "+14155552671"}))
+        .await
+        .assert_error(503, "unavailable");
+}

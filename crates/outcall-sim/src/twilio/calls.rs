@@ -1,0 +1,212 @@
+//! Simulated calls: what was asked for, where each call is in its life, and the
+//! registry the REST API reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::scenario::Scenario;
+
+/// The parameters of a create-call request that the simulation acts on.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    pub to: String,
+    pub from: String,
+    pub url: Option<String>,
+    pub status_callback: Option<String>,
+    pub status_events: Vec<String>,
+    pub timeout_secs: u64,
+    pub record: bool,
+    pub recording_callback: Option<String>,
+    pub machine_detection: Option<String>,
+    pub async_amd_callback: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    status: String,
+    answered_by: Option<String>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    hangup: Option<bool>,
+    twiml: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sid: String,
+    account_sid: String,
+    request: CallRequest,
+    scenario: Scenario,
+    created: DateTime<Utc>,
+    progress: Mutex<Progress>,
+    hangup: Notify,
+}
+
+/// One simulated call. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SimCall(Arc<Inner>);
+
+fn random_hex(n: usize) -> String {
+    (0..n)
+        .map(|_| format!("{:x}", rand::random::<u8>() & 0xf))
+        .collect()
+}
+
+/// A Twilio-shaped sid: two letters and 32 hex digits.
+pub fn new_sid(prefix: &str) -> String {
+    format!("{prefix}{}", random_hex(32))
+}
+
+impl SimCall {
+    pub fn new(account_sid: &str, request: CallRequest, scenario: Scenario) -> Self {
+        Self(Arc::new(Inner {
+            sid: new_sid("CA"),
+            account_sid: account_sid.to_string(),
+            request,
+            scenario,
+            created: Utc::now(),
+            progress: Mutex::new(Progress {
+                status: "queued".into(),
+                ..Default::default()
+            }),
+            hangup: Notify::new(),
+        }))
+    }
+
+    pub fn sid(&self) -> &str {
+        &self.0.sid
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.0.account_sid
+    }
+
+    pub fn request(&self) -> &CallRequest {
+        &self.0.request
+    }
+
+    pub fn scenario(&self) -> Scenario {
+        self.0.scenario
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, Progress> {
+        self.0.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn status(&self) -> String {
+        self.progress().status.clone()
+    }
+
+    pub fn set_status(&self, status: &str) {
+        let mut p = self.progress();
+        p.status = status.to_string();
+        let now = Utc::now();
+        if status == "in-progress" {
+            p.start = Some(now);
+        }
+        if matches!(
+            status,
+            "completed" | "busy" | "failed" | "no-answer" | "canceled"
+        ) {
+            p.end.get_or_insert(now);
+        }
+    }
+
+    pub fn set_answered_by(&self, answered_by: &str) {
+        self.progress().answered_by = Some(answered_by.to_string());
+    }
+
+    /// Seconds between answer and end (0 if never answered).
+    pub fn duration_secs(&self) -> i64 {
+        let p = self.progress();
+        match (p.start, p.end.or(Some(Utc::now()))) {
+            (Some(s), Some(e)) => (e - s).num_seconds().max(0),
+            _ => 0,
+        }
+    }
+
+    /// Keeps the TwiML our server answered with when the call was answered.
+    pub fn set_twiml(&self, twiml: Option<String>) {
+        self.progress().twiml = twiml;
+    }
+
+    /// The TwiML fetched at answer time, if any.
+    pub fn twiml(&self) -> Option<String> {
+        self.progress().twiml.clone()
+    }
+
+    /// Asks the call to end (REST `Status=completed|canceled`); the lifecycle reacts.
+    pub fn request_hangup(&self, canceled: bool) {
+        self.progress().hangup.get_or_insert(canceled);
+        self.0.hangup.notify_one();
+    }
+
+    /// Whether a hang-up was asked for, and if so whether as `canceled`.
+    pub fn hangup_requested(&self) -> Option<bool> {
+        self.progress().hangup
+    }
+
+    /// Resolves when a hang-up is asked for (at once if it already was).
+    pub async fn hangup_asked(&self) {
+        if self.hangup_requested().is_some() {
+            return;
+        }
+        self.0.hangup.notified().await;
+    }
+
+    /// The Call resource as Twilio's REST API shows it.
+    pub fn resource(&self) -> Value {
+        let p = self.progress();
+        let rfc2822 = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc2822());
+        let duration = match (p.start, p.end) {
+            (Some(s), Some(e)) => Some((e - s).num_seconds().max(0).to_string()),
+            _ => None,
+        };
+        json!({
+            "sid": self.0.sid,
+            "account_sid": self.0.account_sid,
+            "to": self.0.request.to,
+            "from": self.0.request.from,
+            "status": p.status,
+            "direction": "outbound-api",
+            "start_time": rfc2822(p.start),
+            "end_time": rfc2822(p.end),
+            "date_created": self.0.created.to_rfc2822(),
+            "date_updated": Utc::now().to_rfc2822(),
+            "duration": duration,
+            "price": null,
+            "price_unit": "USD",
+            "answered_by": p.answered_by,
+            "uri": format!("/2010-04-01/Accounts/{}/Calls/{}.json", self.0.account_sid, self.0.sid),
+        })
+    }
+}
+
+/// Every call the simulator has placed, by sid.
+#[derive(Debug, Default)]
+pub struct CallRegistry(Mutex<HashMap<String, SimCall>>);
+
+impl CallRegistry {
+    pub fn insert(&self, call: SimCall) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call.sid().to_string(), call);
+    }
+
+    pub fn get(&self, sid: &str) -> Option<SimCall> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sid)
+            .cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}

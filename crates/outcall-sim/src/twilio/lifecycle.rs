@@ -1,0 +1,161 @@
+//! One simulated call from dial to hang-up, as Twilio runs it: status callbacks in
+//! order with `SequenceNumber`, the TwiML fetch when answered, asynchronous AMD, and
+//! the recording callback after the end. Every request is signed with
+//! `X-Twilio-Signature`, and a failed one is retried once, as Twilio does.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Shared;
+use super::calls::{SimCall, new_sid};
+use super::scenario::Scenario;
+
+/// The longest a simulated call lasts when nobody hangs up.
+const MAX_CALL: Duration = Duration::from_secs(600);
+
+pub(super) async fn run(shared: Arc<Shared>, call: SimCall) {
+    let timings = shared.config.timings;
+    let mut seq = 0u64;
+    let scenario = call.scenario();
+
+    tokio::time::sleep(timings.dial).await;
+    call.set_status("initiated");
+    status_callback(&shared, &call, "initiated", &mut seq).await;
+    if scenario == Scenario::Failed {
+        return finish(&shared, &call, "failed", &mut seq).await;
+    }
+
+    call.set_status("ringing");
+    status_callback(&shared, &call, "ringing", &mut seq).await;
+    if scenario == Scenario::Busy {
+        return finish(&shared, &call, "busy", &mut seq).await;
+    }
+    let ring = if scenario.answers() {
+        timings.ring
+    } else {
+        timings
+            .ring
+            .min(Duration::from_secs(call.request().timeout_secs))
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(ring) => {}
+        _ = call.hangup_asked() => return finish(&shared, &call, "canceled", &mut seq).await,
+    }
+    if !scenario.answers() {
+        return finish(&shared, &call, "no-answer", &mut seq).await;
+    }
+
+    call.set_status("in-progress");
+    if let Some(answered_by) = scenario.answered_by()
+        && call.request().machine_detection.is_some()
+    {
+        call.set_answered_by(answered_by);
+        if let Some(url) = call.request().async_amd_callback.clone() {
+            let (shared, call) = (shared.clone(), call.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(timings.amd).await;
+                let mut params = base_params(&call, "in-progress");
+                params.push(("AnsweredBy".into(), answered_by.into()));
+                params.push((
+                    "MachineDetectionDuration".into(),
+                    timings.amd.as_millis().to_string(),
+                ));
+                shared.deliver(&url, params).await;
+            });
+        }
+    }
+    if let Some(url) = call.request().url.clone() {
+        // Twilio asks for the TwiML when the call is answered.
+        let twiml = shared
+            .deliver(&url, base_params(&call, "in-progress"))
+            .await;
+        call.set_twiml(twiml);
+    }
+    status_callback(&shared, &call, "answered", &mut seq).await;
+
+    let talk = match scenario {
+        Scenario::CalleeHangsUp | Scenario::NetworkDrop => timings.talk,
+        _ => MAX_CALL,
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(talk) => {}
+        _ = call.hangup_asked() => {}
+    }
+    finish(&shared, &call, "completed", &mut seq).await;
+    if call.request().record {
+        recording_callback(&shared, &call).await;
+    }
+}
+
+/// Ends the call with `status` and sends the `completed` event's callback.
+async fn finish(shared: &Shared, call: &SimCall, status: &str, seq: &mut u64) {
+    call.set_status(status);
+    status_callback(shared, call, "completed", seq).await;
+}
+
+/// Parameters every Twilio voice request carries.
+fn base_params(call: &SimCall, status: &str) -> Vec<(String, String)> {
+    vec![
+        ("CallSid".into(), call.sid().into()),
+        ("AccountSid".into(), call.account_sid().into()),
+        ("From".into(), call.request().from.clone()),
+        ("To".into(), call.request().to.clone()),
+        ("CallStatus".into(), status.into()),
+        ("ApiVersion".into(), "2010-04-01".into()),
+        ("Direction".into(), "outbound-api".into()),
+    ]
+}
+
+/// Sends the status callback of `event` if the request asked for it.
+async fn status_callback(shared: &Shared, call: &SimCall, event: &str, seq: &mut u64) {
+    let request = call.request();
+    let Some(url) = request.status_callback.clone() else {
+        return;
+    };
+    if !request.status_events.iter().any(|e| e == event) {
+        return;
+    }
+    let status = call.status();
+    let mut params = base_params(call, &status);
+    params.push(("CallbackSource".into(), "call-progress-events".into()));
+    params.push(("SequenceNumber".into(), seq.to_string()));
+    params.push(("Timestamp".into(), chrono::Utc::now().to_rfc2822()));
+    if event == "completed" {
+        params.push(("CallDuration".into(), call.duration_secs().to_string()));
+    }
+    if request.machine_detection.is_some()
+        && let Some(answered_by) = call.resource()["answered_by"].as_str()
+    {
+        params.push(("AnsweredBy".into(), answered_by.into()));
+    }
+    *seq += 1;
+    shared.deliver(&url, params).await;
+}
+
+async fn recording_callback(shared: &Shared, call: &SimCall) {
+    let Some(url) = call.request().recording_callback.clone() else {
+        return;
+    };
+    let sid = new_sid("RE");
+    let mut params = vec![
+        ("AccountSid".into(), call.account_sid().to_string()),
+        ("CallSid".into(), call.sid().to_string()),
+        ("RecordingSid".into(), sid.clone()),
+        (
+            "RecordingUrl".into(),
+            format!(
+                "{}/2010-04-01/Accounts/{}/Recordings/{sid}",
+                shared.base_url(),
+                call.account_sid()
+            ),
+        ),
+        ("RecordingStatus".into(), "completed".into()),
+        ("RecordingDuration".into(), call.duration_secs().to_string()),
+        ("RecordingChannels".into(), "1".into()),
+        ("RecordingStartTime".into(), chrono::Utc::now().to_rfc2822()),
+        ("RecordingSource".into(), "OutboundAPI".into()),
+        ("RecordingTrack".into(), "both".into()),
+    ];
+    params.push(("ErrorCode".into(), "0".into()));
+    shared.deliver(&url, params).await;
+}

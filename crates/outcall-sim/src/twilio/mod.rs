@@ -1,0 +1,174 @@
+//! The Twilio simulator: the REST API for calls, then each call's life as Twilio
+//! runs it, calling back the server under test over HTTP with signed requests.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use outcall_sim::twilio::{TwilioSim, TwilioSimConfig};
+//! let sim = TwilioSim::start(TwilioSimConfig::default()).await?;
+//! println!("point TWILIO_API_BASE at {}", sim.base_url());
+//! # Ok(()) }
+//! ```
+
+mod calls;
+mod lifecycle;
+mod rest;
+pub mod scenario;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use calls::{CallRequest, SimCall};
+pub use scenario::{Scenario, ScenarioBook, Timings};
+
+/// Settings of a simulated Twilio account.
+#[derive(Debug)]
+pub struct TwilioSimConfig {
+    pub account_sid: String,
+    pub auth_token: String,
+    pub timings: Timings,
+    /// Calls accepted per second before answering 429 (Twilio's default is 1). `None`: no limit.
+    pub calls_per_second: Option<u32>,
+    pub scenarios: ScenarioBook,
+}
+
+impl Default for TwilioSimConfig {
+    fn default() -> Self {
+        Self {
+            account_sid: "AC00000000000000000000000000000000".into(),
+            auth_token: "sim-auth-token".into(),
+            timings: Timings::default(),
+            calls_per_second: None,
+            scenarios: ScenarioBook::all(Scenario::Human),
+        }
+    }
+}
+
+/// A fixed-window calls-per-second limit.
+#[derive(Debug)]
+struct Limiter {
+    per_second: Option<u32>,
+    window: Mutex<(Instant, u32)>,
+}
+
+impl Limiter {
+    fn try_acquire(&self) -> bool {
+        let Some(limit) = self.per_second else {
+            return true;
+        };
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.0.elapsed() >= Duration::from_secs(1) {
+            *w = (Instant::now(), 0);
+        }
+        if w.1 < limit {
+            w.1 += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// State shared by the REST handlers and the call lifecycles.
+#[derive(Debug)]
+struct Shared {
+    config: TwilioSimConfig,
+    /// Kept apart from `config` so the config can be taken whole at start.
+    scenarios: ScenarioBook,
+    calls: calls::CallRegistry,
+    limiter: Limiter,
+    http: reqwest::Client,
+    base_url: OnceLock<String>,
+}
+
+impl Shared {
+    fn base_url(&self) -> &str {
+        self.base_url.get().map(String::as_str).unwrap_or("")
+    }
+
+    /// POSTs a signed form request to the server under test, retrying once on failure
+    /// as Twilio does; returns the answer's body on success.
+    async fn deliver(&self, url: &str, params: Vec<(String, String)>) -> Option<String> {
+        let signature = outcall_twilio::signature::sign_form(url, &params, &self.config.auth_token);
+        for attempt in 0..2 {
+            let sent = self
+                .http
+                .post(url)
+                .header("X-Twilio-Signature", &signature)
+                .form(&params)
+                .timeout(Duration::from_secs(15))
+                .send()
+                .await;
+            match sent {
+                Ok(res) if res.status().is_success() => return res.text().await.ok(),
+                Ok(res) => tracing::warn!(url, status = %res.status(), attempt, "callback refused"),
+                Err(e) => tracing::warn!(url, error = %e, attempt, "callback failed"),
+            }
+        }
+        None
+    }
+}
+
+/// A running Twilio simulator.
+#[derive(Debug)]
+pub struct TwilioSim {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TwilioSim {
+    /// Starts on a free loopback port.
+    pub async fn start(mut config: TwilioSimConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let scenarios =
+            std::mem::replace(&mut config.scenarios, ScenarioBook::all(Scenario::Human));
+        let shared = Arc::new(Shared {
+            limiter: Limiter {
+                per_second: config.calls_per_second,
+                window: Mutex::new((Instant::now(), 0)),
+            },
+            config,
+            scenarios,
+            calls: calls::CallRegistry::default(),
+            http: reqwest::Client::new(),
+            base_url: OnceLock::new(),
+        });
+        let _ = shared.base_url.set(format!("http://{addr}"));
+        let app = rest::router(shared.clone());
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "Twilio simulator stopped");
+            }
+        });
+        Ok(Self { shared, task })
+    }
+
+    /// The base URL to give outcall as `TWILIO_API_BASE`.
+    pub fn base_url(&self) -> &str {
+        self.shared.base_url()
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.shared.config.account_sid
+    }
+
+    pub fn auth_token(&self) -> &str {
+        &self.shared.config.auth_token
+    }
+
+    /// A call placed through the simulator, by sid.
+    pub fn call(&self, sid: &str) -> Option<SimCall> {
+        self.shared.calls.get(sid)
+    }
+
+    /// How many calls were accepted.
+    pub fn calls_placed(&self) -> usize {
+        self.shared.calls.len()
+    }
+}
+
+impl Drop for TwilioSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
