@@ -317,14 +317,10 @@ impl Call {
             CallStatus::NoAnswer => CallOutcome::NoAnswer,
             CallStatus::Failed => CallOutcome::Failed,
             CallStatus::Canceled => CallOutcome::Canceled,
-            _ if self
-                .amd_result
-                .as_deref()
-                .is_some_and(|a| a.starts_with("machine")) =>
-            {
-                CallOutcome::Voicemail
-            }
-            _ if self.answer_time.is_some() => CallOutcome::Held,
+            _ if self.amd_result.as_deref().is_some_and(is_machine) => CallOutcome::Voicemail,
+            // Twilio reports `completed` only for calls that were answered, so this
+            // holds even when the `in-progress` callback arrives late or never.
+            CallStatus::Completed => CallOutcome::Held,
             _ => CallOutcome::Unknown,
         }
     }
@@ -556,6 +552,18 @@ mod tests {
                 reason: RefusalReason::StaleSequence
             }
         );
+    }
+
+    #[test]
+    fn completed_means_answered_even_if_the_answer_callback_is_late() {
+        let mut c = call_in(CallStatus::Ringing);
+        c.apply_status(&StatusUpdate::to(CallStatus::Completed).with_sequence(3));
+        assert_eq!(c.outcome, Some(CallOutcome::Held));
+        assert!(
+            !c.apply_status(&StatusUpdate::to(CallStatus::InProgress).with_sequence(2))
+                .applied()
+        );
+        assert_eq!(c.outcome, Some(CallOutcome::Held));
     }
 
     #[test]

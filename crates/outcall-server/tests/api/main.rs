@@ -8,3 +8,4 @@ mod conventions;
 mod events;
 mod recordings;
 mod transcripts;
+mod webhooks;
