@@ -36,6 +36,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub twilio: TwilioSettings,
 
+    #[command(flatten)]
+    pub elevenlabs: ElevenLabsSettings,
+
     /// Region for phone numbers written without a country code (ISO 3166 code, e.g. US, GB, AU).
     #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
     pub default_region: String,
@@ -93,6 +96,47 @@ impl fmt::Debug for TwilioSettings {
     }
 }
 
+/// The ElevenLabs Conversational AI agent calls are connected to.
+#[derive(Clone, Args)]
+pub struct ElevenLabsSettings {
+    /// ElevenLabs API key (`xi-api-key`), used to get signed conversation URLs.
+    #[arg(long, env = "ELEVENLABS_API_KEY", hide_env_values = true)]
+    pub elevenlabs_api_key: Option<String>,
+
+    /// The agent that talks on calls, unless a call names its own.
+    #[arg(long, env = "ELEVENLABS_AGENT_ID")]
+    pub elevenlabs_agent_id: Option<String>,
+
+    /// Secret of the post-call webhook (`ElevenLabs-Signature`); without it the webhook is refused.
+    #[arg(long, env = "ELEVENLABS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub elevenlabs_webhook_secret: Option<String>,
+
+    /// ElevenLabs' API base URL (or a simulator).
+    #[arg(
+        long,
+        env = "ELEVENLABS_API_BASE",
+        default_value = "https://api.elevenlabs.io"
+    )]
+    pub elevenlabs_api_base: String,
+}
+
+impl fmt::Debug for ElevenLabsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ElevenLabsSettings")
+            .field(
+                "api_key",
+                &self.elevenlabs_api_key.as_ref().map(|_| "<hidden>"),
+            )
+            .field("agent_id", &self.elevenlabs_agent_id)
+            .field(
+                "webhook_secret",
+                &self.elevenlabs_webhook_secret.as_ref().map(|_| "<hidden>"),
+            )
+            .field("api_base", &self.elevenlabs_api_base)
+            .finish()
+    }
+}
+
 #[derive(Clone, Args)]
 pub struct StoreConfig {
     /// Database URL: `sqlite://PATH` (the embedded default) or `mongodb://…`.
@@ -131,6 +175,7 @@ impl fmt::Debug for ServerConfig {
             .field("store", &self.store)
             .field("public_url", &self.public_url)
             .field("twilio", &self.twilio)
+            .field("elevenlabs", &self.elevenlabs)
             .field("default_region", &self.default_region)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()

@@ -10,6 +10,7 @@
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
+pub mod agent;
 pub mod auth;
 pub mod bus;
 pub mod config;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub region: Region,
     /// The Twilio account, when configured.
     pub telephony: Option<Arc<telephony::Telephony>>,
+    /// The ElevenLabs agent, when configured.
+    pub agent: Option<Arc<agent::Agent>>,
     /// The base URL providers reach us at (no trailing slash).
     pub public_url: Arc<str>,
 }
@@ -68,6 +71,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> anyhow::Result<Self> {
         let (api_keys, region) = check_settings(config)?;
         let telephony = telephony::Telephony::from_settings(&config.twilio, region)?.map(Arc::new);
+        let agent = agent::Agent::from_settings(&config.elevenlabs)?.map(Arc::new);
         let public_url = config
             .public_url
             .clone()
@@ -78,6 +82,7 @@ impl AppState {
             api_keys,
             region,
             telephony,
+            agent,
             public_url: public_url.trim_end_matches('/').into(),
         })
     }

@@ -308,3 +308,148 @@ async fn shuffled_duplicated_callbacks_end_in_the_in_order_state() {
         (CALLS / lives.len()) as u64
     );
 }
+
+const EL_SECRET: &str = "wsec_test";
+
+fn transcription_body(call_sid: &str) -> String {
+    serde_json::json!({
+        "type": "post_call_transcription",
+        "event_timestamp": chrono::Utc::now().timestamp(),
+        "data": {
+            "agent_id": "agent_1",
+            "conversation_id": "conv_abc",
+            "status": "done",
+            "transcript": [
+                {"role": "agent", "message": "Hi, this is Ada from Acme.", "time_in_call_secs": 0},
+                {"role": "user", "message": "Hello! Yes, I have a minute.", "time_in_call_secs": 3},
+                {"role": "agent", "message": null, "time_in_call_secs": 5, "tool_calls": [{"name": "lookup"}]}
+            ],
+            "metadata": {"start_time_unix_secs": 1764000000, "call_duration_secs": 42, "termination_reason": "end_call"},
+            "analysis": {
+                "call_successful": "success",
+                "transcript_summary": "The callee agreed to a demo.",
+                "call_summary_title": "Demo booked",
+                "evaluation_criteria_results": {},
+                "data_collection_results": {"demo_day": {"value": "Tuesday"}}
+            },
+            "conversation_initiation_client_data": {"dynamic_variables": {"call_sid": call_sid, "name": "Ada"}}
+        }
+    })
+    .to_string()
+}
+
+async fn post_elevenlabs(s: &TestServer, body: &str, signature: Option<String>) -> u16 {
+    let mut req = s
+        .client
+        .post(format!("{}/webhooks/elevenlabs", s.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(sig) = signature {
+        req = req.header("elevenlabs-signature", sig);
+    }
+    req.send().await.expect("request").status().as_u16()
+}
+
+fn el_sign(body: &str, t: i64) -> String {
+    outcall_elevenlabs::signature::sign(body.as_bytes(), EL_SECRET, t)
+}
+
+#[tokio::test]
+async fn elevenlabs_transcripts_are_signed_stored_once_and_linked_to_the_call() {
+    let s = TestServer::start_with(&[&format!("--elevenlabs-webhook-secret={EL_SECRET}")]).await;
+    s.store
+        .insert_call(Call::new("CAel", "+15005550006", "+14155552671"))
+        .await
+        .expect("insert");
+    let body = transcription_body("CAel");
+    let now = chrono::Utc::now().timestamp();
+
+    assert_eq!(post_elevenlabs(&s, &body, None).await, 401, "unsigned");
+    assert_eq!(
+        post_elevenlabs(
+            &s,
+            &body,
+            Some(outcall_elevenlabs::signature::sign(
+                body.as_bytes(),
+                "wrong",
+                now
+            ))
+        )
+        .await,
+        401,
+        "wrong secret"
+    );
+    assert_eq!(
+        post_elevenlabs(&s, &body, Some(el_sign(&body, now - 31 * 60))).await,
+        401,
+        "stale"
+    );
+    let tampered = body.replace("agreed to a demo", "declined");
+    assert_eq!(
+        post_elevenlabs(&s, &tampered, Some(el_sign(&body, now))).await,
+        401,
+        "modified body"
+    );
+    assert!(
+        s.store.get_transcript("CAel").await.expect("get").is_none(),
+        "nothing stored yet"
+    );
+
+    assert_eq!(
+        post_elevenlabs(&s, &body, Some(el_sign(&body, now))).await,
+        200
+    );
+    let t = s.get("/api/db/transcripts/CAel").await;
+    let t = t.data();
+    assert_eq!(t["conversationId"], "conv_abc");
+    assert_eq!(t["summary"], "The callee agreed to a demo.");
+    assert_eq!(t["status"], "done");
+    assert_eq!(
+        t["analysis"]["data_collection_results"]["demo_day"]["value"],
+        "Tuesday"
+    );
+    let turns = t["transcript"].as_array().expect("turns");
+    assert_eq!(turns.len(), 2, "the tool-only turn carries no words");
+    assert_eq!(
+        (
+            turns[1]["role"].as_str(),
+            turns[1]["timeInCallSecs"].as_f64()
+        ),
+        (Some("user"), Some(3.0))
+    );
+    let call = stored(&s, "CAel").await;
+    assert_eq!(call.conversation_id.as_deref(), Some("conv_abc"));
+
+    // A second delivery changes nothing.
+    let before = s.store.get_transcript("CAel").await.expect("get");
+    assert_eq!(
+        post_elevenlabs(&s, &body, Some(el_sign(&body, now))).await,
+        200
+    );
+    assert_eq!(s.store.get_transcript("CAel").await.expect("get"), before);
+    assert_eq!(
+        s.total("/api/db/calls/CAel/events?eventType=conversation-completed")
+            .await,
+        1
+    );
+
+    assert_eq!(
+        post_elevenlabs(&s, "{not json", Some(el_sign("{not json", now))).await,
+        400
+    );
+}
+
+#[tokio::test]
+async fn elevenlabs_webhook_is_refused_without_a_configured_secret() {
+    let s = server().await;
+    let body = transcription_body("CAx");
+    assert_eq!(
+        post_elevenlabs(
+            &s,
+            &body,
+            Some(el_sign(&body, chrono::Utc::now().timestamp()))
+        )
+        .await,
+        503
+    );
+}

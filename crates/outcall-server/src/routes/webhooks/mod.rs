@@ -5,8 +5,11 @@ use axum::Router;
 
 use crate::AppState;
 
+mod elevenlabs;
 mod twilio;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(twilio::router())
+    Router::new()
+        .merge(twilio::router())
+        .merge(elevenlabs::router())
 }
