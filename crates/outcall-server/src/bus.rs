@@ -26,9 +26,21 @@ pub struct CallUpdate {
     pub data: Value,
 }
 
+/// One utterance, live from the media bridge (Socket.IO `transcript_update`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptUpdate {
+    pub call_sid: String,
+    pub role: outcall_domain::transcript::Role,
+    pub message: String,
+    pub time_in_call_secs: f64,
+    pub is_final: bool,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum BusEvent {
     Call(CallUpdate),
+    Transcript(TranscriptUpdate),
 }
 
 #[derive(Debug, Clone)]

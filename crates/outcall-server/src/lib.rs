@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod bridge;
 pub mod bus;
 pub mod config;
 pub mod envelope;
@@ -117,6 +118,7 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(routes::router(state.clone()))
+        .merge(bridge::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

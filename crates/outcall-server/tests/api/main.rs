@@ -6,6 +6,7 @@ mod calling;
 mod calls;
 mod conventions;
 mod events;
+mod media;
 mod recordings;
 mod transcripts;
 mod webhooks;

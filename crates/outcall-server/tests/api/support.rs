@@ -307,3 +307,8 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// The media-stream token the server issues for `call_sid` under `auth_token`.
+pub fn media_token(auth_token: &str, call_sid: &str) -> String {
+    outcall_server::bridge::token::issue(auth_token, call_sid)
+}

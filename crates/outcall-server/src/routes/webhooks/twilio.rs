@@ -25,6 +25,7 @@ use crate::routes::calls::publish_status;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/webhooks/twilio/voice", post(voice))
         .route("/webhooks/twilio/status", post(status))
         .route("/webhooks/twilio/amd", post(amd))
         .route("/webhooks/twilio/recording", post(recording))
@@ -70,6 +71,39 @@ fn ok_empty() -> Response {
 
 fn call_status(s: outcall_twilio::CallStatus) -> ApiResult<CallStatus> {
     s.as_str().parse().map_err(bad_callback)
+}
+
+/// The TwiML of an answered call: connect it to our media stream, with the call's token.
+async fn voice(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let pairs = verified_form(&state, &uri, &headers, &body)?;
+    let call_sid = pairs
+        .iter()
+        .find(|(k, _)| k == "CallSid")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| bad_callback("no CallSid"))?;
+    let auth_token = state
+        .telephony
+        .as_ref()
+        .map(|t| t.auth_token.as_str())
+        .unwrap_or_default();
+    let ws_base = state
+        .public_url
+        .replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1);
+    let twiml = outcall_twilio::twiml::ConnectStream::new(format!("{ws_base}/media-stream"))
+        .parameter("callSid", &call_sid)
+        .parameter("token", crate::bridge::token::issue(auth_token, &call_sid))
+        .build();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        twiml,
+    )
+        .into_response())
 }
 
 async fn status(

@@ -1,0 +1,136 @@
+//! Writes what the bridge learns (the conversation id, each utterance) to the store,
+//! off the audio path. The bridge hands notes over a bounded channel with `try_send`:
+//! if the store falls behind and the channel fills, a note is dropped and counted,
+//! never waited for. The post-call webhook later brings the authoritative transcript.
+
+use outcall_domain::call::CallPatch;
+use outcall_domain::event::CallEvent;
+use outcall_domain::transcript::{Role, Transcript, TranscriptPatch, TranscriptStatus, Turn};
+use serde_json::{Map, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+
+/// Notes waiting for the store, per call. At one utterance every few seconds, 64 is
+/// minutes of slack.
+const CAPACITY: usize = 64;
+
+#[derive(Debug)]
+pub enum Note {
+    ConversationStarted(String),
+    Turn(Turn),
+}
+
+#[derive(Debug)]
+pub struct Recorder {
+    tx: mpsc::Sender<Note>,
+    dropped: u64,
+}
+
+impl Recorder {
+    /// Starts the writer task for `call_sid`; it ends when the recorder is dropped.
+    pub fn start(state: AppState, call_sid: String) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(CAPACITY);
+        let task = tokio::spawn(write_notes(state, call_sid, rx));
+        (Self { tx, dropped: 0 }, task)
+    }
+
+    /// Hands a note over without waiting.
+    pub fn note(&mut self, note: Note) {
+        if self.tx.try_send(note).is_err() {
+            self.dropped += 1;
+            tracing::warn!(
+                dropped = self.dropped,
+                "store is behind; a live transcript note was dropped"
+            );
+        }
+    }
+}
+
+async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<Note>) {
+    let mut turns: Vec<Turn> = Vec::new();
+    while let Some(note) = rx.recv().await {
+        let result = match note {
+            Note::ConversationStarted(id) => conversation_started(&state, &call_sid, id).await,
+            Note::Turn(turn) => {
+                turns.push(turn);
+                save_turns(&state, &call_sid, &turns, TranscriptStatus::Live).await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(%call_sid, error = %e, "could not store a live transcript note");
+        }
+    }
+    if !turns.is_empty()
+        && let Err(e) = save_turns(&state, &call_sid, &turns, TranscriptStatus::Done).await
+    {
+        tracing::warn!(%call_sid, error = %e, "could not close the live transcript");
+    }
+}
+
+async fn conversation_started(
+    state: &AppState,
+    call_sid: &str,
+    id: String,
+) -> outcall_store::StoreResult<()> {
+    let patch = CallPatch {
+        conversation_id: Some(id.clone()),
+        ..Default::default()
+    };
+    if let Some((call, true)) = state.store.update_call(call_sid, &patch).await? {
+        let mut data = Map::new();
+        data.insert("conversationId".into(), json!(id));
+        state
+            .store
+            .insert_event(CallEvent::new(call_sid, "conversation-started", data))
+            .await?;
+        state.bus.call("conversation_started", call_sid, &call);
+    }
+    Ok(())
+}
+
+/// Stores the turns so far, unless the post-call webhook already stored the final
+/// transcript (it is authoritative; the live one only fills the wait for it).
+async fn save_turns(
+    state: &AppState,
+    call_sid: &str,
+    turns: &[Turn],
+    status: TranscriptStatus,
+) -> outcall_store::StoreResult<()> {
+    let patch = TranscriptPatch {
+        transcript: Some(turns.to_vec()),
+        status: Some(status),
+        ..Default::default()
+    };
+    match state.store.get_transcript(call_sid).await? {
+        Some(t) if t.status == TranscriptStatus::Done && t.conversation_id.is_some() => Ok(()),
+        Some(_) => state
+            .store
+            .update_transcript(call_sid, &patch)
+            .await
+            .map(|_| ()),
+        None => {
+            let mut fresh = Transcript::new(call_sid);
+            patch.apply(&mut fresh);
+            match state.store.insert_transcript(fresh).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_conflict() => state
+                    .store
+                    .update_transcript(call_sid, &patch)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// A turn at `secs` into the call.
+pub fn turn(role: Role, message: String, secs: f64) -> Turn {
+    Turn {
+        role,
+        message,
+        time_in_call_secs: (secs * 10.0).round() / 10.0,
+    }
+}
