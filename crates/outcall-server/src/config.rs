@@ -76,6 +76,11 @@ pub struct TwilioSettings {
     )]
     pub twilio_api_base: String,
 
+    /// What to do when AMD says a machine answered: `hangup` at once, or `agent` (let
+    /// the agent speak to the machine, which leaves its first message as voicemail).
+    #[arg(long, env = "VOICEMAIL_ACTION", value_enum, default_value = "hangup")]
+    pub voicemail_action: VoicemailAction,
+
     /// Record calls (dual-channel) and store the recordings' metadata.
     #[arg(long, env = "RECORD_CALLS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_calls: bool,
@@ -91,9 +96,16 @@ impl fmt::Debug for TwilioSettings {
             )
             .field("from_number", &self.twilio_from_number)
             .field("api_base", &self.twilio_api_base)
+            .field("voicemail_action", &self.voicemail_action)
             .field("record_calls", &self.record_calls)
             .finish()
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum VoicemailAction {
+    Hangup,
+    Agent,
 }
 
 /// The ElevenLabs Conversational AI agent calls are connected to.

@@ -6,7 +6,7 @@ use anyhow::bail;
 use outcall_domain::phone::{PhoneNumber, Region};
 use outcall_twilio::{RetryPolicy, TwilioClient, TwilioConfig};
 
-use crate::config::TwilioSettings;
+use crate::config::{TwilioSettings, VoicemailAction};
 
 #[derive(Debug)]
 pub struct Telephony {
@@ -15,6 +15,7 @@ pub struct Telephony {
     /// Default caller id, E.164.
     pub from: String,
     pub record: bool,
+    pub voicemail: VoicemailAction,
     pub retry: RetryPolicy,
 }
 
@@ -52,6 +53,7 @@ impl Telephony {
             auth_token: token.clone(),
             from: from.to_string(),
             record: s.record_calls,
+            voicemail: s.voicemail_action,
             retry: RetryPolicy::default(),
         }))
     }

@@ -161,25 +161,62 @@ async fn an_answered_call_runs_until_hung_up_through_the_api() {
 }
 
 #[tokio::test]
-async fn a_machine_answer_is_recorded_as_voicemail() {
+async fn a_machine_answer_is_hung_up_and_recorded_as_voicemail() {
     let (s, _sim) = start(ScenarioBook::all(Scenario::Voicemail), None).await;
     let sid = place(&s, "+14155552671").await;
-    let call = wait_for(&s, &sid, "AMD", |c| c.get("amdResult").is_some()).await;
+    // VOICEMAIL_ACTION defaults to hangup: the call ends without anyone asking.
+    let call = wait_for(&s, &sid, "the end", is_terminal).await;
     assert_eq!(call["amdResult"], "machine_end_beep");
     assert_eq!(call["answeredBy"], "machine");
+    assert_eq!(call["outcome"], "voicemail");
+    assert_eq!(
+        call["status"], "completed",
+        "the telephony status is not replaced"
+    );
+    assert_eq!(call["terminatedBy"], "system");
     let events = s
         .get(&format!(
             "/api/db/calls/{sid}/events?eventType=machine-detection"
         ))
         .await;
     assert_eq!(events.items().len(), 1);
-    s.post(&format!("/api/calls/{sid}/hangup"), json!({})).await;
+}
+
+#[tokio::test]
+async fn with_voicemail_action_agent_a_machine_answer_stays_connected() {
+    let sim = TwilioSim::start(TwilioSimConfig {
+        timings: fast(),
+        scenarios: ScenarioBook::all(Scenario::Voicemail),
+        ..Default::default()
+    })
+    .await
+    .expect("sim");
+    let flags = [
+        format!("--twilio-account-sid={}", sim.account_sid()),
+        format!("--twilio-auth-token={}", sim.auth_token()),
+        format!("--twilio-from-number={FROM}"),
+        format!("--twilio-api-base={}", sim.base_url()),
+        "--voicemail-action=agent".to_string(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+    let sid = place(&s, "+14155552671").await;
+    let call = wait_for(&s, &sid, "AMD", |c| c.get("amdResult").is_some()).await;
+    assert_eq!(call["status"], "in-progress", "still connected after AMD");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        s.get(&format!("/api/db/calls/{sid}")).await.data()["status"],
+        "in-progress"
+    );
+    assert_eq!(
+        s.post(&format!("/api/calls/{sid}/hangup"), json!({}))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
     let call = wait_for(&s, &sid, "the end", is_terminal).await;
     assert_eq!(call["outcome"], "voicemail");
-    assert_eq!(
-        call["status"], "completed",
-        "the telephony status is not replaced"
-    );
 }
 
 #[tokio::test]

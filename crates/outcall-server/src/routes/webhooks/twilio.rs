@@ -13,7 +13,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use outcall_domain::call::{Call, CallPatch, CallStatus, StatusUpdate};
+use outcall_domain::call::{Call, CallPatch, CallStatus, StatusUpdate, TerminatedBy};
+
+use crate::config::VoicemailAction;
 use outcall_domain::event::CallEvent;
 use outcall_domain::recording::Recording;
 use outcall_twilio::webhook::{AmdCallback, RecordingCallback, StatusCallback};
@@ -207,6 +209,22 @@ async fn amd(
         );
         record_event(&state, &call.call_sid, "machine-detection", data).await?;
         state.bus.call("machine_detection", &call.call_sid, &call);
+        let hang_up = cb.answered_by.is_machine()
+            && state
+                .telephony
+                .as_ref()
+                .is_some_and(|t| t.voicemail == VoicemailAction::Hangup);
+        if hang_up {
+            let patch = CallPatch {
+                terminated_by: Some(TerminatedBy::System),
+                termination_reason: Some("voicemail: hung up (VOICEMAIL_ACTION=hangup)".into()),
+                ..Default::default()
+            };
+            state.store.update_call(&call.call_sid, &patch).await?;
+            // Off the webhook's answer path: Twilio waits for us, and the REST call may retry.
+            let (state, sid) = (state.clone(), call.call_sid.clone());
+            tokio::spawn(async move { crate::bridge::relay::hang_up_if_live(&state, &sid).await });
+        }
     }
     Ok(ok_empty())
 }
