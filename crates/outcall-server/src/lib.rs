@@ -15,6 +15,7 @@ pub mod auth;
 pub mod bridge;
 pub mod bus;
 pub mod config;
+pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -161,4 +162,47 @@ pub async fn launch(
             Ok(())
         }
     }
+}
+
+/// `outcall serve`: opens the store, binds `HOST:PORT`, and serves until `shutdown`.
+/// `on_listening` sees the state once the address is known (the demo uses it).
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(&AppState),
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    tracing::debug!(?config, "configuration");
+    // Refuse bad settings before touching the database.
+    check_settings(&config)?;
+    let store = store::open(&config.store).await?;
+    let state = AppState::new(store, &config)?;
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (HOST/PORT)"))?;
+    let local = listener.local_addr()?;
+    let state = match &config.public_url {
+        Some(_) => state,
+        None => state.with_public_url(&format!("http://{local}")),
+    };
+    if state.telephony.is_none() {
+        tracing::info!(
+            "Twilio is not configured: calling is off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)"
+        );
+    }
+    tracing::info!(
+        backend = state.store.backend(),
+        "outcall listening on http://{local}"
+    );
+    on_listening(&state);
+    launch(
+        listener,
+        app(state, config.body_limit_bytes),
+        shutdown,
+        Duration::from_secs(config.shutdown_grace_secs),
+    )
+    .await?;
+    tracing::info!("outcall stopped");
+    Ok(())
 }

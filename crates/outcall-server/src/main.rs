@@ -1,14 +1,10 @@
 //! The `outcall` command: `serve` (default) and `migrate`.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use outcall_server::config::{LogFormat, ServerConfig, StoreConfig};
-use outcall_server::{AppState, app, launch};
-use tokio::net::TcpListener;
 
 /// outcall: AI outbound calls with Twilio and ElevenLabs, stored in SQLite or MongoDB.
 #[derive(Debug, Parser)]
@@ -34,6 +30,9 @@ enum Command {
     Serve(Box<ServerConfig>),
     /// Create or update the database schema and indexes, then exit.
     Migrate(StoreConfig),
+    /// Run the server with simulated Twilio and ElevenLabs on loopback, placing demo
+    /// calls: no account needed.
+    Demo(outcall_server::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +62,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
+        Command::Demo(args) => outcall_server::demo::run(args, shutdown_signal()).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(
@@ -75,45 +75,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    tracing::debug!(?config, "configuration");
-    // Refuse bad settings before touching the database.
-    outcall_server::check_settings(&config)?;
-    let store = outcall_server::store::open(&config.store).await?;
-    let state = AppState::new(store, &config)?;
-    let addr: SocketAddr = format!("{}:{}", config.host, config.port)
-        .parse()
-        .with_context(|| {
-            format!(
-                "HOST/PORT {}:{} is not a socket address",
-                config.host, config.port
-            )
-        })?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    let state = match &config.public_url {
-        Some(_) => state,
-        None => state.with_public_url(&format!("http://{local}")),
-    };
-    if state.telephony.is_none() {
-        tracing::info!(
-            "Twilio is not configured: calling is off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)"
-        );
-    }
-    tracing::info!(
-        backend = state.store.backend(),
-        "outcall listening on http://{local}"
-    );
-    launch(
-        listener,
-        app(state, config.body_limit_bytes),
-        shutdown_signal(),
-        Duration::from_secs(config.shutdown_grace_secs),
-    )
-    .await?;
-    tracing::info!("outcall stopped");
-    Ok(())
+    outcall_server::serve(config, shutdown_signal(), |_| {}).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -14,6 +14,7 @@ pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     let url = config
         .mongodb_uri
         .as_deref()
+        .filter(|u| !u.trim().is_empty())
         .unwrap_or(&config.database_url)
         .trim();
     if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {

@@ -4,5 +4,8 @@
 //!
 //! # Layout
 //! - [`twilio`]: Twilio's REST API for calls, status/AMD/recording callbacks.
+//! - [`elevenlabs`]: ElevenLabs' signed-URL endpoint, the ConvAI WebSocket with a
+//!   scripted agent, and the signed post-call webhook.
 
+pub mod elevenlabs;
 pub mod twilio;

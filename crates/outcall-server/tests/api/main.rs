@@ -5,6 +5,7 @@ mod support;
 mod calling;
 mod calls;
 mod conventions;
+mod conversation;
 mod events;
 mod media;
 mod recordings;

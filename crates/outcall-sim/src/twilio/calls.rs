@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::media::MediaStats;
 use super::scenario::Scenario;
 
 /// The parameters of a create-call request that the simulation acts on.
@@ -44,6 +45,7 @@ struct Inner {
     created: DateTime<Utc>,
     progress: Mutex<Progress>,
     hangup: Notify,
+    media: Mutex<MediaStats>,
 }
 
 /// One simulated call. Cheap to clone.
@@ -74,6 +76,7 @@ impl SimCall {
                 ..Default::default()
             }),
             hangup: Notify::new(),
+            media: Mutex::new(MediaStats::default()),
         }))
     }
 
@@ -156,6 +159,20 @@ impl SimCall {
             return;
         }
         self.0.hangup.notified().await;
+    }
+
+    /// What the call's media stream did so far (all zero if none was opened).
+    pub fn media_stats(&self) -> MediaStats {
+        self.0
+            .media
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Updates the media stream's statistics.
+    pub(super) fn update_media(&self, update: impl FnOnce(&mut MediaStats)) {
+        update(&mut self.0.media.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
     /// The Call resource as Twilio's REST API shows it.

@@ -1,14 +1,21 @@
 //! One simulated call from dial to hang-up, as Twilio runs it: status callbacks in
 //! order with `SequenceNumber`, the TwiML fetch when answered, asynchronous AMD, and
 //! the recording callback after the end. Every request is signed with
-//! `X-Twilio-Signature`, and a failed one is retried once, as Twilio does.
+//! `X-Twilio-Signature`, and a failed one is retried once, as Twilio does. The
+//! fetched TwiML is then run: `<Say>`, `<Pause>`, `<Hangup/>`, and
+//! `<Connect><Stream>` (the media stream, in [`super::media`]); past its last verb
+//! the call ends. Without TwiML the call stays up until hung up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::Shared;
 use super::calls::{SimCall, new_sid};
+use super::media;
 use super::scenario::Scenario;
+use super::twiml::{self, Verb};
 
 /// The longest a simulated call lasts when nobody hangs up.
 const MAX_CALL: Duration = Duration::from_secs(600);
@@ -77,13 +84,72 @@ pub(super) async fn run(shared: Arc<Shared>, call: SimCall) {
         Scenario::CalleeHangsUp | Scenario::NetworkDrop => timings.talk,
         _ => MAX_CALL,
     };
-    tokio::select! {
-        _ = tokio::time::sleep(talk) => {}
-        _ = call.hangup_asked() => {}
+    let deadline = tokio::time::Instant::now() + talk;
+    let verbs = call.twiml().and_then(|t| twiml::parse(&t));
+    match verbs {
+        Some(verbs) => run_twiml(&shared, &call, verbs, deadline).await,
+        // No TwiML (the fetch failed) or none we can read: the call stays up.
+        None => {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = call.hangup_asked() => {}
+            }
+        }
     }
     finish(&shared, &call, "completed", &mut seq).await;
     if call.request().record {
         recording_callback(&shared, &call).await;
+    }
+}
+
+/// Runs the answered call's TwiML verbs in order until one ends the call, the call is
+/// hung up, or `deadline` (the callee's hang-up) passes; past the last verb the call
+/// ends, as on Twilio.
+async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: Instant) {
+    let cap = shared.config.timings.talk;
+    for verb in verbs {
+        let wait = match verb {
+            Verb::Hangup => return,
+            Verb::Other(name) => {
+                tracing::debug!(call_sid = call.sid(), verb = %name, "TwiML verb skipped");
+                continue;
+            }
+            Verb::Say(text) => shared
+                .config
+                .media
+                .say_per_char
+                .saturating_mul(u32::try_from(text.chars().count()).unwrap_or(u32::MAX))
+                .min(cap),
+            Verb::Pause(length) => length.min(cap),
+            Verb::Stream(target) => {
+                if !shared.config.media.enabled {
+                    // Streams off: the call stays up as if the conversation went on.
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(deadline) => {}
+                        _ = call.hangup_asked() => {}
+                    }
+                    return;
+                }
+                let drop = call.scenario() == Scenario::NetworkDrop;
+                match media::run(shared, call, &target, deadline, drop).await {
+                    media::StreamEnd::ServerClosed
+                    | media::StreamEnd::ConnectFailed
+                    | media::StreamEnd::Failed => {
+                        if call.hangup_requested().is_some() {
+                            return;
+                        }
+                        tracing::info!(call_sid = call.sid(), "media stream over; next TwiML verb");
+                        continue;
+                    }
+                    media::StreamEnd::Stopped | media::StreamEnd::Dropped => return,
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = call.hangup_asked() => return,
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The Twilio simulator: the REST API for calls, then each call's life as Twilio
-//! runs it, calling back the server under test over HTTP with signed requests.
+//! runs it, calling back the server under test over HTTP with signed requests,
+//! running the TwiML it answers with and, when [`MediaConfig::enabled`], opening
+//! the `<Connect><Stream>` media stream ([`media`]).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -11,13 +13,16 @@
 
 mod calls;
 mod lifecycle;
+pub mod media;
 mod rest;
 pub mod scenario;
+mod twiml;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use calls::{CallRequest, SimCall};
+pub use media::{MediaConfig, MediaStats, StreamEnd};
 pub use scenario::{Scenario, ScenarioBook, Timings};
 
 /// Settings of a simulated Twilio account.
@@ -29,6 +34,8 @@ pub struct TwilioSimConfig {
     /// Calls accepted per second before answering 429 (Twilio's default is 1). `None`: no limit.
     pub calls_per_second: Option<u32>,
     pub scenarios: ScenarioBook,
+    /// Media streams of `<Connect><Stream>` (off by default).
+    pub media: MediaConfig,
 }
 
 impl Default for TwilioSimConfig {
@@ -39,6 +46,7 @@ impl Default for TwilioSimConfig {
             timings: Timings::default(),
             calls_per_second: None,
             scenarios: ScenarioBook::all(Scenario::Human),
+            media: MediaConfig::default(),
         }
     }
 }

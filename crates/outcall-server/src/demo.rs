@@ -1,0 +1,167 @@
+//! `outcall demo`: the real server with the Twilio and ElevenLabs simulators on
+//! loopback, wired by configuration alone, placing a few calls a minute with a
+//! realistic mix of callees (people who talk, voicemail, no answer, busy, failures,
+//! people who hang up), so a newcomer sees calls, transcripts and events appear
+//! without any account.
+
+use std::time::Duration;
+
+use clap::{Args, Parser};
+use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
+use outcall_sim::twilio::{MediaConfig, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use crate::config::ServerConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// The demo's own database, apart from the real one.
+    #[arg(long, default_value = "sqlite://./data/demo.db")]
+    pub database_url: String,
+    /// API key of the demo server.
+    #[arg(long, default_value = "demo")]
+    pub api_key: String,
+    /// Calls placed per minute.
+    #[arg(long, default_value_t = 6)]
+    pub calls_per_minute: u32,
+    /// Seed of the callee mix (the same seed gives the same calls).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Parses server settings from flags, exactly as `outcall serve` would.
+#[derive(Parser)]
+struct Flags {
+    #[command(flatten)]
+    config: ServerConfig,
+}
+
+const NAMES: [&str; 12] = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Radia",
+    "Ken",
+    "Barbara",
+    "Tim",
+    "Frances",
+];
+
+pub async fn run(
+    args: DemoArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let twilio = TwilioSim::start(TwilioSimConfig {
+        timings: Timings {
+            dial: Duration::from_millis(400),
+            ring: Duration::from_secs(3),
+            talk: Duration::from_secs(12),
+            amd: Duration::from_secs(2),
+        },
+        calls_per_second: Some(1),
+        scenarios: ScenarioBook::realistic(args.seed),
+        media: MediaConfig {
+            enabled: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await?;
+    let eleven = ElevenLabsSim::start(ElevenLabsSimConfig::default()).await?;
+    let flags = [
+        "outcall".to_string(),
+        format!("--host={}", args.host),
+        format!("--port={}", args.port),
+        format!("--database-url={}", args.database_url),
+        format!("--api-key={}", args.api_key),
+        format!("--twilio-account-sid={}", twilio.account_sid()),
+        format!("--twilio-auth-token={}", twilio.auth_token()),
+        "--twilio-from-number=+15005550006".to_string(),
+        format!("--twilio-api-base={}", twilio.base_url()),
+        format!("--elevenlabs-api-key={}", eleven.api_key()),
+        format!("--elevenlabs-agent-id={}", eleven.agent_id()),
+        format!("--elevenlabs-webhook-secret={}", eleven.webhook_secret()),
+        format!("--elevenlabs-api-base={}", eleven.base_url()),
+        // The demo's own database, never one given in the environment.
+        "--mongodb-uri=".to_string(),
+    ];
+    let config = Flags::try_parse_from(&flags)?.config;
+    let key = args.api_key.clone();
+    let per_minute = args.calls_per_minute.max(1);
+    let seed = args.seed;
+    crate::serve(config, shutdown, move |state| {
+        eleven.set_webhook_url(format!("{}/webhooks/elevenlabs", state.public_url));
+        let base = state.public_url.to_string();
+        println!();
+        println!("  outcall demo is running at {base}");
+        println!(
+            "  simulated Twilio at {} and ElevenLabs at {}",
+            twilio.base_url(),
+            eleven.base_url()
+        );
+        println!("  API key: {key}   (placing {per_minute} calls a minute; Ctrl-C stops)");
+        println!();
+        println!("  curl -s -H 'Authorization: Bearer {key}' '{base}/api/db/calls?limit=5'");
+        println!();
+        // The simulators live as long as the demo's tasks.
+        tokio::spawn(place_calls(base, key, per_minute, seed, twilio, eleven));
+    })
+    .await
+}
+
+/// Places a demo call every `60 / per_minute` seconds through the public API.
+async fn place_calls(
+    base: String,
+    key: String,
+    per_minute: u32,
+    seed: u64,
+    _twilio: TwilioSim,
+    _eleven: ElevenLabsSim,
+) {
+    let client = reqwest::Client::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut every = tokio::time::interval(Duration::from_secs_f64(60.0 / per_minute as f64));
+    loop {
+        every.tick().await;
+        // 555-01XX numbers are reserved for fiction.
+        let to = format!("+1415555{:04}", 100 + rng.random_range(0..100));
+        let name = NAMES.choose(&mut rng).copied().unwrap_or("Ada");
+        let body = json!({
+            "to": to,
+            "contactName": name,
+            "firstMessage": format!("Hi {name}, this is Sam from Acme Solar. Do you have a minute?"),
+            "prompt": "You are Sam, a friendly solar sales agent. Be brief and polite.",
+            "dynamicVariables": {"name": name},
+        });
+        match client
+            .post(format!("{base}/api/outbound-call"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(res) if res.status().is_success() => {
+                let sid = res
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["data"]["callSid"].as_str().map(str::to_string));
+                tracing::info!(%to, %name, call_sid = sid.as_deref().unwrap_or("?"), "demo: placed a call");
+            }
+            Ok(res) => tracing::warn!(status = %res.status(), "demo: the call was refused"),
+            Err(e) => tracing::warn!(error = %e, "demo: could not reach the server"),
+        }
+    }
+}

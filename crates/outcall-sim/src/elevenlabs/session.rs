@@ -1,0 +1,347 @@
+//! One conversation on the ConvAI WebSocket, from the server's side: wait for
+//! `conversation_initiation_client_data`, answer with the metadata, then speak
+//! the script's lines (`agent_response` and paced `audio` events), hear the
+//! user after enough audio frames (`user_transcript`), ping and expect pongs,
+//! and close after the last line. Afterwards, the post-call webhook.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use base64::Engine;
+use outcall_elevenlabs::convai::{
+    AgentResponseEvent, AudioEvent, ClientMessage, ConversationInitiationMetadata,
+    InterruptionEvent, PingEvent, ServerMessage, ULAW_8000, UserTranscriptionEvent,
+};
+use outcall_elevenlabs::webhook::Role;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::conversation::{ConversationHandle, EndedBy};
+use super::script::{AgentScript, AgentTimings};
+use super::socket::{CLOSE_WAIT, NORMAL, POLICY, close, receive_initiation};
+use super::{Shared, audio, webhook};
+
+/// How a conversation ended, and the close code sent or received.
+type Ended = (EndedBy, Option<u16>);
+
+pub(super) async fn run(shared: Arc<Shared>, mut socket: WebSocket, agent_id: String) {
+    let Some((data, raw)) = receive_initiation(&mut socket).await else {
+        return;
+    };
+    let conversation_id = format!("conv_{}", hex(&rand::random::<[u8; 12]>()));
+    tracing::info!(%conversation_id, "simulated conversation started");
+    let conv = shared
+        .conversations
+        .open(conversation_id.clone(), agent_id, raw);
+    let started = Instant::now();
+    let mut session = Session {
+        socket,
+        conv: conv.clone(),
+        agent_lines: shared.config.script.agent_lines_for(&data),
+        script: &shared.config.script,
+        timings: shared.config.timings,
+        started,
+        next_event_id: 1,
+        next_agent: 0,
+        next_user: 0,
+        heard: 0,
+        user_turn_started: None,
+        speech: None,
+        pings: VecDeque::new(),
+        last_rtt_ms: None,
+    };
+    let (ended_by, close_code) = match session.converse(conversation_id.clone()).await {
+        Ok(never) => match never {},
+        Err(ended) => ended,
+    };
+    drop(session);
+    tracing::info!(%conversation_id, ended_by = ended_by.as_str(), "simulated conversation ended");
+    {
+        let mut c = conv.lock();
+        c.ended_by = Some(ended_by);
+        c.close_code = close_code;
+        c.duration_secs = Some(started.elapsed().as_secs_f64());
+    }
+    webhook::deliver(&shared, &conv).await;
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A sleep until `at`, or forever.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The agent's line being spoken; `left == 0` is the pause after the last
+/// line, before closing.
+#[derive(Debug)]
+struct Speech {
+    left: usize,
+    sent: usize,
+    /// Interrupt after this many frames.
+    cut_after: Option<usize>,
+    next_at: Instant,
+    transcript_index: usize,
+}
+
+enum Event {
+    Message(Option<Result<Message, axum::Error>>),
+    Ping,
+    Speech,
+    PongOverdue,
+}
+
+struct Session<'a> {
+    socket: WebSocket,
+    conv: ConversationHandle,
+    agent_lines: Vec<String>,
+    script: &'a AgentScript,
+    timings: AgentTimings,
+    started: Instant,
+    next_event_id: u64,
+    next_agent: usize,
+    next_user: usize,
+    /// User frames heard in the current user turn.
+    heard: u32,
+    user_turn_started: Option<Instant>,
+    speech: Option<Speech>,
+    /// Pings not yet answered, oldest first.
+    pings: VecDeque<(u64, Instant)>,
+    last_rtt_ms: Option<u64>,
+}
+
+impl Session<'_> {
+    async fn converse(&mut self, conversation_id: String) -> Result<Infallible, Ended> {
+        self.send(ServerMessage::ConversationInitiationMetadata(
+            ConversationInitiationMetadata {
+                conversation_id,
+                agent_output_audio_format: Some(ULAW_8000.into()),
+                user_input_audio_format: Some(ULAW_8000.into()),
+            },
+        ))
+        .await?;
+        self.speak_next().await?;
+        let every = self.timings.ping_every.max(Duration::from_millis(1));
+        let mut ping = tokio::time::interval_at(Instant::now() + every, every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let speech_at = self.speech.as_ref().map(|s| s.next_at);
+            let pong_due = self
+                .pings
+                .front()
+                .map(|&(_, sent)| sent + self.timings.pong_timeout);
+            let event = tokio::select! {
+                message = self.socket.recv() => Event::Message(message),
+                _ = ping.tick() => Event::Ping,
+                () = until(speech_at) => Event::Speech,
+                () = until(pong_due) => Event::PongOverdue,
+            };
+            match event {
+                Event::Message(message) => self.on_message(message).await?,
+                Event::Ping => self.ping().await?,
+                Event::Speech => self.speech_step().await?,
+                Event::PongOverdue => {
+                    tracing::warn!("no pong in time: closing the conversation");
+                    close(&mut self.socket, POLICY, "ping timeout").await;
+                    return Err((EndedBy::NoPong, Some(POLICY)));
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, message: ServerMessage) -> Result<(), Ended> {
+        self.socket
+            .send(Message::Text(message.to_json().into()))
+            .await
+            .map_err(|_| (EndedBy::Client, None))
+    }
+
+    fn event_id(&mut self) -> u64 {
+        let id = self.next_event_id;
+        self.next_event_id += 1;
+        id
+    }
+
+    fn secs_since_start(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.started).as_secs_f64()
+    }
+
+    async fn on_message(
+        &mut self,
+        message: Option<Result<Message, axum::Error>>,
+    ) -> Result<(), Ended> {
+        let text = match message {
+            None | Some(Err(_)) => return Err((EndedBy::Client, None)),
+            Some(Ok(Message::Close(frame))) => {
+                // Reading on flushes our reply to the close.
+                let _ = tokio::time::timeout(CLOSE_WAIT, self.socket.recv()).await;
+                return Err((EndedBy::Client, frame.map(|f| f.code)));
+            }
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                tracing::warn!("binary ConvAI frame ignored");
+                return Ok(());
+            }
+            Some(Ok(_)) => return Ok(()),
+        };
+        match ClientMessage::parse(text.as_str()) {
+            Ok(ClientMessage::UserAudioChunk(chunk)) => self.hear(&chunk.user_audio_chunk).await,
+            Ok(ClientMessage::Pong(pong)) => {
+                self.pong(pong.event_id);
+                Ok(())
+            }
+            Ok(other) => {
+                tracing::debug!(kind = ?other.kind(), "ConvAI client message ignored");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable ConvAI client message ignored");
+                Ok(())
+            }
+        }
+    }
+
+    /// One user audio frame: counted, and once enough arrived while the
+    /// agent listens, the user's next line is "heard" and answered.
+    async fn hear(&mut self, base64: &str) -> Result<(), Ended> {
+        if base64::engine::general_purpose::STANDARD
+            .decode(base64)
+            .is_err()
+        {
+            tracing::warn!("user_audio_chunk is not base64: ignored");
+            self.conv.lock().invalid_audio_frames += 1;
+            return Ok(());
+        }
+        self.conv.lock().user_audio_frames += 1;
+        if self.speech.is_some() {
+            return Ok(());
+        }
+        let started = *self.user_turn_started.get_or_insert_with(Instant::now);
+        self.heard += 1;
+        if self.heard < self.timings.user_turn_frames.max(1) {
+            return Ok(());
+        }
+        let line = self.script.user_line(self.next_user).to_owned();
+        self.next_user += 1;
+        self.heard = 0;
+        self.user_turn_started = None;
+        self.conv
+            .say(Role::User, &line, self.secs_since_start(started));
+        self.send(ServerMessage::UserTranscript(UserTranscriptionEvent {
+            user_transcript: line,
+        }))
+        .await?;
+        self.speak_next().await
+    }
+
+    fn pong(&mut self, event_id: u64) {
+        match self.pings.iter().position(|&(id, _)| id == event_id) {
+            Some(pos) => {
+                let sent = self.pings[pos].1;
+                self.last_rtt_ms = u64::try_from(sent.elapsed().as_millis()).ok();
+                // Answering a ping also answers the older ones.
+                self.pings.drain(..=pos);
+            }
+            None => tracing::warn!(event_id, "pong for no outstanding ping"),
+        }
+    }
+
+    async fn ping(&mut self) -> Result<(), Ended> {
+        let event_id = self.event_id();
+        self.pings.push_back((event_id, Instant::now()));
+        self.send(ServerMessage::Ping(PingEvent {
+            event_id,
+            ping_ms: self.last_rtt_ms,
+        }))
+        .await
+    }
+
+    /// Starts the next agent line, or ends the conversation when none is left.
+    async fn speak_next(&mut self) -> Result<(), Ended> {
+        let turn = self.next_agent;
+        let Some(line) = self.agent_lines.get(turn).cloned() else {
+            close(&mut self.socket, NORMAL, "conversation ended").await;
+            return Err((EndedBy::Agent, Some(NORMAL)));
+        };
+        self.next_agent += 1;
+        let now = Instant::now();
+        let transcript_index = self
+            .conv
+            .say(Role::Agent, &line, self.secs_since_start(now));
+        let frames = audio::frames_for(&line, self.timings.speech_per_char);
+        self.send(ServerMessage::AgentResponse(AgentResponseEvent {
+            agent_response: line,
+        }))
+        .await?;
+        self.speech = Some(Speech {
+            left: frames,
+            sent: 0,
+            cut_after: (self.script.interrupt_after_turn == Some(turn))
+                .then_some((frames / 2).max(1)),
+            next_at: now,
+            transcript_index,
+        });
+        Ok(())
+    }
+
+    /// Sends the next audio frame (and the interruption, when due), or
+    /// closes after the pause that follows the last line.
+    async fn speech_step(&mut self) -> Result<(), Ended> {
+        let Some(speech) = self.speech.as_mut() else {
+            return Ok(());
+        };
+        if speech.left == 0 {
+            close(&mut self.socket, NORMAL, "conversation ended").await;
+            return Err((EndedBy::Agent, Some(NORMAL)));
+        }
+        speech.left -= 1;
+        speech.sent += 1;
+        speech.next_at += self.timings.frame_interval;
+        let (left, cut, index) = (
+            speech.left,
+            speech.cut_after == Some(speech.sent),
+            speech.transcript_index,
+        );
+        let event_id = self.event_id();
+        self.send(ServerMessage::Audio(AudioEvent {
+            audio_base_64: audio::frame_base64().to_owned(),
+            event_id,
+        }))
+        .await?;
+        if cut {
+            self.send(ServerMessage::Interruption(InterruptionEvent { event_id }))
+                .await?;
+            if let Some(turn) = self.conv.lock().transcript.get_mut(index) {
+                turn.interrupted = true;
+            }
+            self.listen();
+        } else if left == 0 {
+            if self.next_agent >= self.agent_lines.len() {
+                self.speech = Some(Speech {
+                    left: 0,
+                    sent: 0,
+                    cut_after: None,
+                    next_at: Instant::now() + self.timings.end_grace,
+                    transcript_index: index,
+                });
+            } else {
+                self.listen();
+            }
+        }
+        Ok(())
+    }
+
+    /// The agent stops speaking and starts counting the user's frames.
+    fn listen(&mut self) {
+        self.speech = None;
+        self.heard = 0;
+        self.user_turn_started = None;
+    }
+}
