@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use outcall_sim::elevenlabs::{AgentTimings, ElevenLabsSim, ElevenLabsSimConfig, EndedBy};
+use outcall_sim::elevenlabs::{
+    AgentScript, AgentTimings, ElevenLabsSim, ElevenLabsSimConfig, EndedBy,
+};
 use outcall_sim::twilio::{
     MediaConfig, Scenario, ScenarioBook, Timings, TwilioSim, TwilioSimConfig,
 };
@@ -18,6 +20,10 @@ struct World {
 }
 
 async fn world(scenario: Scenario, talk: Duration) -> World {
+    world_with(scenario, talk, AgentScript::default()).await
+}
+
+async fn world_with(scenario: Scenario, talk: Duration, script: AgentScript) -> World {
     let twilio = TwilioSim::start(TwilioSimConfig {
         timings: Timings {
             dial: Duration::from_millis(5),
@@ -36,6 +42,7 @@ async fn world(scenario: Scenario, talk: Duration) -> World {
     .expect("Twilio simulator");
     let eleven = ElevenLabsSim::start(ElevenLabsSimConfig {
         timings: AgentTimings::fast(),
+        script,
         ..Default::default()
     })
     .await
@@ -199,4 +206,42 @@ async fn a_callee_who_hangs_up_mid_conversation_is_recorded_as_such() {
         Some(EndedBy::Client),
         "the bridge closed the agent side"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_network_ends_the_conversation_and_the_call() {
+    let w = world(Scenario::NetworkDrop, Duration::from_millis(150)).await;
+    let sid = place(&w.server).await;
+    let (call, _) = finished(&w.server, &sid).await;
+    assert_eq!(
+        call["terminatedBy"], "callee",
+        "the Twilio side ended first"
+    );
+    assert_eq!(call["terminationReason"], "stream dropped");
+    let convo = w
+        .eleven
+        .conversations()
+        .into_iter()
+        .next()
+        .expect("one conversation");
+    assert_eq!(
+        convo.ended_by,
+        Some(EndedBy::Client),
+        "the agent side was closed too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interruption_sends_twilio_a_clear() {
+    let script = AgentScript {
+        interrupt_after_turn: Some(1),
+        ..AgentScript::default()
+    };
+    let w = world_with(Scenario::Human, Duration::from_secs(60), script).await;
+    let sid = place(&w.server).await;
+    let (_, transcript) = finished(&w.server, &sid).await;
+    let media = w.twilio.call(&sid).expect("sim call").media_stats();
+    assert_eq!(media.clears_received, 1, "one interruption, one clear");
+    let turns = transcript["transcript"].as_array().expect("turns");
+    assert!(turns.iter().any(|t| t["role"] == "user"));
 }
