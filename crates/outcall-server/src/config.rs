@@ -81,6 +81,32 @@ pub struct TwilioSettings {
     #[arg(long, env = "VOICEMAIL_ACTION", value_enum, default_value = "hangup")]
     pub voicemail_action: VoicemailAction,
 
+    /// Answering-machine detection: `detect-message-end` (waits for the beep, so a
+    /// message can be left), `enable` (decides as soon as it can), or `off`.
+    #[arg(
+        long,
+        env = "AMD_MODE",
+        value_enum,
+        default_value = "detect-message-end"
+    )]
+    pub amd_mode: AmdMode,
+
+    /// AMD: seconds to decide (Twilio's default 30).
+    #[arg(long, env = "AMD_TIMEOUT_SECS")]
+    pub amd_timeout_secs: Option<u32>,
+
+    /// AMD: milliseconds of speech that mean a machine greeting (Twilio's default 2400).
+    #[arg(long, env = "AMD_SPEECH_THRESHOLD_MS")]
+    pub amd_speech_threshold_ms: Option<u32>,
+
+    /// AMD: milliseconds of silence that end speech (500-5000, Twilio's default 1200).
+    #[arg(long, env = "AMD_SPEECH_END_THRESHOLD_MS", value_parser = clap::value_parser!(u32).range(500..=5000))]
+    pub amd_speech_end_threshold_ms: Option<u32>,
+
+    /// AMD: milliseconds of initial silence before `unknown` (2000-10000, Twilio's default 5000).
+    #[arg(long, env = "AMD_SILENCE_TIMEOUT_MS", value_parser = clap::value_parser!(u32).range(2000..=10000))]
+    pub amd_silence_timeout_ms: Option<u32>,
+
     /// Record calls (dual-channel) and store the recordings' metadata.
     #[arg(long, env = "RECORD_CALLS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_calls: bool,
@@ -97,9 +123,17 @@ impl fmt::Debug for TwilioSettings {
             .field("from_number", &self.twilio_from_number)
             .field("api_base", &self.twilio_api_base)
             .field("voicemail_action", &self.voicemail_action)
+            .field("amd_mode", &self.amd_mode)
             .field("record_calls", &self.record_calls)
             .finish()
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AmdMode {
+    DetectMessageEnd,
+    Enable,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -4,9 +4,10 @@
 
 use anyhow::bail;
 use outcall_domain::phone::{PhoneNumber, Region};
+use outcall_twilio::client::{MachineDetection, MachineDetectionMode};
 use outcall_twilio::{RetryPolicy, TwilioClient, TwilioConfig};
 
-use crate::config::{TwilioSettings, VoicemailAction};
+use crate::config::{AmdMode, TwilioSettings, VoicemailAction};
 
 #[derive(Debug)]
 pub struct Telephony {
@@ -16,6 +17,8 @@ pub struct Telephony {
     pub from: String,
     pub record: bool,
     pub voicemail: VoicemailAction,
+    /// AMD settings for every call; `None` when off. The async callback URL is added per call.
+    pub amd: Option<MachineDetection>,
     pub retry: RetryPolicy,
 }
 
@@ -54,7 +57,22 @@ impl Telephony {
             from: from.to_string(),
             record: s.record_calls,
             voicemail: s.voicemail_action,
+            amd: machine_detection(s),
             retry: RetryPolicy::default(),
         }))
     }
+}
+
+fn machine_detection(s: &TwilioSettings) -> Option<MachineDetection> {
+    let mode = match s.amd_mode {
+        AmdMode::Off => return None,
+        AmdMode::Enable => MachineDetectionMode::Enable,
+        AmdMode::DetectMessageEnd => MachineDetectionMode::DetectMessageEnd,
+    };
+    let mut amd = MachineDetection::new(mode);
+    amd.timeout_secs = s.amd_timeout_secs;
+    amd.speech_threshold_ms = s.amd_speech_threshold_ms;
+    amd.speech_end_threshold_ms = s.amd_speech_end_threshold_ms;
+    amd.silence_timeout_ms = s.amd_silence_timeout_ms;
+    Some(amd)
 }

@@ -11,9 +11,7 @@ use outcall_domain::ObjectId;
 use outcall_domain::call::{Call, CallPatch, CallStatus, TerminatedBy};
 use outcall_domain::contact::ContactStatus;
 use outcall_domain::validate::{MAX_SHORT, MAX_TEXT, Validator};
-use outcall_twilio::client::{
-    MachineDetection, MachineDetectionMode, RecordingChannels, StatusCallbackEvent,
-};
+use outcall_twilio::client::{RecordingChannels, StatusCallbackEvent};
 use outcall_twilio::{CreateCall, TwilioError, with_retry};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -118,9 +116,10 @@ async fn outbound_call(
         StatusCallbackEvent::Answered,
         StatusCallbackEvent::Completed,
     ];
-    let mut amd = MachineDetection::new(MachineDetectionMode::DetectMessageEnd);
-    amd.async_callback = Some(format!("{base}/webhooks/twilio/amd"));
-    request.machine_detection = Some(amd);
+    request.machine_detection = tel.amd.clone().map(|mut amd| {
+        amd.async_callback = Some(format!("{base}/webhooks/twilio/amd"));
+        amd
+    });
     if body.record.unwrap_or(tel.record) {
         request.record = true;
         request.recording_channels = Some(RecordingChannels::Dual);

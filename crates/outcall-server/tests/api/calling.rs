@@ -21,6 +21,14 @@ fn fast() -> Timings {
 }
 
 async fn start(book: ScenarioBook, calls_per_second: Option<u32>) -> (TestServer, TwilioSim) {
+    start_with(book, calls_per_second, &[]).await
+}
+
+async fn start_with(
+    book: ScenarioBook,
+    calls_per_second: Option<u32>,
+    extra: &[&str],
+) -> (TestServer, TwilioSim) {
     let sim = TwilioSim::start(TwilioSimConfig {
         timings: fast(),
         scenarios: book,
@@ -35,7 +43,8 @@ async fn start(book: ScenarioBook, calls_per_second: Option<u32>) -> (TestServer
         format!("--twilio-from-number={FROM}"),
         format!("--twilio-api-base={}", sim.base_url()),
     ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    flags.extend_from_slice(extra);
     (TestServer::start_with(&flags).await, sim)
 }
 
@@ -292,4 +301,52 @@ async fn calling_is_off_without_twilio_settings() {
     s.post("/api/outbound-call", json!({"to": "+14155552671"}))
         .await
         .assert_error(503, "unavailable");
+}
+
+#[tokio::test]
+async fn with_amd_off_no_machine_detection_is_asked_for() {
+    let (s, sim) = start_with(
+        ScenarioBook::all(Scenario::Voicemail),
+        None,
+        &["--amd-mode=off"],
+    )
+    .await;
+    let sid = place(&s, "+14155552671").await;
+    wait_for(&s, &sid, "the answer", |c| c["status"] == "in-progress").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let call = s.get(&format!("/api/db/calls/{sid}")).await;
+    assert!(call.data().get("amdResult").is_none(), "{call:?}");
+    assert!(
+        sim.call(&sid)
+            .expect("sim call")
+            .request()
+            .machine_detection
+            .is_none()
+    );
+    assert_eq!(
+        s.post(&format!("/api/calls/{sid}/hangup"), json!({}))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn amd_thresholds_out_of_twilio_range_are_refused_at_start() {
+    let parsed = outcall_server_config(&["--amd-speech-end-threshold-ms=100"]);
+    assert!(parsed.is_err(), "500-5000 ms only");
+    assert!(outcall_server_config(&["--amd-silence-timeout-ms=3000"]).is_ok());
+}
+
+fn outcall_server_config(flags: &[&str]) -> Result<(), clap::Error> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        _config: outcall_server::config::ServerConfig,
+    }
+    let mut argv = vec!["outcall"];
+    argv.extend_from_slice(flags);
+    Flags::try_parse_from(argv).map(|_| ())
 }
