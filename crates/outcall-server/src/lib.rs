@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod sim_cli;
 pub mod store;
 pub mod telephony;
 

@@ -33,6 +33,8 @@ enum Command {
     /// Run the server with simulated Twilio and ElevenLabs on loopback, placing demo
     /// calls: no account needed.
     Demo(outcall_server::demo::DemoArgs),
+    /// Run one simulator (Twilio or ElevenLabs) on its own.
+    Sim(outcall_server::sim_cli::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
         Command::Demo(args) => outcall_server::demo::run(args, shutdown_signal()).await,
+        Command::Sim(args) => outcall_server::sim_cli::run(args, shutdown_signal()).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(

@@ -6,6 +6,8 @@
 //! - [`twilio`]: Twilio's REST API for calls, status/AMD/recording callbacks.
 //! - [`elevenlabs`]: ElevenLabs' signed-URL endpoint, the ConvAI WebSocket with a
 //!   scripted agent, and the signed post-call webhook.
+//! - [`probe`]: an optional hook timestamping audio frames, for benchmarks.
 
 pub mod elevenlabs;
+pub mod probe;
 pub mod twilio;

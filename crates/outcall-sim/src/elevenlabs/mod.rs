@@ -27,6 +27,8 @@ pub use audio::{FRAME, FRAME_BYTES};
 pub use conversation::{EndedBy, SimConversation};
 pub use script::{AgentScript, AgentTimings};
 
+use crate::probe::FrameProbe;
+
 /// Settings of a simulated ElevenLabs account with one agent.
 #[derive(Debug, Clone)]
 pub struct ElevenLabsSimConfig {
@@ -40,6 +42,9 @@ pub struct ElevenLabsSimConfig {
     pub webhook_secret: String,
     pub script: AgentScript,
     pub timings: AgentTimings,
+    /// Told when each user audio frame is received and each agent audio frame is
+    /// sent, for benchmarks ([`crate::probe`]). `None` by default.
+    pub probe: Option<Arc<dyn FrameProbe>>,
 }
 
 impl Default for ElevenLabsSimConfig {
@@ -51,6 +56,7 @@ impl Default for ElevenLabsSimConfig {
             webhook_secret: "sim-webhook-secret".into(),
             script: AgentScript::default(),
             timings: AgentTimings::default(),
+            probe: None,
         }
     }
 }
@@ -87,8 +93,13 @@ pub struct ElevenLabsSim {
 
 impl ElevenLabsSim {
     /// Starts on a free loopback port.
-    pub async fn start(mut config: ElevenLabsSimConfig) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    pub async fn start(config: ElevenLabsSimConfig) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0", config).await
+    }
+
+    /// Starts on `addr` (e.g. `127.0.0.1:4010`), for running the simulator on its own.
+    pub async fn start_on(addr: &str, mut config: ElevenLabsSimConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let webhook_url = config.webhook_url.take();
         let shared = Arc::new(Shared {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 use base64::Engine;
 use outcall_elevenlabs::convai::{
-    AgentResponseEvent, AudioEvent, ClientMessage, ConversationInitiationMetadata,
+    AgentResponseEvent, AudioEvent, ClientMessage, ConversationInitiationMetadata, DynamicValue,
     InterruptionEvent, PingEvent, ServerMessage, ULAW_8000, UserTranscriptionEvent,
 };
 use outcall_elevenlabs::webhook::Role;
@@ -22,6 +22,7 @@ use super::conversation::{ConversationHandle, EndedBy};
 use super::script::{AgentScript, AgentTimings};
 use super::socket::{CLOSE_WAIT, NORMAL, POLICY, close, receive_initiation};
 use super::{Shared, audio, webhook};
+use crate::probe::{FrameProbe, Flow};
 
 /// How a conversation ended, and the close code sent or received.
 type Ended = (EndedBy, Option<u16>);
@@ -36,6 +37,14 @@ pub(super) async fn run(shared: Arc<Shared>, mut socket: WebSocket, agent_id: St
         .conversations
         .open(conversation_id.clone(), agent_id, raw);
     let started = Instant::now();
+    // The probe keys frames by call: outcall's `call_sid` variable, else the conversation.
+    let probe = shared.config.probe.clone().map(|probe| {
+        let call = match data.dynamic_variables.get("call_sid") {
+            Some(DynamicValue::String(sid)) => sid.clone(),
+            _ => conversation_id.clone(),
+        };
+        (probe, call)
+    });
     let mut session = Session {
         socket,
         conv: conv.clone(),
@@ -51,6 +60,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut socket: WebSocket, agent_id: St
         speech: None,
         pings: VecDeque::new(),
         last_rtt_ms: None,
+        probe,
     };
     let (ended_by, close_code) = match session.converse(conversation_id.clone()).await {
         Ok(never) => match never {},
@@ -115,6 +125,8 @@ struct Session<'a> {
     /// Pings not yet answered, oldest first.
     pings: VecDeque<(u64, Instant)>,
     last_rtt_ms: Option<u64>,
+    /// The benchmark hook and this conversation's key in it.
+    probe: Option<(Arc<dyn FrameProbe>, String)>,
 }
 
 impl Session<'_> {
@@ -157,8 +169,12 @@ impl Session<'_> {
     }
 
     async fn send(&mut self, message: ServerMessage) -> Result<(), Ended> {
+        self.send_text(message.to_json()).await
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), Ended> {
         self.socket
-            .send(Message::Text(message.to_json().into()))
+            .send(Message::Text(text.into()))
             .await
             .map_err(|_| (EndedBy::Client, None))
     }
@@ -177,6 +193,7 @@ impl Session<'_> {
         &mut self,
         message: Option<Result<Message, axum::Error>>,
     ) -> Result<(), Ended> {
+        let read_at = self.probe.is_some().then(std::time::Instant::now);
         let text = match message {
             None | Some(Err(_)) => return Err((EndedBy::Client, None)),
             Some(Ok(Message::Close(frame))) => {
@@ -192,7 +209,9 @@ impl Session<'_> {
             Some(Ok(_)) => return Ok(()),
         };
         match ClientMessage::parse(text.as_str()) {
-            Ok(ClientMessage::UserAudioChunk(chunk)) => self.hear(&chunk.user_audio_chunk).await,
+            Ok(ClientMessage::UserAudioChunk(chunk)) => {
+                self.hear(&chunk.user_audio_chunk, read_at).await
+            }
             Ok(ClientMessage::Pong(pong)) => {
                 self.pong(pong.event_id);
                 Ok(())
@@ -210,7 +229,11 @@ impl Session<'_> {
 
     /// One user audio frame: counted, and once enough arrived while the
     /// agent listens, the user's next line is "heard" and answered.
-    async fn hear(&mut self, base64: &str) -> Result<(), Ended> {
+    async fn hear(
+        &mut self,
+        base64: &str,
+        read_at: Option<std::time::Instant>,
+    ) -> Result<(), Ended> {
         if base64::engine::general_purpose::STANDARD
             .decode(base64)
             .is_err()
@@ -218,6 +241,9 @@ impl Session<'_> {
             tracing::warn!("user_audio_chunk is not base64: ignored");
             self.conv.lock().invalid_audio_frames += 1;
             return Ok(());
+        }
+        if let (Some((probe, call)), Some(at)) = (&self.probe, read_at) {
+            probe.received(Flow::CalleeToAgent, call, at);
         }
         self.conv.lock().user_audio_frames += 1;
         if self.speech.is_some() {
@@ -310,11 +336,15 @@ impl Session<'_> {
             speech.transcript_index,
         );
         let event_id = self.event_id();
-        self.send(ServerMessage::Audio(AudioEvent {
+        let text = ServerMessage::Audio(AudioEvent {
             audio_base_64: audio::frame_base64().to_owned(),
             event_id,
-        }))
-        .await?;
+        })
+        .to_json();
+        if let Some((probe, call)) = &self.probe {
+            probe.sent(Flow::AgentToCallee, call, std::time::Instant::now());
+        }
+        self.send_text(text).await?;
         if cut {
             self.send(ServerMessage::Interruption(InterruptionEvent { event_id }))
                 .await?;

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::f64::consts::PI;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -31,6 +31,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::Shared;
 use super::calls::{SimCall, new_sid};
 use super::twiml::StreamTarget;
+use crate::probe::{FrameProbe, Flow};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -195,6 +196,7 @@ struct Stream<'a> {
     /// The end of the callee's last talk burst, until the server answers it.
     awaiting_answer: Option<Instant>,
     was_talking: bool,
+    probe: Option<Arc<dyn FrameProbe>>,
 }
 
 impl<'a> Stream<'a> {
@@ -217,6 +219,7 @@ impl<'a> Stream<'a> {
             marks: VecDeque::new(),
             awaiting_answer: None,
             was_talking: false,
+            probe: shared.config.probe.clone(),
         }
     }
 
@@ -252,6 +255,9 @@ impl<'a> Stream<'a> {
                 }
                 _ = frames.tick() => {
                     let text = self.media_frame();
+                    if let Some(probe) = &self.probe {
+                        probe.sent(Flow::CalleeToAgent, self.call.sid(), std::time::Instant::now());
+                    }
                     if let Err(e) = socket.send(Message::text(text)).await {
                         return failed(self.call, &e);
                     }
@@ -404,6 +410,7 @@ impl<'a> Stream<'a> {
 
     /// Acts on one text frame from the server.
     async fn receive(&mut self, socket: &mut Socket, text: &str) -> Result<(), WsError> {
+        let read_at = self.probe.is_some().then(std::time::Instant::now);
         let call_sid = self.call.sid();
         let event = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(value) => value["event"].as_str().map(str::to_string),
@@ -453,6 +460,9 @@ impl<'a> Stream<'a> {
                     .awaiting_answer
                     .take()
                     .map(|end| now.duration_since(end));
+                if let (Some(probe), Some(at)) = (&self.probe, read_at) {
+                    probe.received(Flow::AgentToCallee, call_sid, at);
+                }
                 self.call.update_media(|s| {
                     s.frames_received += 1;
                     s.bytes_received += bytes;

@@ -25,6 +25,8 @@ pub use calls::{CallRequest, SimCall};
 pub use media::{MediaConfig, MediaStats, StreamEnd};
 pub use scenario::{Scenario, ScenarioBook, Timings};
 
+use crate::probe::FrameProbe;
+
 /// Settings of a simulated Twilio account.
 #[derive(Debug)]
 pub struct TwilioSimConfig {
@@ -36,6 +38,9 @@ pub struct TwilioSimConfig {
     pub scenarios: ScenarioBook,
     /// Media streams of `<Connect><Stream>` (off by default).
     pub media: MediaConfig,
+    /// Told when each callee audio frame is sent and each agent audio frame is
+    /// received on a media stream, for benchmarks ([`crate::probe`]). `None` by default.
+    pub probe: Option<Arc<dyn FrameProbe>>,
 }
 
 impl Default for TwilioSimConfig {
@@ -47,6 +52,7 @@ impl Default for TwilioSimConfig {
             calls_per_second: None,
             scenarios: ScenarioBook::all(Scenario::Human),
             media: MediaConfig::default(),
+            probe: None,
         }
     }
 }
@@ -125,8 +131,13 @@ pub struct TwilioSim {
 
 impl TwilioSim {
     /// Starts on a free loopback port.
-    pub async fn start(mut config: TwilioSimConfig) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    pub async fn start(config: TwilioSimConfig) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0", config).await
+    }
+
+    /// Starts on `addr` (e.g. `127.0.0.1:4010`), for running the simulator on its own.
+    pub async fn start_on(addr: &str, mut config: TwilioSimConfig) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let scenarios =
             std::mem::replace(&mut config.scenarios, ScenarioBook::all(Scenario::Human));
