@@ -245,3 +245,109 @@ async fn an_interruption_sends_twilio_a_clear() {
     let turns = transcript["transcript"].as_array().expect("turns");
     assert!(turns.iter().any(|t| t["role"] == "user"));
 }
+
+/// A stand-in agent whose connection breaks mid-call: it answers the signed-URL
+/// request, greets, then drops the TCP connection without a close frame.
+async fn breaking_agent() -> String {
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let ws_url = format!(
+        "{}/v1/convai/conversation?agent_id=a",
+        base.replacen("http", "ws", 1)
+    );
+    let app = axum::Router::new()
+        .route(
+            "/v1/convai/conversation/get-signed-url",
+            get(move || {
+                let url = ws_url.clone();
+                async move { axum::Json(json!({ "signed_url": url })) }
+            }),
+        )
+        .route(
+            "/v1/convai/conversation",
+            get(|ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(|mut socket| async move {
+                    let _client_data = socket.recv().await;
+                    let hello = json!({"type": "conversation_initiation_metadata", "conversation_initiation_metadata_event": {"conversation_id": "conv_break", "agent_output_audio_format": "ulaw_8000", "user_input_audio_format": "ulaw_8000"}});
+                    let _ = socket.send(Message::Text(hello.to_string().into())).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Dropping the socket without a close frame: the connection just ends.
+                    drop(socket);
+                })
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_connection_lost_mid_call_is_recorded_and_the_call_ended() {
+    let twilio = TwilioSim::start(TwilioSimConfig {
+        timings: Timings {
+            dial: Duration::from_millis(5),
+            ring: Duration::from_millis(20),
+            talk: Duration::from_secs(60),
+            amd: Duration::from_millis(10),
+        },
+        media: MediaConfig {
+            enabled: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await
+    .expect("Twilio simulator");
+    let agent = breaking_agent().await;
+    let flags = [
+        format!("--twilio-account-sid={}", twilio.account_sid()),
+        format!("--twilio-auth-token={}", twilio.auth_token()),
+        "--twilio-from-number=+15005550006".to_string(),
+        format!("--twilio-api-base={}", twilio.base_url()),
+        "--elevenlabs-api-key=xi".to_string(),
+        "--elevenlabs-agent-id=a".to_string(),
+        format!("--elevenlabs-api-base={agent}"),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+    let sid = place(&s).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let call = loop {
+        let call = s.get(&format!("/api/db/calls/{sid}")).await.data().clone();
+        if call["status"] == "completed" && call.get("terminatedBy").is_some() {
+            break call;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call did not end: {call}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(call["terminatedBy"], "system", "{call}");
+    assert_eq!(call["conversationId"], "conv_break");
+    assert!(
+        call["terminationReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("agent connection lost")),
+        "{call}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s
+        .total(&format!(
+            "/api/db/calls/{sid}/events?eventType=conversation-failed"
+        ))
+        .await
+        != 1
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no conversation-failed event"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
