@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use outcall_domain::call::{Call, CallPatch, CallStatus, StatusUpdate, TerminatedBy};
@@ -37,30 +37,47 @@ pub fn router() -> Router<AppState> {
 /// first callback can overtake the insert that follows its own 201 answer.
 const UNKNOWN_CALL_WAIT: Duration = Duration::from_secs(3);
 
-/// The form pairs of a request whose signature checks out, or 401/403.
-fn verified_form(
-    state: &AppState,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> ApiResult<Vec<(String, String)>> {
-    let Some(telephony) = &state.telephony else {
-        return Err(ApiError::Unavailable(
-            "Twilio is not configured on this server".into(),
-        ));
-    };
-    let signature = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ApiError::Unauthorized)?;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = format!("{}{path}", state.public_url);
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    if !outcall_twilio::signature::validate_form(&url, &pairs, signature, &telephony.auth_token) {
-        tracing::warn!(%url, "Twilio webhook with a bad signature refused");
-        return Err(ApiError::Unauthorized);
+/// The form pairs of a Twilio request whose `X-Twilio-Signature` checks out; 401
+/// otherwise (503 when Twilio is not configured). Every Twilio webhook takes this.
+struct SignedForm(Vec<(String, String)>);
+
+impl FromRequest<AppState> for SignedForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let Some(telephony) = &state.telephony else {
+            return Err(ApiError::Unavailable(
+                "Twilio is not configured on this server".into(),
+            ));
+        };
+        let (parts, body) = req.into_parts();
+        let signature = parts
+            .headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorized)?
+            .to_string();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let url = format!("{}{path}", state.public_url);
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| ApiError::validation(format!("unreadable body: {e}")))?;
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        if !outcall_twilio::signature::validate_form(
+            &url,
+            &pairs,
+            &signature,
+            &telephony.auth_token,
+        ) {
+            tracing::warn!(%url, "Twilio webhook with a bad signature refused");
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Self(pairs))
     }
-    Ok(pairs)
 }
 
 fn bad_callback(e: impl std::fmt::Display) -> ApiError {
@@ -78,11 +95,8 @@ fn call_status(s: outcall_twilio::CallStatus) -> ApiResult<CallStatus> {
 /// The TwiML of an answered call: connect it to our media stream, with the call's token.
 async fn voice(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedForm(pairs): SignedForm,
 ) -> ApiResult<Response> {
-    let pairs = verified_form(&state, &uri, &headers, &body)?;
     let call_sid = pairs
         .iter()
         .find(|(k, _)| k == "CallSid")
@@ -110,11 +124,8 @@ async fn voice(
 
 async fn status(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedForm(pairs): SignedForm,
 ) -> ApiResult<Response> {
-    let pairs = verified_form(&state, &uri, &headers, &body)?;
     let cb = StatusCallback::parse(&pairs).map_err(bad_callback)?;
     let update = StatusUpdate {
         status: call_status(cb.call_status)?,
@@ -182,13 +193,7 @@ async fn record_event(
     Ok(())
 }
 
-async fn amd(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let pairs = verified_form(&state, &uri, &headers, &body)?;
+async fn amd(State(state): State<AppState>, SignedForm(pairs): SignedForm) -> ApiResult<Response> {
     let cb = AmdCallback::parse(&pairs).map_err(bad_callback)?;
     let patch = CallPatch {
         amd_result: Some(cb.answered_by.as_str().to_string()),
@@ -231,11 +236,8 @@ async fn amd(
 
 async fn recording(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedForm(pairs): SignedForm,
 ) -> ApiResult<Response> {
-    let pairs = verified_form(&state, &uri, &headers, &body)?;
     let cb = RecordingCallback::parse(&pairs).map_err(bad_callback)?;
     let mut rec = Recording::new(
         &cb.recording_sid,
