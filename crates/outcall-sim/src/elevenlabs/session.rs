@@ -22,7 +22,7 @@ use super::conversation::{ConversationHandle, EndedBy};
 use super::script::{AgentScript, AgentTimings};
 use super::socket::{CLOSE_WAIT, NORMAL, POLICY, close, receive_initiation};
 use super::{Shared, audio, webhook};
-use crate::probe::{FrameProbe, Flow};
+use crate::probe::{Flow, FrameProbe};
 
 /// How a conversation ended, and the close code sent or received.
 type Ended = (EndedBy, Option<u16>);

@@ -31,7 +31,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::Shared;
 use super::calls::{SimCall, new_sid};
 use super::twiml::StreamTarget;
-use crate::probe::{FrameProbe, Flow};
+use crate::probe::{Flow, FrameProbe};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
