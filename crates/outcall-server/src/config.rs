@@ -76,10 +76,14 @@ pub struct TwilioSettings {
     )]
     pub twilio_api_base: String,
 
-    /// What to do when AMD says a machine answered: `hangup` at once, or `agent` (let
-    /// the agent speak to the machine, which leaves its first message as voicemail).
+    /// What to do when AMD says a machine answered: `hangup` at once, `leave-message`
+    /// (say `VOICEMAIL_MESSAGE`, then hang up), or `agent` (let the agent talk on).
     #[arg(long, env = "VOICEMAIL_ACTION", value_enum, default_value = "hangup")]
     pub voicemail_action: VoicemailAction,
+
+    /// The message left on answering machines with `VOICEMAIL_ACTION=leave-message`.
+    #[arg(long, env = "VOICEMAIL_MESSAGE")]
+    pub voicemail_message: Option<String>,
 
     /// Answering-machine detection: `detect-message-end` (waits for the beep, so a
     /// message can be left), `enable` (decides as soon as it can), or `off`.
@@ -139,6 +143,7 @@ pub enum AmdMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum VoicemailAction {
     Hangup,
+    LeaveMessage,
     Agent,
 }
 

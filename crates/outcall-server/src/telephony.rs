@@ -17,6 +17,8 @@ pub struct Telephony {
     pub from: String,
     pub record: bool,
     pub voicemail: VoicemailAction,
+    /// What `leave-message` says.
+    pub voicemail_message: Option<String>,
     /// AMD settings for every call; `None` when off. The async callback URL is added per call.
     pub amd: Option<MachineDetection>,
     pub retry: RetryPolicy,
@@ -49,6 +51,13 @@ impl Telephony {
         };
         let from = PhoneNumber::parse(from, region)
             .map_err(|e| anyhow::anyhow!("TWILIO_FROM_NUMBER: not a phone number ({e})"))?;
+        if s.voicemail_action == VoicemailAction::LeaveMessage
+            && s.voicemail_message
+                .as_deref()
+                .is_none_or(|m| m.trim().is_empty())
+        {
+            bail!("VOICEMAIL_ACTION=leave-message needs VOICEMAIL_MESSAGE, the words to leave");
+        }
         let client = TwilioClient::new(TwilioConfig::new(&s.twilio_api_base, sid, token))
             .map_err(|e| anyhow::anyhow!("TWILIO_API_BASE: {e}"))?;
         Ok(Some(Self {
@@ -57,6 +66,7 @@ impl Telephony {
             from: from.to_string(),
             record: s.record_calls,
             voicemail: s.voicemail_action,
+            voicemail_message: s.voicemail_message.clone().filter(|m| !m.trim().is_empty()),
             amd: machine_detection(s),
             retry: RetryPolicy::default(),
         }))

@@ -419,6 +419,25 @@ impl TwilioClient {
         self.send(builder).await
     }
 
+    /// `POST …/Calls/{sid}.json` with `Twiml`: replaces what a live call is doing with
+    /// these instructions (e.g. `<Say>…</Say><Hangup/>` to leave a voicemail). A media
+    /// stream the call had open is stopped. Twilio takes at most 4,000 characters.
+    pub async fn update_twiml(
+        &self,
+        call_sid: &str,
+        twiml: &str,
+    ) -> Result<CallResource, TwilioError> {
+        if twiml.len() > 4000 {
+            return Err(TwilioError::Config(format!(
+                "inline TwiML is {} characters; Twilio takes at most 4000",
+                twiml.len()
+            )));
+        }
+        let url = self.calls_url(Some(call_sid));
+        let builder = self.http.post(url).form(&[("Twiml", twiml)]);
+        self.send(builder).await
+    }
+
     /// `GET …/Calls/{sid}.json`.
     pub async fn fetch_call(&self, call_sid: &str) -> Result<CallResource, TwilioError> {
         let url = self.calls_url(Some(call_sid));

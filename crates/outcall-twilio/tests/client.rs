@@ -195,6 +195,7 @@ async fn update(
     let params = form(&body);
     let status = match params.as_slice() {
         [(k, v)] if k == "Status" && (v == "completed" || v == "canceled") => v.clone(),
+        [(k, v)] if k == "Twiml" && v.starts_with("<?xml") => "in-progress".to_string(),
         _ => return (StatusCode::UNPROCESSABLE_ENTITY, format!("{params:?}")).into_response(),
     };
     (
@@ -382,6 +383,20 @@ async fn hangup_and_fetch() {
         .expect_err("404");
     assert_eq!(missing.code(), Some(20404));
     assert!(!missing.is_retryable());
+}
+
+#[tokio::test]
+async fn update_twiml_sends_only_the_twiml_and_refuses_oversized_documents() {
+    let fake = Shared::default();
+    let base = start(Arc::clone(&fake)).await;
+    let twilio = client(&base, TOKEN);
+    let twiml = outcall_twilio::twiml::say_then_hangup("Hi, it's Acme <& Co>. Call us back!");
+    let call = twilio.update_twiml(CALL_SID, &twiml).await.expect("update");
+    assert_eq!(call.status, CallStatus::InProgress);
+    let before = fake.requests.load(Ordering::SeqCst);
+    let huge = "x".repeat(4001);
+    assert!(twilio.update_twiml(CALL_SID, &huge).await.is_err());
+    assert_eq!(fake.requests.load(Ordering::SeqCst), before, "nothing sent");
 }
 
 #[tokio::test]

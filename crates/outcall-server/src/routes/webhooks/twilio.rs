@@ -214,24 +214,51 @@ async fn amd(State(state): State<AppState>, SignedForm(pairs): SignedForm) -> Ap
         );
         record_event(&state, &call.call_sid, "machine-detection", data).await?;
         state.bus.call("machine_detection", &call.call_sid, &call);
-        let hang_up = cb.answered_by.is_machine()
-            && state
-                .telephony
-                .as_ref()
-                .is_some_and(|t| t.voicemail == VoicemailAction::Hangup);
-        if hang_up {
-            let patch = CallPatch {
-                terminated_by: Some(TerminatedBy::System),
-                termination_reason: Some("voicemail: hung up (VOICEMAIL_ACTION=hangup)".into()),
-                ..Default::default()
-            };
-            state.store.update_call(&call.call_sid, &patch).await?;
-            // Off the webhook's answer path: Twilio waits for us, and the REST call may retry.
-            let (state, sid) = (state.clone(), call.call_sid.clone());
-            tokio::spawn(async move { crate::bridge::relay::hang_up_if_live(&state, &sid).await });
+        if cb.answered_by.is_machine() {
+            answer_the_machine(&state, &call.call_sid).await?;
         }
     }
     Ok(ok_empty())
+}
+
+/// Applies `VOICEMAIL_ACTION` to a call a machine answered. The REST call runs off
+/// the webhook's answer path: Twilio waits for our answer, and the REST call may retry.
+async fn answer_the_machine(state: &AppState, call_sid: &str) -> ApiResult<()> {
+    let Some(tel) = state.telephony.clone() else {
+        return Ok(());
+    };
+    let message = match (tel.voicemail, tel.voicemail_message.clone()) {
+        (VoicemailAction::Agent, _) => return Ok(()),
+        (VoicemailAction::LeaveMessage, Some(m)) => Some(m),
+        _ => None,
+    };
+    let reason = match message {
+        Some(_) => "voicemail: left the message (VOICEMAIL_ACTION=leave-message)",
+        None => "voicemail: hung up (VOICEMAIL_ACTION=hangup)",
+    };
+    let patch = CallPatch {
+        terminated_by: Some(TerminatedBy::System),
+        termination_reason: Some(reason.into()),
+        ..Default::default()
+    };
+    state.store.update_call(call_sid, &patch).await?;
+    let (state, sid) = (state.clone(), call_sid.to_string());
+    tokio::spawn(async move {
+        match message {
+            None => crate::bridge::relay::hang_up_if_live(&state, &sid).await,
+            Some(words) => {
+                let twiml = outcall_twilio::twiml::say_then_hangup(&words);
+                if let Err(e) =
+                    outcall_twilio::with_retry(&tel.retry, || tel.client.update_twiml(&sid, &twiml))
+                        .await
+                {
+                    tracing::warn!(call_sid = %sid, error = %e, "could not leave the voicemail; hanging up");
+                    crate::bridge::relay::hang_up_if_live(&state, &sid).await;
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 async fn recording(
