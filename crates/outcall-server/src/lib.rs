@@ -31,6 +31,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use axum::serve::ListenerExt;
 use outcall_domain::phone::Region;
 use outcall_store::Store;
 use tokio::net::TcpListener;
@@ -147,6 +148,13 @@ pub async fn launch(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut grace_rx = stop_rx.clone();
+    // Media-stream frames are 20 ms apart: Nagle's algorithm would hold each small write
+    // until the previous one is acknowledged, adding up to a round trip per frame.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stop_tx.send(true);

@@ -45,6 +45,10 @@ pub struct ElevenLabsSimConfig {
     /// Told when each user audio frame is received and each agent audio frame is
     /// sent, for benchmarks ([`crate::probe`]). `None` by default.
     pub probe: Option<Arc<dyn FrameProbe>>,
+    /// Set `TCP_NODELAY` on accepted connections, so Nagle's algorithm does not hold
+    /// the agent's audio frames back (benchmarks timing the server under test want
+    /// this). Off by default.
+    pub tcp_nodelay: bool,
 }
 
 impl Default for ElevenLabsSimConfig {
@@ -57,6 +61,7 @@ impl Default for ElevenLabsSimConfig {
             script: AgentScript::default(),
             timings: AgentTimings::default(),
             probe: None,
+            tcp_nodelay: false,
         }
     }
 }
@@ -111,8 +116,18 @@ impl ElevenLabsSim {
             http: reqwest::Client::new(),
         });
         let app = rest::router(shared.clone());
+        let nodelay = shared.config.tcp_nodelay;
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let served = if nodelay {
+                use axum::serve::ListenerExt;
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app).await
+            } else {
+                axum::serve(listener, app).await
+            };
+            if let Err(e) = served {
                 tracing::error!(error = %e, "ElevenLabs simulator stopped");
             }
         });

@@ -163,7 +163,9 @@ async fn connect(shared: &Shared, url: &str) -> Result<Socket, String> {
     if let Ok(value) = HeaderValue::from_str(&signature) {
         request.headers_mut().insert("X-Twilio-Signature", value);
     }
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+    let connect =
+        tokio_tungstenite::connect_async_with_config(request, None, shared.config.tcp_nodelay);
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("timed out".into()),

@@ -41,6 +41,10 @@ pub struct TwilioSimConfig {
     /// Told when each callee audio frame is sent and each agent audio frame is
     /// received on a media stream, for benchmarks ([`crate::probe`]). `None` by default.
     pub probe: Option<Arc<dyn FrameProbe>>,
+    /// Set `TCP_NODELAY` on media-stream connections, so Nagle's algorithm does not
+    /// hold the callee's audio frames back (benchmarks timing the server under test
+    /// want this). Off by default.
+    pub tcp_nodelay: bool,
 }
 
 impl Default for TwilioSimConfig {
@@ -53,6 +57,7 @@ impl Default for TwilioSimConfig {
             scenarios: ScenarioBook::all(Scenario::Human),
             media: MediaConfig::default(),
             probe: None,
+            tcp_nodelay: false,
         }
     }
 }
