@@ -350,3 +350,75 @@ fn outcall_server_config(flags: &[&str]) -> Result<(), clap::Error> {
     argv.extend_from_slice(flags);
     Flags::try_parse_from(argv).map(|_| ())
 }
+
+#[tokio::test]
+async fn leave_message_says_the_configured_words_to_a_machine_then_hangs_up() {
+    let (s, sim) = start_with(
+        ScenarioBook::all(Scenario::Voicemail),
+        None,
+        &[
+            "--voicemail-action=leave-message",
+            "--voicemail-message=Hi, it's Acme <& Co>. Please call us back!",
+        ],
+    )
+    .await;
+    let sid = place(&s, "+14155552671").await;
+    let call = wait_for(&s, &sid, "the end", is_terminal).await;
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["outcome"], "voicemail");
+    assert_eq!(call["terminatedBy"], "system");
+    assert!(
+        call["terminationReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("left the message")),
+        "{call}"
+    );
+    let twiml = sim
+        .call(&sid)
+        .expect("sim call")
+        .twiml()
+        .expect("the TwiML the call ran last");
+    assert!(
+        twiml.contains("<Say>Hi, it&apos;s Acme &lt;&amp; Co&gt;. Please call us back!</Say>"),
+        "{twiml}"
+    );
+    assert!(twiml.contains("<Hangup/>"), "{twiml}");
+}
+
+#[tokio::test]
+async fn leave_message_without_words_is_refused_at_start() {
+    assert!(
+        outcall_server_config(&["--voicemail-action=leave-message"]).is_ok(),
+        "flags parse"
+    );
+    let sim = TwilioSim::start(TwilioSimConfig::default())
+        .await
+        .expect("sim");
+    let flags = [
+        format!("--twilio-account-sid={}", sim.account_sid()),
+        format!("--twilio-auth-token={}", sim.auth_token()),
+        format!("--twilio-from-number={FROM}"),
+        "--voicemail-action=leave-message".to_string(),
+    ];
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: outcall_server::config::ServerConfig,
+    }
+    let mut argv = vec!["outcall".to_string(), "--api-key=k".to_string()];
+    argv.extend(flags);
+    let config = Flags::try_parse_from(argv).expect("flags").config;
+    let store = outcall_server::store::open(&outcall_server::config::StoreConfig {
+        database_url: format!(
+            "sqlite://{}/x.db",
+            tempfile::tempdir().expect("dir").keep().display()
+        ),
+        mongodb_uri: None,
+        mongodb_db: "outcall".into(),
+    })
+    .await
+    .expect("store");
+    let err = outcall_server::AppState::new(store, &config).expect_err("refused");
+    assert!(err.to_string().contains("VOICEMAIL_MESSAGE"), "{err}");
+}

@@ -34,6 +34,8 @@ struct Progress {
     end: Option<DateTime<Utc>>,
     hangup: Option<bool>,
     twiml: Option<String>,
+    /// New TwiML given through the REST API while the call is live, not yet run.
+    redirect: Option<String>,
 }
 
 #[derive(Debug)]
@@ -45,6 +47,7 @@ struct Inner {
     created: DateTime<Utc>,
     progress: Mutex<Progress>,
     hangup: Notify,
+    redirected: Notify,
     media: Mutex<MediaStats>,
 }
 
@@ -76,6 +79,7 @@ impl SimCall {
                 ..Default::default()
             }),
             hangup: Notify::new(),
+            redirected: Notify::new(),
             media: Mutex::new(MediaStats::default()),
         }))
     }
@@ -140,6 +144,33 @@ impl SimCall {
     /// The TwiML fetched at answer time, if any.
     pub fn twiml(&self) -> Option<String> {
         self.progress().twiml.clone()
+    }
+
+    /// Replaces what the live call does with `twiml` (REST `Twiml=`), as Twilio does:
+    /// a media stream in progress is stopped and the new verbs run.
+    pub fn request_redirect(&self, twiml: String) {
+        self.progress().redirect = Some(twiml);
+        self.0.redirected.notify_one();
+    }
+
+    /// The TwiML given through the REST API and not yet run, taking it.
+    pub fn take_redirect(&self) -> Option<String> {
+        let twiml = self.progress().redirect.take();
+        if twiml.is_some() {
+            self.set_twiml(twiml.clone());
+        }
+        twiml
+    }
+
+    /// Resolves when a hang-up or new TwiML is asked for.
+    pub async fn interrupted(&self) {
+        if self.progress().redirect.is_some() {
+            return;
+        }
+        tokio::select! {
+            _ = self.hangup_asked() => {}
+            _ = self.0.redirected.notified() => {}
+        }
     }
 
     /// Asks the call to end (REST `Status=completed|canceled`); the lifecycle reacts.

@@ -6,6 +6,7 @@
 //! `<Connect><Stream>` (the media stream, in [`super::media`]); past its last verb
 //! the call ends. Without TwiML the call stays up until hung up.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,10 +105,19 @@ pub(super) async fn run(shared: Arc<Shared>, call: SimCall) {
 
 /// Runs the answered call's TwiML verbs in order until one ends the call, the call is
 /// hung up, or `deadline` (the callee's hang-up) passes; past the last verb the call
-/// ends, as on Twilio.
+/// ends, as on Twilio. TwiML given through the REST API meanwhile replaces the rest.
 async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: Instant) {
     let cap = shared.config.timings.talk;
-    for verb in verbs {
+    let mut verbs: VecDeque<Verb> = verbs.into();
+    // New TwiML from the REST API replaces what was left to run.
+    let redirected = |verbs: &mut VecDeque<Verb>| match call.take_redirect() {
+        Some(twiml) => {
+            *verbs = twiml::parse(&twiml).unwrap_or_default().into();
+            true
+        }
+        None => false,
+    };
+    while let Some(verb) = verbs.pop_front() {
         let wait = match verb {
             Verb::Hangup => return,
             Verb::Other(name) => {
@@ -125,8 +135,11 @@ async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: 
                 if !shared.config.media.enabled {
                     // Streams off: the call stays up as if the conversation went on.
                     tokio::select! {
-                        _ = tokio::time::sleep_until(deadline) => {}
-                        _ = call.hangup_asked() => {}
+                        _ = tokio::time::sleep_until(deadline) => return,
+                        _ = call.interrupted() => {}
+                    }
+                    if redirected(&mut verbs) {
+                        continue;
                     }
                     return;
                 }
@@ -138,7 +151,13 @@ async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: 
                         if call.hangup_requested().is_some() {
                             return;
                         }
+                        redirected(&mut verbs);
                         tracing::info!(call_sid = call.sid(), "media stream over; next TwiML verb");
+                        continue;
+                    }
+                    media::StreamEnd::Stopped
+                        if call.hangup_requested().is_none() && redirected(&mut verbs) =>
+                    {
                         continue;
                     }
                     media::StreamEnd::Stopped | media::StreamEnd::Dropped => return,
@@ -148,7 +167,11 @@ async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: 
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = tokio::time::sleep_until(deadline) => return,
-            _ = call.hangup_asked() => return,
+            _ = call.interrupted() => {
+                if call.hangup_requested().is_some() || !redirected(&mut verbs) {
+                    return;
+                }
+            }
         }
     }
 }

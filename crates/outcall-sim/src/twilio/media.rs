@@ -149,7 +149,7 @@ pub(super) async fn run(
             }
         },
         // Hung up while connecting: nothing was streamed.
-        _ = call.hangup_asked() => StreamEnd::Stopped,
+        _ = call.interrupted() => StreamEnd::Stopped,
         _ = tokio::time::sleep_until(deadline) => StreamEnd::Stopped,
     };
     call.update_media(|s| s.ended = Some(end));
@@ -246,7 +246,7 @@ impl<'a> Stream<'a> {
         loop {
             let next_mark = self.marks.front().map(|m| m.due);
             tokio::select! {
-                _ = self.call.hangup_asked() => return self.stop(socket).await,
+                _ = self.call.interrupted() => return self.stop(socket).await,
                 _ = tokio::time::sleep_until(deadline) => {
                     if drop_at_deadline {
                         // Dropping the socket closes the TCP connection with no frame.

@@ -221,6 +221,24 @@ async fn update_call(
             "The requested resource was not found",
         );
     };
+    if let Some((_, twiml)) = form.iter().find(|(k, _)| k == "Twiml") {
+        if twiml.len() > 4000 {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                13201,
+                "Twiml is longer than 4000 characters",
+            );
+        }
+        if c.status() != "in-progress" {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                21220,
+                "Call is not in-progress. Cannot redirect.",
+            );
+        }
+        c.request_redirect(twiml.clone());
+        return Json::<Value>(c.resource()).into_response();
+    }
     let status = form
         .iter()
         .find(|(k, _)| k == "Status")
