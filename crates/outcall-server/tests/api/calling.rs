@@ -193,22 +193,12 @@ async fn a_machine_answer_is_hung_up_and_recorded_as_voicemail() {
 
 #[tokio::test]
 async fn with_voicemail_action_agent_a_machine_answer_stays_connected() {
-    let sim = TwilioSim::start(TwilioSimConfig {
-        timings: fast(),
-        scenarios: ScenarioBook::all(Scenario::Voicemail),
-        ..Default::default()
-    })
-    .await
-    .expect("sim");
-    let flags = [
-        format!("--twilio-account-sid={}", sim.account_sid()),
-        format!("--twilio-auth-token={}", sim.auth_token()),
-        format!("--twilio-from-number={FROM}"),
-        format!("--twilio-api-base={}", sim.base_url()),
-        "--voicemail-action=agent".to_string(),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = TestServer::start_with(&flags).await;
+    let (s, _sim) = start_with(
+        ScenarioBook::all(Scenario::Voicemail),
+        None,
+        &["--voicemail-action=agent"],
+    )
+    .await;
     let sid = place(&s, "+14155552671").await;
     let call = wait_for(&s, &sid, "AMD", |c| c.get("amdResult").is_some()).await;
     assert_eq!(call["status"], "in-progress", "still connected after AMD");
