@@ -253,6 +253,11 @@ async fn rate_limited_calls_are_retried_after_twilio_says_so() {
     // The simulator allows one call a second: this one gets 429, Retry-After: 1, then goes.
     place(&s, "+14155550112").await;
     assert_eq!(sim.calls_placed(), 2);
+    assert_eq!(
+        sim.calls_rate_limited(),
+        1,
+        "the second call was refused once, then retried"
+    );
 }
 
 #[tokio::test]
@@ -329,16 +334,19 @@ async fn amd_thresholds_out_of_twilio_range_are_refused_at_start() {
     assert!(outcall_server_config(&["--amd-silence-timeout-ms=3000"]).is_ok());
 }
 
-fn outcall_server_config(flags: &[&str]) -> Result<(), clap::Error> {
+/// Parses `outcall serve` flags as the binary does.
+fn outcall_server_config(
+    flags: &[&str],
+) -> Result<outcall_server::config::ServerConfig, clap::Error> {
     use clap::Parser;
     #[derive(Parser)]
     struct Flags {
         #[command(flatten)]
-        _config: outcall_server::config::ServerConfig,
+        config: outcall_server::config::ServerConfig,
     }
     let mut argv = vec!["outcall"];
     argv.extend_from_slice(flags);
-    Flags::try_parse_from(argv).map(|_| ())
+    Flags::try_parse_from(argv).map(|f| f.config)
 }
 
 #[tokio::test]
@@ -377,38 +385,27 @@ async fn leave_message_says_the_configured_words_to_a_machine_then_hangs_up() {
 
 #[tokio::test]
 async fn leave_message_without_words_is_refused_at_start() {
-    assert!(
-        outcall_server_config(&["--voicemail-action=leave-message"]).is_ok(),
-        "flags parse"
-    );
-    let sim = TwilioSim::start(TwilioSimConfig::default())
-        .await
-        .expect("sim");
-    let flags = [
-        format!("--twilio-account-sid={}", sim.account_sid()),
-        format!("--twilio-auth-token={}", sim.auth_token()),
-        format!("--twilio-from-number={FROM}"),
-        "--voicemail-action=leave-message".to_string(),
-    ];
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Flags {
-        #[command(flatten)]
-        config: outcall_server::config::ServerConfig,
-    }
-    let mut argv = vec!["outcall".to_string(), "--api-key=k".to_string()];
-    argv.extend(flags);
-    let config = Flags::try_parse_from(argv).expect("flags").config;
-    let store = outcall_server::store::open(&outcall_server::config::StoreConfig {
-        database_url: format!(
-            "sqlite://{}/x.db",
-            tempfile::tempdir().expect("dir").keep().display()
-        ),
-        mongodb_uri: None,
-        mongodb_db: "outcall".into(),
-    })
-    .await
-    .expect("store");
-    let err = outcall_server::AppState::new(store, &config).expect_err("refused");
+    let config = outcall_server_config(&[
+        "--twilio-account-sid=AC00000000000000000000000000000000",
+        "--twilio-auth-token=t",
+        "--twilio-from-number=+15005550006",
+        "--voicemail-action=leave-message",
+    ])
+    .expect("the flags parse; the refusal is about their combination");
+    let err =
+        outcall_server::telephony::Telephony::from_settings(&config.twilio, Default::default())
+            .expect_err("leave-message without words is refused");
     assert!(err.to_string().contains("VOICEMAIL_MESSAGE"), "{err}");
+    let with_words = outcall_server_config(&[
+        "--twilio-account-sid=AC00000000000000000000000000000000",
+        "--twilio-auth-token=t",
+        "--twilio-from-number=+15005550006",
+        "--voicemail-action=leave-message",
+        "--voicemail-message=Call us back.",
+    ])
+    .expect("flags");
+    assert!(
+        outcall_server::telephony::Telephony::from_settings(&with_words.twilio, Default::default())
+            .is_ok()
+    );
 }

@@ -23,8 +23,9 @@ async fn world(scenario: Scenario, talk: Duration) -> World {
     world_with(scenario, talk, AgentScript::default()).await
 }
 
-async fn world_with(scenario: Scenario, talk: Duration, script: AgentScript) -> World {
-    let twilio = TwilioSim::start(TwilioSimConfig {
+/// A Twilio simulator with media streams on and fast timings.
+async fn twilio_sim(scenario: Scenario, talk: Duration) -> TwilioSim {
+    TwilioSim::start(TwilioSimConfig {
         timings: Timings {
             dial: Duration::from_millis(5),
             ring: Duration::from_millis(20),
@@ -39,7 +40,24 @@ async fn world_with(scenario: Scenario, talk: Duration, script: AgentScript) -> 
         ..Default::default()
     })
     .await
-    .expect("Twilio simulator");
+    .expect("Twilio simulator")
+}
+
+/// A server calling through `twilio`, with the given ElevenLabs flags.
+async fn server_for(twilio: &TwilioSim, agent_flags: &[String]) -> TestServer {
+    let mut flags = vec![
+        format!("--twilio-account-sid={}", twilio.account_sid()),
+        format!("--twilio-auth-token={}", twilio.auth_token()),
+        "--twilio-from-number=+15005550006".to_string(),
+        format!("--twilio-api-base={}", twilio.base_url()),
+    ];
+    flags.extend_from_slice(agent_flags);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    TestServer::start_with(&flags).await
+}
+
+async fn world_with(scenario: Scenario, talk: Duration, script: AgentScript) -> World {
+    let twilio = twilio_sim(scenario, talk).await;
     let eleven = ElevenLabsSim::start(ElevenLabsSimConfig {
         timings: AgentTimings::fast(),
         script,
@@ -47,18 +65,16 @@ async fn world_with(scenario: Scenario, talk: Duration, script: AgentScript) -> 
     })
     .await
     .expect("ElevenLabs simulator");
-    let flags = [
-        format!("--twilio-account-sid={}", twilio.account_sid()),
-        format!("--twilio-auth-token={}", twilio.auth_token()),
-        "--twilio-from-number=+15005550006".to_string(),
-        format!("--twilio-api-base={}", twilio.base_url()),
-        format!("--elevenlabs-api-key={}", eleven.api_key()),
-        format!("--elevenlabs-agent-id={}", eleven.agent_id()),
-        format!("--elevenlabs-webhook-secret={}", eleven.webhook_secret()),
-        format!("--elevenlabs-api-base={}", eleven.base_url()),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = TestServer::start_with(&flags).await;
+    let server = server_for(
+        &twilio,
+        &[
+            format!("--elevenlabs-api-key={}", eleven.api_key()),
+            format!("--elevenlabs-agent-id={}", eleven.agent_id()),
+            format!("--elevenlabs-webhook-secret={}", eleven.webhook_secret()),
+            format!("--elevenlabs-api-base={}", eleven.base_url()),
+        ],
+    )
+    .await;
     eleven.set_webhook_url(format!("{}/webhooks/elevenlabs", server.base));
     World {
         server,
@@ -288,33 +304,14 @@ async fn breaking_agent() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_connection_lost_mid_call_is_recorded_and_the_call_ended() {
-    let twilio = TwilioSim::start(TwilioSimConfig {
-        timings: Timings {
-            dial: Duration::from_millis(5),
-            ring: Duration::from_millis(20),
-            talk: Duration::from_secs(60),
-            amd: Duration::from_millis(10),
-        },
-        media: MediaConfig {
-            enabled: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .await
-    .expect("Twilio simulator");
+    let twilio = twilio_sim(Scenario::Human, Duration::from_secs(60)).await;
     let agent = breaking_agent().await;
-    let flags = [
-        format!("--twilio-account-sid={}", twilio.account_sid()),
-        format!("--twilio-auth-token={}", twilio.auth_token()),
-        "--twilio-from-number=+15005550006".to_string(),
-        format!("--twilio-api-base={}", twilio.base_url()),
+    let agent_flags = [
         "--elevenlabs-api-key=xi".to_string(),
         "--elevenlabs-agent-id=a".to_string(),
         format!("--elevenlabs-api-base={agent}"),
     ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = TestServer::start_with(&flags).await;
+    let s = server_for(&twilio, &agent_flags).await;
     let sid = place(&s).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let call = loop {

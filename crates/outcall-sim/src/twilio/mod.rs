@@ -67,6 +67,8 @@ impl Default for TwilioSimConfig {
 struct Limiter {
     per_second: Option<u32>,
     window: Mutex<(Instant, u32)>,
+    /// Requests answered 429 so far.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl Limiter {
@@ -82,6 +84,8 @@ impl Limiter {
             w.1 += 1;
             true
         } else {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             false
         }
     }
@@ -150,6 +154,7 @@ impl TwilioSim {
             limiter: Limiter {
                 per_second: config.calls_per_second,
                 window: Mutex::new((Instant::now(), 0)),
+                refused: Default::default(),
             },
             config,
             scenarios,
@@ -188,6 +193,14 @@ impl TwilioSim {
     /// How many calls were accepted.
     pub fn calls_placed(&self) -> usize {
         self.shared.calls.len()
+    }
+
+    /// How many create-call requests were answered 429 by the calls-per-second limit.
+    pub fn calls_rate_limited(&self) -> u64 {
+        self.shared
+            .limiter
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
