@@ -37,10 +37,35 @@ pub struct TranscriptUpdate {
     pub is_final: bool,
 }
 
+/// A campaign change (Socket.IO `campaign_update`): `status_update` when its status or
+/// settings changed, `progress_update` when its stats or contacts' dial states moved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CampaignUpdate {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub campaign_id: String,
+    pub data: Value,
+}
+
+/// A contact change: `created`, `updated`, `deleted`, or `imported` (many at once;
+/// `contact_id` is then empty and `data` carries the counts). Nothing on Socket.IO
+/// carries it; caches and Sheets write-back listen.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactUpdate {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub contact_id: String,
+    pub data: Value,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum BusEvent {
     Call(CallUpdate),
     Transcript(TranscriptUpdate),
+    Campaign(CampaignUpdate),
+    Contact(ContactUpdate),
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +90,24 @@ impl EventBus {
             kind,
             call_sid: call_sid.to_string(),
             timestamp: outcall_domain::time::now(),
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+        }));
+    }
+
+    /// A campaign change of `kind` (`status_update`, `progress_update`).
+    pub fn campaign(&self, kind: &'static str, campaign_id: &str, data: impl Serialize) {
+        self.publish(BusEvent::Campaign(CampaignUpdate {
+            kind,
+            campaign_id: campaign_id.to_string(),
+            data: serde_json::to_value(data).unwrap_or(Value::Null),
+        }));
+    }
+
+    /// A contact change of `kind` (`created`, `updated`, `deleted`, `imported`).
+    pub fn contact(&self, kind: &'static str, contact_id: &str, data: impl Serialize) {
+        self.publish(BusEvent::Contact(ContactUpdate {
+            kind,
+            contact_id: contact_id.to_string(),
             data: serde_json::to_value(data).unwrap_or(Value::Null),
         }));
     }
