@@ -25,34 +25,14 @@ use outcall_store_mongo::{ConnectError, MongoStore};
 /// behaviour it lacks. Each was confirmed against the stand-in with pymongo as well, so
 /// it is the server, not this adapter.
 const STANDIN_SKIPS: &[&str] = &[
-    // `$set` stores the value as given, a BSON Date staying a Date
-    // (https://www.mongodb.com/docs/manual/reference/operator/update/set/, "sets the value
-    // of a field to a specified value"; BSON types: https://www.mongodb.com/docs/manual/reference/bson-types/#date).
-    // nx-27017 stores a Date given to `$set` (or `$set` beside `$inc`/`$push`/…) as the
-    // string "2024-05-06 07:08:09.123000", so every update that sets `updatedAt` reads back
-    // a document whose dates are strings.
-    "calls::status_updates_move_forward_by_the_domain_rule",
-    "calls::status_update_moving_backwards_is_refused",
-    "calls::status_update_with_stale_sequence_is_refused",
-    "calls::status_update_after_terminal_is_refused",
-    "calls::status_update_without_sequence_number_keeps_the_stored_one",
-    "calls::concurrent_identical_terminal_updates_apply_once",
-    "calls::concurrent_sequenced_updates_end_at_the_highest",
-    "calls::status_change_advances_updated_at_and_keeps_created_at",
-    "calls::call_timestamps_have_millisecond_precision",
-    "calls::caller_supplied_timestamps_are_kept_to_the_millisecond",
-    "calls::call_patch_applies_the_domain_rule_and_keeps_first_answers",
-    "calls::concurrent_terminators_have_exactly_one_winner",
-    "recordings::upsert_recording_inserts_then_merges_to_a_final_status",
-    "transcripts::update_transcript_changes_only_the_given_fields",
-    "campaigns::update_campaign_applies_the_patch_while_status_allowed",
-    "campaigns::transitions_follow_the_state_machine",
-    "campaigns::complete_and_stop_from_their_allowed_statuses",
-    "campaigns::concurrent_starts_have_exactly_one_winner",
+    // `$inc` with dot notation increments the field inside the embedded document
+    // (https://www.mongodb.com/docs/manual/reference/operator/update/inc/,
+    // https://www.mongodb.com/docs/manual/core/document/#dot-notation). nx-27017, on the
+    // path it takes for an update that also sets a Date, creates a top-level field named
+    // "stats.callsPlaced" instead. (Its other Date bug, `$set` storing Dates as strings, is
+    // fixed at start-up by scripts/standin/nx_27017_fixed.py, so those checks run.)
     "campaigns::add_campaign_stats_adds_every_counter",
     "campaigns::concurrent_stats_increments_are_exact",
-    "contacts::contact_tags_are_set_like",
-    "contacts::update_contact_changes_only_the_given_fields",
     // Equality on a field matches an ObjectId value, and on an array field matches any
     // element (https://www.mongodb.com/docs/manual/tutorial/query-documents/#specify-equality-condition,
     // https://www.mongodb.com/docs/manual/tutorial/query-arrays/#query-an-array-for-an-element).
@@ -78,12 +58,6 @@ const STANDIN_SKIPS: &[&str] = &[
     "contacts::same_phone_sharing_a_campaign_conflicts",
     "contacts::add_contact_campaign_creating_an_overlap_conflicts",
     "contacts::removing_the_last_campaign_of_a_phone_twin_conflicts",
-    // `$push` appends the value as given, an ObjectId staying an ObjectId
-    // (https://www.mongodb.com/docs/manual/reference/operator/update/push/). nx-27017
-    // appends it as the string '{"__neosqlite_objectid__":true,"id":"…"}' (and `$set`
-    // of `lastContacted` hits the Date bug above).
-    "contacts::record_contact_call_counts_and_appends",
-    "contacts::concurrent_record_contact_call_loses_nothing",
 ];
 
 fn uri() -> Option<String> {
