@@ -205,6 +205,63 @@ pub struct StoreConfig {
     /// MongoDB database name.
     #[arg(long, env = "MONGODB_DB", default_value = "outcall")]
     pub mongodb_db: String,
+
+    /// MongoDB connection pool: most connections open at once (driver default 10).
+    #[arg(long, env = "MONGODB_MAX_POOL_SIZE")]
+    pub mongodb_max_pool_size: Option<u32>,
+
+    /// MongoDB connection pool: connections kept open even when idle (default 0).
+    #[arg(long, env = "MONGODB_MIN_POOL_SIZE")]
+    pub mongodb_min_pool_size: Option<u32>,
+
+    /// How long opening one MongoDB connection may take, in milliseconds.
+    #[arg(long, env = "MONGODB_CONNECT_TIMEOUT_MS")]
+    pub mongodb_connect_timeout_ms: Option<u64>,
+
+    /// How long an operation waits for a usable MongoDB server, in milliseconds (default 5000).
+    #[arg(long, env = "MONGODB_SERVER_SELECTION_TIMEOUT_MS")]
+    pub mongodb_server_selection_timeout_ms: Option<u64>,
+
+    /// Name shown in MongoDB's logs and `currentOp` (default `outcall`).
+    #[arg(long, env = "MONGODB_APP_NAME")]
+    pub mongodb_app_name: Option<String>,
+
+    /// Write concern: `majority` or a number of nodes (the URI's or the server's default if unset).
+    #[arg(long, env = "MONGODB_WRITE_CONCERN")]
+    pub mongodb_write_concern: Option<String>,
+
+    /// Read preference for lists, counts and analytics: `primary`, `primaryPreferred`,
+    /// `secondary`, `secondaryPreferred` or `nearest`. Reads that decide a write always go
+    /// to the primary.
+    #[arg(long, env = "MONGODB_READ_PREFERENCE")]
+    pub mongodb_read_preference: Option<String>,
+
+    /// At start-up, how long to wait for an unreachable MongoDB before giving up, in seconds.
+    #[arg(long, env = "MONGODB_STARTUP_TIMEOUT_SECS", default_value_t = 60)]
+    pub mongodb_startup_timeout_secs: u64,
+
+    /// Delete call events this many days after they were stored (a TTL index on MongoDB,
+    /// an hourly purge on SQLite). Unset: keep them forever.
+    #[arg(long, env = "EVENT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_retention_days: Option<u32>,
+
+    /// Log database operations slower than this many milliseconds (collection, filter
+    /// shape and duration; never values). 0 turns it off.
+    #[arg(long, env = "SLOW_QUERY_MS", default_value_t = 200)]
+    pub slow_query_ms: u64,
+}
+
+impl StoreConfig {
+    /// `EVENT_RETENTION_DAYS` as a duration.
+    pub fn event_retention(&self) -> Option<std::time::Duration> {
+        self.event_retention_days
+            .map(|d| std::time::Duration::from_secs(u64::from(d) * 86_400))
+    }
+
+    /// `SLOW_QUERY_MS` as a duration; `None` when off.
+    pub fn slow_query(&self) -> Option<std::time::Duration> {
+        (self.slow_query_ms > 0).then(|| std::time::Duration::from_millis(self.slow_query_ms))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -239,6 +296,12 @@ impl fmt::Debug for StoreConfig {
             .field("database_url", &redact_url(&self.database_url))
             .field("mongodb_uri", &self.mongodb_uri.as_deref().map(redact_url))
             .field("mongodb_db", &self.mongodb_db)
+            .field("mongodb_max_pool_size", &self.mongodb_max_pool_size)
+            .field("mongodb_min_pool_size", &self.mongodb_min_pool_size)
+            .field("mongodb_write_concern", &self.mongodb_write_concern)
+            .field("mongodb_read_preference", &self.mongodb_read_preference)
+            .field("event_retention_days", &self.event_retention_days)
+            .field("slow_query_ms", &self.slow_query_ms)
             .finish()
     }
 }

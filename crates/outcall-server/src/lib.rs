@@ -19,6 +19,7 @@ pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod routes;
 pub mod sim_cli;
 pub mod store;
@@ -118,12 +119,14 @@ pub fn check_settings(config: &ServerConfig) -> anyhow::Result<(Arc<[String]>, R
 
 /// The whole HTTP application.
 pub fn app(state: AppState, body_limit: usize) -> Router {
+    metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(routes::router(state.clone()))
         .merge(bridge::router())
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -184,7 +187,10 @@ pub async fn serve(
     tracing::debug!(?config, "configuration");
     // Refuse bad settings before touching the database.
     check_settings(&config)?;
+    // Before the store opens, so the MongoDB pool's first connections are counted.
+    metrics::handle();
     let store = store::open(&config.store).await?;
+    spawn_event_purge(store.clone(), config.store.event_retention());
     let state = AppState::new(store, &config)?;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr)
@@ -214,4 +220,28 @@ pub async fn serve(
     .await?;
     tracing::info!("outcall stopped");
     Ok(())
+}
+
+/// `EVENT_RETENTION_DAYS`: deletes older call events hourly. On MongoDB a TTL index does
+/// the same work server-side; the purge then finds nothing left to delete.
+fn spawn_event_purge(store: Arc<dyn Store>, retention: Option<std::time::Duration>) {
+    let Some(retention) = retention else { return };
+    let Ok(retention) = chrono::Duration::from_std(retention) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let cutoff = outcall_domain::time::now() - retention;
+            match store.purge_events_before(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    "purged call events older than EVENT_RETENTION_DAYS"
+                ),
+                Err(e) => tracing::warn!("purging old call events failed: {e}"),
+            }
+        }
+    });
 }

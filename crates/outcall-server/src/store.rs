@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use outcall_store::Store;
-use outcall_store_mongo::MongoStore;
-use outcall_store_sqlite::SqliteStore;
+use std::time::Duration;
+
+use outcall_store_mongo::{MongoOptions, MongoStore};
+use outcall_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::{StoreConfig, redact_url};
 
@@ -18,18 +20,23 @@ pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
         .unwrap_or(&config.database_url)
         .trim();
     if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
-        let store = MongoStore::connect(url, &config.mongodb_db)
-            .await
-            .with_context(|| {
-                format!(
-                    "opening MongoDB at {} (database {})",
-                    redact_url(url),
-                    config.mongodb_db
-                )
-            })?;
+        let patience = Duration::from_secs(config.mongodb_startup_timeout_secs);
+        let store =
+            MongoStore::connect_waiting(url, &config.mongodb_db, mongo_options(config), patience)
+                .await
+                .with_context(|| {
+                    format!(
+                        "opening MongoDB at {} (database {})",
+                        redact_url(url),
+                        config.mongodb_db
+                    )
+                })?;
         Ok(Arc::new(store))
     } else if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url)
+        let options = SqliteOptions {
+            slow_query: config.slow_query(),
+        };
+        let store = SqliteStore::open_with(url, options)
             .await
             .with_context(|| format!("opening {}", redact_url(url)))?;
         Ok(Arc::new(store))
@@ -38,5 +45,21 @@ pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
             "database URL {:?} is not supported: use sqlite://PATH (e.g. sqlite://./data/outcall.db) or mongodb://HOST:PORT",
             redact_url(url)
         )
+    }
+}
+
+fn mongo_options(config: &StoreConfig) -> MongoOptions {
+    MongoOptions {
+        server_selection_timeout: config
+            .mongodb_server_selection_timeout_ms
+            .map(Duration::from_millis),
+        connect_timeout: config.mongodb_connect_timeout_ms.map(Duration::from_millis),
+        max_pool_size: config.mongodb_max_pool_size,
+        min_pool_size: config.mongodb_min_pool_size,
+        app_name: config.mongodb_app_name.clone(),
+        write_concern: config.mongodb_write_concern.clone(),
+        read_preference: config.mongodb_read_preference.clone(),
+        event_retention: config.event_retention(),
+        slow_query: config.slow_query(),
     }
 }

@@ -23,12 +23,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bson::doc;
 use mongodb::error::{ErrorKind, WriteFailure};
-use mongodb::options::ClientOptions;
+use mongodb::options::{
+    Acknowledgment, ClientOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
+    WriteConcern,
+};
 use mongodb::{Client, Database};
 use outcall_store::{Store, StoreError, StoreResult};
 
 pub mod indexes;
 mod mapping;
+mod monitor;
 mod store;
 mod updates;
 
@@ -38,42 +42,84 @@ pub use indexes::{IndexError, IndexSpec};
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     client: Client,
+    /// Reads that feed a write (compare-and-set), and all writes: always the primary.
     db: Database,
+    /// List and count queries: with the configured read preference, so dashboards may
+    /// read from secondaries while every decision reads the primary.
+    list_db: Database,
     event_retention: Option<Duration>,
 }
 
-/// How to connect, beyond the URI.
-#[derive(Debug, Clone)]
+/// How to connect, beyond the URI. A setting given here overrides the URI's own.
+#[derive(Debug, Clone, Default)]
 pub struct MongoOptions {
-    /// How long an operation waits for a usable server before failing (unless the URI
-    /// sets `serverSelectionTimeoutMS`).
-    pub server_selection_timeout: Duration,
+    /// How long an operation waits for a usable server (default 5 s).
+    pub server_selection_timeout: Option<Duration>,
+    /// How long opening one connection may take.
+    pub connect_timeout: Option<Duration>,
+    pub max_pool_size: Option<u32>,
+    pub min_pool_size: Option<u32>,
+    /// Shown in the server's logs and `currentOp` (default `outcall`).
+    pub app_name: Option<String>,
+    /// `majority`, or a number of nodes (`1`, `2`, …).
+    pub write_concern: Option<String>,
+    /// For lists and counts: `primary`, `primaryPreferred`, `secondary`,
+    /// `secondaryPreferred` or `nearest`.
+    pub read_preference: Option<String>,
     /// `EVENT_RETENTION_DAYS`: adds a TTL index expiring call events this long after `createdAt`.
     pub event_retention: Option<Duration>,
-}
-
-impl Default for MongoOptions {
-    fn default() -> Self {
-        Self {
-            server_selection_timeout: Duration::from_secs(5),
-            event_retention: None,
-        }
-    }
+    /// `SLOW_QUERY_MS`: operations slower than this are logged (collection, filter shape).
+    pub slow_query: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("bad MONGODB_URI: {0}")]
     BadUri(String),
-    #[error("cannot reach MongoDB: {0}")]
-    Unreachable(String),
+    #[error("bad MongoDB setting: {0}")]
+    BadOption(String),
+    #[error("MongoDB refused the credentials: {0}")]
+    Auth(String),
+    #[error("cannot reach MongoDB ({reason}): {detail}")]
+    Unreachable { reason: Unreachable, detail: String },
     #[error(transparent)]
     Index(#[from] IndexError),
 }
 
+/// Why a server could not be reached, as a person would check it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The host name does not resolve.
+    Dns,
+    /// Nothing listens at the address.
+    Refused,
+    /// No usable server answered in time.
+    Timeout,
+    Other,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Dns => "the host name does not resolve",
+            Self::Refused => "connection refused: is mongod running at that address?",
+            Self::Timeout => "no server answered in time",
+            Self::Other => "network error",
+        })
+    }
+}
+
+impl ConnectError {
+    /// Whether waiting can help: an unreachable server may come up; a bad URI or bad
+    /// credentials will not fix themselves.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+}
+
 impl MongoStore {
-    /// Connects to `uri` (`mongodb://…`), uses database `db_name`, checks the server
-    /// answers and creates the indexes.
+    /// Connects to `uri` (`mongodb://…` or `mongodb+srv://…`), uses database `db_name`,
+    /// checks the server answers and creates the indexes.
     pub async fn connect(uri: &str, db_name: &str) -> Result<Self, ConnectError> {
         Self::connect_with(uri, db_name, MongoOptions::default()).await
     }
@@ -83,28 +129,59 @@ impl MongoStore {
         db_name: &str,
         options: MongoOptions,
     ) -> Result<Self, ConnectError> {
-        let mut client_options = ClientOptions::parse(uri)
-            .await
-            .map_err(|e| ConnectError::BadUri(e.to_string()))?;
-        if client_options.server_selection_timeout.is_none() {
-            client_options.server_selection_timeout = Some(options.server_selection_timeout);
-        }
-        if client_options.app_name.is_none() {
-            client_options.app_name = Some("outcall".to_string());
-        }
-        let client = Client::with_options(client_options)
-            .map_err(|e| ConnectError::BadUri(e.to_string()))?;
+        let client_options = client_options(uri, &options).await?;
+        let list_criteria = client_options.selection_criteria.clone();
+        let mut primary = client_options;
+        primary.selection_criteria = None;
+        let client =
+            Client::with_options(primary).map_err(|e| ConnectError::BadUri(e.to_string()))?;
+        let list_db = client.database_with_options(
+            db_name,
+            mongodb::options::DatabaseOptions::builder()
+                .selection_criteria(list_criteria)
+                .build(),
+        );
         let store = Self {
             db: client.database(db_name),
+            list_db,
             client,
             event_retention: options.event_retention,
         };
-        store
-            .ping()
-            .await
-            .map_err(|e| ConnectError::Unreachable(e.to_string()))?;
+        if let Err(e) = store.db.run_command(doc! {"ping": 1}).await {
+            return Err(classify(&e));
+        }
         store.ensure_indexes().await?;
         Ok(store)
+    }
+
+    /// [`connect_with`](Self::connect_with), waiting up to `patience` for a server that
+    /// is not reachable yet (it may still be starting), with backoff from 1 s to 10 s.
+    /// Each failed attempt is logged as one line saying why. A bad URI or refused
+    /// credentials fail at once.
+    pub async fn connect_waiting(
+        uri: &str,
+        db_name: &str,
+        options: MongoOptions,
+        patience: Duration,
+    ) -> Result<Self, ConnectError> {
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match Self::connect_with(uri, db_name, options.clone()).await {
+                Ok(store) => return Ok(store),
+                Err(e) if e.is_transient() && started.elapsed() + delay < patience => {
+                    tracing::warn!(
+                        "{e}; retrying in {}s (waited {}s of {}s)",
+                        delay.as_secs(),
+                        started.elapsed().as_secs(),
+                        patience.as_secs()
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Creates every index (see [`indexes::all_indexes`]); idempotent.
@@ -135,6 +212,131 @@ impl Store for MongoStore {
             .await
             .map(|_| ())
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// The URI's options with `options` applied over them, plus the monitoring handlers.
+async fn client_options(uri: &str, options: &MongoOptions) -> Result<ClientOptions, ConnectError> {
+    let mut o = ClientOptions::parse(uri)
+        .await
+        .map_err(|e| classify_parse(&e))?;
+    if let Some(t) = options.server_selection_timeout {
+        o.server_selection_timeout = Some(t);
+    } else if o.server_selection_timeout.is_none() {
+        o.server_selection_timeout = Some(Duration::from_secs(5));
+    }
+    if options.connect_timeout.is_some() {
+        o.connect_timeout = options.connect_timeout;
+    }
+    if options.max_pool_size.is_some() {
+        o.max_pool_size = options.max_pool_size;
+    }
+    if options.min_pool_size.is_some() {
+        o.min_pool_size = options.min_pool_size;
+    }
+    if let (Some(min), Some(max)) = (o.min_pool_size, o.max_pool_size)
+        && max > 0
+        && min > max
+    {
+        return Err(ConnectError::BadOption(format!(
+            "the minimum pool size ({min}) is larger than the maximum ({max})"
+        )));
+    }
+    match &options.app_name {
+        Some(name) => o.app_name = Some(name.clone()),
+        None if o.app_name.is_none() => o.app_name = Some("outcall".to_string()),
+        None => {}
+    }
+    if let Some(w) = &options.write_concern {
+        o.write_concern = Some(write_concern(w)?);
+    }
+    if let Some(r) = &options.read_preference {
+        o.selection_criteria = Some(SelectionCriteria::ReadPreference(read_preference(r)?));
+    }
+    o.cmap_event_handler = Some(monitor::pool_metrics());
+    if let Some(threshold) = options.slow_query {
+        o.command_event_handler = Some(monitor::slow_query_log(threshold));
+    }
+    Ok(o)
+}
+
+fn write_concern(w: &str) -> Result<WriteConcern, ConnectError> {
+    let w = w.trim();
+    let ack = if w.eq_ignore_ascii_case("majority") {
+        Acknowledgment::Majority
+    } else if let Ok(n) = w.parse::<u32>() {
+        Acknowledgment::Nodes(n)
+    } else {
+        return Err(ConnectError::BadOption(format!(
+            "write concern {w:?}: use `majority` or a number of nodes such as `1`"
+        )));
+    };
+    Ok(WriteConcern::builder().w(ack).build())
+}
+
+fn read_preference(r: &str) -> Result<ReadPreference, ConnectError> {
+    let options = || Some(ReadPreferenceOptions::default());
+    Ok(match r.trim() {
+        "primary" => ReadPreference::Primary,
+        "primaryPreferred" => ReadPreference::PrimaryPreferred { options: options() },
+        "secondary" => ReadPreference::Secondary { options: options() },
+        "secondaryPreferred" => ReadPreference::SecondaryPreferred { options: options() },
+        "nearest" => ReadPreference::Nearest { options: options() },
+        other => {
+            return Err(ConnectError::BadOption(format!(
+                "read preference {other:?}: use primary, primaryPreferred, secondary, secondaryPreferred or nearest"
+            )));
+        }
+    })
+}
+
+/// A URI the driver cannot use. With `mongodb+srv://` the driver resolves DNS while
+/// parsing, so an unknown host shows up here.
+fn classify_parse(e: &mongodb::error::Error) -> ConnectError {
+    match e.kind.as_ref() {
+        ErrorKind::DnsResolve { message, .. } => ConnectError::Unreachable {
+            reason: Unreachable::Dns,
+            detail: message.clone(),
+        },
+        _ => ConnectError::BadUri(e.to_string()),
+    }
+}
+
+/// Sorts a failed first contact into what a person would check next.
+fn classify(e: &mongodb::error::Error) -> ConnectError {
+    let text = e.to_string();
+    match e.kind.as_ref() {
+        ErrorKind::Authentication { message, .. } => return ConnectError::Auth(message.clone()),
+        _ if error_code(e) == Some(18) => return ConnectError::Auth(error_message(e)),
+        ErrorKind::DnsResolve { message, .. } => {
+            return ConnectError::Unreachable {
+                reason: Unreachable::Dns,
+                detail: message.clone(),
+            };
+        }
+        _ => {}
+    }
+    // Server selection wraps the per-server errors in its message.
+    let lower = text.to_ascii_lowercase();
+    let reason = if lower.contains("authentication failed") || lower.contains("auth error") {
+        return ConnectError::Auth(text);
+    } else if lower.contains("lookup")
+        || lower.contains("name or service not known")
+        || lower.contains("dns")
+    {
+        Unreachable::Dns
+    } else if lower.contains("connection refused") {
+        Unreachable::Refused
+    } else if matches!(e.kind.as_ref(), ErrorKind::ServerSelection { .. })
+        || lower.contains("timed out")
+    {
+        Unreachable::Timeout
+    } else {
+        Unreachable::Other
+    };
+    ConnectError::Unreachable {
+        reason,
+        detail: text,
     }
 }
 

@@ -143,7 +143,7 @@ impl MongoStore {
         page: &PageRequest,
         sort_field: &str,
     ) -> StoreResult<Page<T>> {
-        let coll = self.coll(schema);
+        let coll = self.list_db.collection::<Document>(schema.name);
         let total = coll
             .count_documents(filter.clone())
             .await
@@ -420,6 +420,15 @@ impl CallEventStore for MongoStore {
         }
         let sort = sort_field(page, EVENT_SORT_FIELDS, "timestamp");
         self.list(&EVENTS, d, page, sort).await
+    }
+
+    async fn purge_events_before(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let done = self
+            .coll(&EVENTS)
+            .delete_many(doc! {"createdAt": {"$lt": date(cutoff)}})
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        Ok(done.deleted_count)
     }
 }
 

@@ -19,7 +19,9 @@ use outcall_domain::campaign::StatsDelta;
 use outcall_domain::{Call, ObjectId};
 use outcall_store::conformance::{self, DynStore};
 use outcall_store::{CallStore, CampaignStore, ContactStore, Store};
-use outcall_store_mongo::{ConnectError, MongoStore};
+use std::time::Duration;
+
+use outcall_store_mongo::{ConnectError, MongoOptions, MongoStore, Unreachable};
 
 /// Checks the nx-27017 stand-in (0.8.1) cannot pass, grouped by the documented MongoDB
 /// behaviour it lacks. Each was confirmed against the stand-in with pymongo as well, so
@@ -46,8 +48,10 @@ const STANDIN_SKIPS: &[&str] = &[
     // `$gte`/`$lt` on Dates select by BSON comparison order
     // (https://www.mongodb.com/docs/manual/reference/operator/query/gte/,
     // https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/#dates-and-timestamps).
-    // nx-27017's `find` returns nothing for a Date range that its `count` counts.
+    // nx-27017's `find` (and `deleteMany`) match nothing for a range of UTC Dates with
+    // milliseconds that its `count` counts (confirmed with pymongo, `tz_aware=True`).
     "calls::calls_date_filters_are_inclusive_start_exclusive_end",
+    "events::purge_deletes_exactly_the_events_stored_before_the_cutoff",
     "recordings::recordings_date_filters_are_inclusive_start_exclusive_end",
     // A unique compound index with an array field is a unique multikey index: no two
     // documents may share any (phoneNumber, element) key, an empty array indexing as
@@ -341,17 +345,222 @@ async fn a_duplicate_phone_conflict_names_the_rule() {
     drop_all(&[name]).await;
 }
 
-#[tokio::test]
-async fn an_unreachable_server_fails_fast() {
-    if skipped("an_unreachable_server_fails_fast") {
-        return;
+// Connecting: these need no server, they check what happens when there is none.
+
+fn quick() -> MongoOptions {
+    MongoOptions {
+        server_selection_timeout: Some(Duration::from_millis(300)),
+        ..MongoOptions::default()
     }
-    let options = outcall_store_mongo::MongoOptions {
-        server_selection_timeout: std::time::Duration::from_millis(300),
-        event_retention: None,
-    };
-    let Err(err) = MongoStore::connect_with("mongodb://127.0.0.1:9", "x", options).await else {
+}
+
+#[tokio::test]
+async fn nothing_listening_is_reported_as_refused_and_worth_waiting_for() {
+    let Err(err) = MongoStore::connect_with("mongodb://127.0.0.1:9", "x", quick()).await else {
         panic!("nothing listens on port 9, yet connect succeeded");
     };
-    assert!(matches!(err, ConnectError::Unreachable(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            ConnectError::Unreachable {
+                reason: Unreachable::Refused,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("connection refused"), "{err}");
+}
+
+#[tokio::test]
+async fn a_bad_uri_or_setting_fails_at_once_and_is_not_retried() {
+    let started = std::time::Instant::now();
+    let err = MongoStore::connect_waiting("mongo://nope", "x", quick(), Duration::from_secs(30))
+        .await
+        .expect_err("not a MongoDB URI");
+    assert!(matches!(err, ConnectError::BadUri(_)), "{err:?}");
+    assert!(!err.is_transient());
+    for (options, word) in [
+        (
+            MongoOptions {
+                write_concern: Some("most".into()),
+                ..quick()
+            },
+            "write concern",
+        ),
+        (
+            MongoOptions {
+                read_preference: Some("fastest".into()),
+                ..quick()
+            },
+            "read preference",
+        ),
+        (
+            MongoOptions {
+                min_pool_size: Some(20),
+                max_pool_size: Some(5),
+                ..quick()
+            },
+            "minimum pool size",
+        ),
+    ] {
+        let err = MongoStore::connect_waiting(
+            "mongodb://127.0.0.1:9",
+            "x",
+            options,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect_err("a bad setting");
+        assert!(matches!(err, ConnectError::BadOption(_)), "{err:?}");
+        assert!(err.to_string().contains(word), "{err}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bad settings are not waited on"
+    );
+}
+
+#[tokio::test]
+async fn start_up_waits_with_backoff_then_gives_up_with_the_reason() {
+    let started = std::time::Instant::now();
+    let err = MongoStore::connect_waiting(
+        "mongodb://127.0.0.1:9",
+        "x",
+        quick(),
+        Duration::from_millis(2500),
+    )
+    .await
+    .expect_err("nothing listens on port 9");
+    let waited = started.elapsed();
+    assert!(matches!(err, ConnectError::Unreachable { .. }), "{err:?}");
+    // Tries at 0 s, after 1 s and after 2 s more would pass the 2.5 s patience: two tries.
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "it waited and retried ({waited:?})"
+    );
+    assert!(
+        waited < Duration::from_secs(4),
+        "it stopped at its patience ({waited:?})"
+    );
+}
+
+#[tokio::test]
+async fn configured_pool_concerns_and_read_preference_connect_and_work() {
+    if skipped("configured_pool_concerns_and_read_preference_connect_and_work") {
+        return;
+    }
+    let name = fresh_db_name();
+    let options = MongoOptions {
+        max_pool_size: Some(4),
+        min_pool_size: Some(1),
+        connect_timeout: Some(Duration::from_secs(2)),
+        app_name: Some("outcall-test".into()),
+        write_concern: Some("1".into()),
+        read_preference: Some("secondaryPreferred".into()),
+        ..MongoOptions::default()
+    };
+    let store = MongoStore::connect_with(&uri().expect("checked"), &name, options)
+        .await
+        .expect("connect with settings");
+    store
+        .insert_call(Call::new("CApool1", "+15005550006", "+14155552671"))
+        .await
+        .expect("insert");
+    let page = store
+        .list_calls(
+            &Default::default(),
+            &outcall_domain::PageRequest::new(
+                None,
+                None,
+                outcall_domain::page::Sort::desc("createdAt"),
+            )
+            .expect("page"),
+        )
+        .await
+        .expect("list through the read-preference handle");
+    assert_eq!(page.total, 1);
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn pool_metrics_and_slow_queries_are_reported() {
+    if skipped("pool_metrics_and_slow_queries_are_reported") {
+        return;
+    }
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder of this test binary");
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let name = fresh_db_name();
+    let options = MongoOptions {
+        slow_query: Some(Duration::ZERO),
+        ..MongoOptions::default()
+    };
+    let store = MongoStore::connect_with(&uri().expect("checked"), &name, options)
+        .await
+        .expect("connect");
+    store
+        .insert_call(Call::new("CAslow1", "+15005550006", "+14155552671"))
+        .await
+        .expect("insert");
+    store.get_call("CAslow1").await.expect("get");
+
+    let text = recorder.render();
+    for metric in [
+        "outcall_mongodb_connections_created_total",
+        "outcall_mongodb_connections_open",
+        "outcall_mongodb_connections_in_use",
+        "outcall_mongodb_checkout_wait_seconds",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from:\n{text}");
+    }
+    let logged = logs.text();
+    let line = logged
+        .lines()
+        .find(|l| {
+            l.contains("slow query") && l.contains("collection=calls") && l.contains("command=find")
+        })
+        .unwrap_or_else(|| panic!("no slow-query line for the find on calls in:\n{logged}"));
+    assert!(line.contains("filter={callSid: ?}"), "{line}");
+    assert!(
+        !line.contains("CAslow1"),
+        "values never reach the log: {line}"
+    );
+    assert!(line.contains("duration_ms="), "{line}");
+    drop_all(&[name]).await;
+}
+
+/// A `tracing` writer into memory.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use outcall_domain::event::CallEvent;
 use outcall_domain::time::MillisecondTimes;
-use outcall_domain::time::now;
+use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{Page, PageRequest};
 use outcall_store::{CallEventStore, EventFilter, StoreResult};
 
@@ -44,5 +44,14 @@ impl CallEventStore for SqliteStore {
             }
         })
         .await
+    }
+
+    async fn purge_events_before(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM callevents WHERE created_at < ?")
+            .bind(millis(cutoff))
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 }

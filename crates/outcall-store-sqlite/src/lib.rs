@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use outcall_store::{Store, StoreError, StoreResult};
+use sqlx::ConnectOptions;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -57,11 +58,23 @@ pub enum OpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// How to open, beyond the URL.
+#[derive(Debug, Clone, Default)]
+pub struct SqliteOptions {
+    /// `SLOW_QUERY_MS`: statements slower than this are logged at `warn` by sqlx (the SQL
+    /// text, whose values are bound parameters, never inlined).
+    pub slow_query: Option<Duration>,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at a `sqlite://path` URL, in WAL mode,
     /// and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
-        let options = SqliteConnectOptions::from_str(url)
+        Self::open_with(url, SqliteOptions::default()).await
+    }
+
+    pub async fn open_with(url: &str, settings: SqliteOptions) -> Result<Self, OpenError> {
+        let mut options = SqliteConnectOptions::from_str(url)
             .map_err(|e| OpenError::BadUrl {
                 url: url.to_string(),
                 reason: e.to_string(),
@@ -72,6 +85,10 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory");
+        options = match settings.slow_query {
+            Some(threshold) => options.log_slow_statements(log::LevelFilter::Warn, threshold),
+            None => options.log_slow_statements(log::LevelFilter::Off, Duration::MAX),
+        };
         if let Some(dir) = Path::new(options.get_filename()).parent()
             && !dir.as_os_str().is_empty()
         {

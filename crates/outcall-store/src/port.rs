@@ -82,6 +82,9 @@ pub trait CallEventStore: Send + Sync {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<CallEvent>>;
+    /// Deletes the events stored before `cutoff` (`createdAt < cutoff`), for
+    /// `EVENT_RETENTION_DAYS`; returns how many went.
+    async fn purge_events_before(&self, cutoff: Timestamp) -> StoreResult<u64>;
 }
 
 /// What a compare-and-set transition did.

@@ -447,6 +447,34 @@ async fn health_checks_need_no_key() {
 }
 
 #[tokio::test]
+async fn metrics_need_no_key_and_speak_prometheus() {
+    let s = TestServer::start().await;
+    s.get("/api/db/calls").await;
+    let res = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    let content_type = res.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = res.text().await.expect("body");
+    assert!(
+        text.contains("# TYPE outcall_http_requests_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("outcall_http_requests_total{method=\"GET\",status=\"200\"}")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn request_ids_are_echoed() {
     let s = TestServer::start().await;
     let res = s

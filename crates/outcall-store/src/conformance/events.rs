@@ -19,6 +19,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(list_events_honours_a_descending_sort),
         crate::check!(list_events_filters_by_event_type),
         crate::check!(list_events_paginate_with_totals),
+        crate::check!(purge_deletes_exactly_the_events_stored_before_the_cutoff),
     ]
 }
 
@@ -240,4 +241,66 @@ async fn list_events_paginate_with_totals(store: DynStore) {
     );
     let ids: HashSet<_> = listed.iter().map(|e| e.id).collect();
     assert_eq!(ids.len(), 7, "no event on two pages");
+}
+
+async fn purge_deletes_exactly_the_events_stored_before_the_cutoff(store: DynStore) {
+    let at = time::now();
+    let mut old = Vec::new();
+    for n in 0..3 {
+        old.push(
+            store
+                .insert_event(event("CApurge", "old", at, n))
+                .await
+                .expect("insert_event"),
+        );
+    }
+    // The store stamps `createdAt` itself; step past the last old one (millisecond times).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cutoff = time::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut kept = Vec::new();
+    for n in 3..5 {
+        kept.push(
+            store
+                .insert_event(event("CApurge", "new", at, n))
+                .await
+                .expect("insert_event"),
+        );
+    }
+    assert!(
+        old.iter().all(|e| e.created_at < cutoff) && kept.iter().all(|e| e.created_at >= cutoff)
+    );
+
+    let before_everything = old[0].created_at - TimeDelta::seconds(1);
+    assert_eq!(
+        store
+            .purge_events_before(before_everything)
+            .await
+            .expect("purge"),
+        0
+    );
+    assert_eq!(
+        store.purge_events_before(cutoff).await.expect("purge"),
+        3,
+        "the three old events go"
+    );
+    assert_eq!(
+        store.purge_events_before(cutoff).await.expect("purge"),
+        0,
+        "a second purge finds nothing"
+    );
+    let left = store
+        .list_events(
+            "CApurge",
+            &EventFilter::default(),
+            &page(1, 100, Sort::asc("timestamp")),
+        )
+        .await
+        .expect("list_events");
+    let ids: HashSet<_> = left.items.iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids,
+        kept.iter().map(|e| e.id).collect::<HashSet<_>>(),
+        "only the new events are left"
+    );
 }
