@@ -45,11 +45,14 @@ pub(crate) fn pool_metrics() -> EventHandler<CmapEvent> {
     })
 }
 
+/// Started commands by (connection id, request id): their collection and filter shape.
+type Pending = HashMap<(u32, i32), (String, String)>;
+
 /// Times every command and logs those slower than `threshold`.
 pub(crate) fn slow_query_log(threshold: Duration) -> EventHandler<CommandEvent> {
     // Started and finished events arrive separately; what the finish needs of the start
     // (collection and filter shape) waits here, keyed by connection and request id.
-    let pending: Arc<Mutex<HashMap<(u32, i32), (String, String)>>> = Arc::default();
+    let pending: Arc<Mutex<Pending>> = Arc::default();
     EventHandler::callback(move |event: CommandEvent| {
         let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
         match event {
