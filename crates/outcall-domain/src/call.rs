@@ -202,6 +202,12 @@ fn default_direction() -> String {
 }
 
 impl Call {
+    /// Whether someone (or a machine) picked up: an answer time was recorded, or Twilio
+    /// reported `completed`, which it only does for answered calls.
+    pub fn is_answered(&self) -> bool {
+        self.answer_time.is_some() || self.status == CallStatus::Completed
+    }
+
     /// A fresh outbound call record; the store sets the timestamps on insert.
     pub fn new(
         call_sid: impl Into<String>,

@@ -6,12 +6,14 @@
 //! - [`phone`]: `PhoneNumber`, parsed and normalised to E.164.
 //! - [`call`]: the call record and its status precedence rules.
 //! - [`recording`], [`transcript`], [`event`]: what hangs off a call.
+//! - [`callstats`]: daily rollups of calls, kept when calls are archived.
 //! - [`campaign`]: campaigns and their state machine.
 //! - [`contact`], [`campaign_contact`]: who is called, and per-campaign dial state.
 //! - [`page`]: pagination and sorting shared by every list.
 //! - [`validate`]: small validation helpers shared by the types.
 
 pub mod call;
+pub mod callstats;
 pub mod campaign;
 pub mod campaign_contact;
 pub mod contact;

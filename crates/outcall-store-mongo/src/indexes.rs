@@ -101,6 +101,8 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
         I::new("contacts", doc! {"tags": 1}),
         I::new("contacts", doc! {"campaignIds": 1, "status": 1}),
         I::new("contacts", doc! {"phoneNumber": 1, "campaignIds": 1}).unique(),
+        // callstats (data-model.md: daily rollups kept when calls are archived)
+        I::new("callstats", doc! {"day": 1}).unique(),
         // campaigncontacts (data-model.md)
         I::new("campaigncontacts", doc! {"campaignId": 1, "contactId": 1}).unique(),
         I::new(

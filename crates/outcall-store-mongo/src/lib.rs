@@ -30,6 +30,7 @@ use mongodb::options::{
 use mongodb::{Client, Database};
 use outcall_store::{Store, StoreError, StoreResult};
 
+mod archive;
 pub mod indexes;
 mod mapping;
 mod monitor;

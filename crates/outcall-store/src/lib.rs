@@ -12,13 +12,16 @@
 //! - [`error`]: `StoreError`, the few failures callers distinguish.
 //! - [`filter`]: the filters each list accepts, and their sortable fields.
 //! - [`port`]: the traits.
+//! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
 //! - [`conformance`]: the shared behaviour suite.
 
+pub mod archive;
 pub mod conformance;
 pub mod error;
 pub mod filter;
 pub mod port;
 
+pub use archive::ArchiveStore;
 pub use error::{StoreError, StoreResult};
 pub use filter::*;
 pub use port::*;

@@ -206,6 +206,7 @@ pub trait Store:
     + CampaignStore
     + ContactStore
     + CampaignContactStore
+    + crate::archive::ArchiveStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::port::Store;
 
+mod archive;
 mod calls;
 mod campaigns;
 mod contacts;
@@ -55,6 +56,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(events::checks());
     checks.extend(campaigns::checks());
     checks.extend(contacts::checks());
+    checks.extend(archive::checks());
     checks
 }
 
