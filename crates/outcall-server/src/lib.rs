@@ -11,6 +11,7 @@
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
+pub mod archive;
 pub mod auth;
 pub mod bridge;
 pub mod bus;
@@ -191,6 +192,7 @@ pub async fn serve(
     metrics::handle();
     let store = store::open(&config.store).await?;
     spawn_event_purge(store.clone(), config.store.event_retention());
+    spawn_daily_rollups(store.clone());
     let state = AppState::new(store, &config)?;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr)
@@ -241,6 +243,20 @@ fn spawn_event_purge(store: Arc<dyn Store>, retention: Option<std::time::Duratio
                     "purged call events older than EVENT_RETENTION_DAYS"
                 ),
                 Err(e) => tracing::warn!("purging old call events failed: {e}"),
+            }
+        }
+    });
+}
+
+/// Recomputes the `callstats` rollups of the last week once a day (sealed days stay).
+fn spawn_daily_rollups(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(86_400));
+        loop {
+            every.tick().await;
+            let today = outcall_domain::time::now().date_naive();
+            if let Err(e) = archive::roll_up_recent_days(&store, today, 7).await {
+                tracing::warn!("daily call rollups failed: {e:#}");
             }
         }
     });

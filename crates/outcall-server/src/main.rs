@@ -1,4 +1,4 @@
-//! The `outcall` command: `serve` (default) and `migrate`.
+//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`.
 
 use std::process::ExitCode;
 
@@ -35,6 +35,8 @@ enum Command {
     Demo(outcall_server::demo::DemoArgs),
     /// Run one simulator (Twilio or ElevenLabs) on its own.
     Sim(outcall_server::sim_cli::SimArgs),
+    /// Move calls older than a day into a compressed file, keeping daily rollups.
+    Archive(outcall_server::archive::ArchiveArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +68,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(config) => serve(*config).await,
         Command::Demo(args) => outcall_server::demo::run(args, shutdown_signal()).await,
         Command::Sim(args) => outcall_server::sim_cli::run(args, shutdown_signal()).await,
+        Command::Archive(args) => outcall_server::archive::run(args).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(

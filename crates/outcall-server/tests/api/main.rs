@@ -2,6 +2,7 @@
 
 mod support;
 
+mod archive;
 mod calling;
 mod calls;
 mod conventions;
