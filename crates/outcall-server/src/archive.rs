@@ -145,7 +145,7 @@ pub async fn archive(
                 .or_insert_with(|| DailyCallStats::empty(call.created_at.date_naive()))
                 .add(call);
             written.push(call.call_sid.clone());
-            if written.len() % 1000 == 0 {
+            if written.len().is_multiple_of(1000) {
                 eprintln!("archive: written {} of {} calls", written.len(), page.total);
             }
         }
@@ -192,7 +192,7 @@ pub async fn archive(
         if store.delete_call_records(sid).await? {
             report.deleted += 1;
         }
-        if (i + 1) % 1000 == 0 {
+        if (i + 1).is_multiple_of(1000) {
             eprintln!("archive: deleted {} of {} calls", i + 1, written.len());
         }
     }
