@@ -206,6 +206,7 @@ mod tests {
             ("transcripts", "callSid_1"),
             ("contacts", "phoneNumber_1_campaignIds_1"),
             ("campaigncontacts", "campaignId_1_contactId_1"),
+            ("callstats", "day_1"),
         ];
         for i in &all {
             assert_eq!(
