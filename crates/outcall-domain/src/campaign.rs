@@ -212,16 +212,16 @@ pub struct VoicemailSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CampaignSettings {
-    /// Minimum seconds between two call starts of this campaign.
+    /// Minimum seconds between two call starts of this campaign (fractions allowed).
     #[serde(default = "default_call_delay")]
-    pub call_delay: i64,
+    pub call_delay: f64,
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent_calls: i64,
     #[serde(default)]
     pub retry_count: i64,
-    /// Seconds to wait before a retry.
+    /// Seconds to wait before a retry (fractions allowed).
     #[serde(default = "default_retry_delay")]
-    pub retry_delay: i64,
+    pub retry_delay: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calling_window: Option<CallingWindow>,
     #[serde(default)]
@@ -232,14 +232,14 @@ pub struct CampaignSettings {
     pub agent_id: Option<String>,
 }
 
-fn default_call_delay() -> i64 {
-    5
+fn default_call_delay() -> f64 {
+    5.0
 }
 fn default_max_concurrent() -> i64 {
     1
 }
-fn default_retry_delay() -> i64 {
-    3600
+fn default_retry_delay() -> f64 {
+    3600.0
 }
 
 impl Default for CampaignSettings {
@@ -289,11 +289,32 @@ pub struct Campaign {
     pub contact_ids: Vec<ObjectId>,
     #[serde(default)]
     pub call_ids: Vec<ObjectId>,
+    /// The engine process dialling this campaign, until its lease expires: one runner
+    /// at a time keeps pacing and the concurrency cap exact across processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerLease>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerLease {
+    pub owner: String,
+    pub expires_at: Timestamp,
+}
+
 impl Campaign {
+    /// Whether `owner` may run the campaign at `now`: it is active and nobody else
+    /// holds a live runner lease.
+    pub fn runnable_by(&self, owner: &str, now: Timestamp) -> bool {
+        self.status == CampaignStatus::Active
+            && self
+                .runner
+                .as_ref()
+                .is_none_or(|r| r.owner == owner || r.expires_at <= now)
+    }
+
     pub fn new(name: impl Into<String>) -> Self {
         let now = crate::time::now();
         Self {
@@ -312,6 +333,7 @@ impl Campaign {
             next_execution: None,
             contact_ids: Vec::new(),
             call_ids: Vec::new(),
+            runner: None,
             created_at: now,
             updated_at: now,
         }
@@ -376,6 +398,9 @@ impl crate::time::MillisecondTimes for Campaign {
     fn truncate_times(&mut self) {
         crate::time::truncate_opt(&mut self.last_executed);
         crate::time::truncate_opt(&mut self.next_execution);
+        if let Some(r) = &mut self.runner {
+            crate::time::truncate(&mut r.expires_at);
+        }
         crate::time::truncate(&mut self.created_at);
         crate::time::truncate(&mut self.updated_at);
     }

@@ -31,6 +31,7 @@ use mongodb::{Client, Database};
 use outcall_store::{Store, StoreError, StoreResult};
 
 mod archive;
+mod dialing;
 pub mod indexes;
 mod mapping;
 mod monitor;

@@ -92,6 +92,7 @@ pub(crate) const CAMPAIGNS: Schema = Schema {
         ("_id", Oid),
         ("lastExecuted", Date),
         ("nextExecution", Date),
+        ("runner.expiresAt", Date),
         ("createdAt", Date),
         ("updatedAt", Date),
         ("contactIds", Oids),
@@ -102,10 +103,8 @@ pub(crate) const CAMPAIGNS: Schema = Schema {
         ("stats.callsAnswered", Int),
         ("stats.callsFailed", Int),
         ("stats.totalDuration", Int),
-        ("settings.callDelay", Int),
         ("settings.maxConcurrentCalls", Int),
         ("settings.retryCount", Int),
-        ("settings.retryDelay", Int),
     ],
 };
 
@@ -417,7 +416,7 @@ mod tests {
         assert_eq!(c.id.to_hex(), id.to_hex());
         assert_eq!(c.stats.calls_answered, 2);
         assert_eq!(c.stats.average_duration, 15.0);
-        assert_eq!(c.settings.retry_delay, 3600);
+        assert_eq!(c.settings.retry_delay, 3600.0);
         assert_eq!(c.created_at, at());
     }
 

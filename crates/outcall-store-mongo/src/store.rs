@@ -9,7 +9,9 @@ use outcall_domain::call::{Call, CallPatch, StatusChange, StatusUpdate};
 use outcall_domain::campaign::{
     Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
 };
-use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
+use outcall_domain::campaign_contact::{
+    AttemptGuard, AttemptStep, CampaignContact, Claim, DialCounts, DialStatus,
+};
 use outcall_domain::contact::{Contact, ContactPatch};
 use outcall_domain::event::CallEvent;
 use outcall_domain::page::SortOrder;
@@ -30,7 +32,7 @@ use crate::mapping::{
     self, CALLS, CAMPAIGN_CONTACTS, CAMPAIGNS, CONTACTS, EVENTS, RECORDINGS, Schema, TRANSCRIPTS,
     date, oid,
 };
-use crate::{MongoStore, db_err, error_code, updates};
+use crate::{MongoStore, db_err, dialing, error_code, updates};
 
 type Rules = &'static [(&'static str, &'static str)];
 
@@ -537,6 +539,28 @@ impl CampaignStore for MongoStore {
         }
         Err(contention("add_campaign_stats"))
     }
+
+    async fn hold_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+        dialled_at: Option<Timestamp>,
+    ) -> StoreResult<Option<Campaign>> {
+        let (filter, update) = dialing::hold_runner(id, owner, now, expires_at, dialled_at);
+        self.modify(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+            .await
+    }
+
+    async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()> {
+        let (filter, update) = dialing::release_runner(id, owner, now());
+        self.coll(&CAMPAIGNS)
+            .update_one(filter, update)
+            .await
+            .map_err(|e| db_err(e, CAMPAIGN_RULES))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -741,5 +765,158 @@ impl CampaignContactStore for MongoStore {
         }
         let sort = sort_field(page, CAMPAIGN_CONTACT_SORT_FIELDS, "createdAt");
         self.list(&CAMPAIGN_CONTACTS, d, page, sort).await
+    }
+
+    async fn claim_campaign_contact(
+        &self,
+        campaign_id: ObjectId,
+        claim: &Claim,
+    ) -> StoreResult<Option<CampaignContact>> {
+        let (filter, update, sort) = dialing::claim_contact(campaign_id, claim, now());
+        // findOneAndUpdate picks and changes one document atomically: two claims
+        // can never both match the same pending contact.
+        self.coll(&CAMPAIGN_CONTACTS)
+            .find_one_and_update(filter, update)
+            .sort(sort)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| db_err(e, CC_RULES))?
+            .map(|d| mapping::from_document(d, &CAMPAIGN_CONTACTS))
+            .transpose()
+    }
+
+    async fn step_attempt(
+        &self,
+        campaign_id: ObjectId,
+        contact_id: ObjectId,
+        guard: &AttemptGuard,
+        step: &AttemptStep,
+    ) -> StoreResult<Option<CampaignContact>> {
+        let (filter, update) = dialing::attempt_step(campaign_id, contact_id, guard, step, now());
+        self.modify(&CAMPAIGN_CONTACTS, filter, update, CC_RULES)
+            .await
+    }
+
+    async fn expired_attempts(
+        &self,
+        campaign_id: ObjectId,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<CampaignContact>> {
+        let docs: Vec<Document> = self
+            .coll(&CAMPAIGN_CONTACTS)
+            .find(doc! {
+                "campaignId": oid(campaign_id),
+                "status": "dialing",
+                "lease.expiresAt": {"$lte": date(now)},
+            })
+            .sort(doc! {"lease.expiresAt": 1, "_id": 1})
+            .limit(limit.max(1))
+            .await
+            .map_err(|e| db_err(e, &[]))?
+            .try_collect()
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        docs.into_iter()
+            .map(|d| mapping::from_document(d, &CAMPAIGN_CONTACTS))
+            .collect()
+    }
+
+    async fn count_campaign_contacts(
+        &self,
+        campaign_id: ObjectId,
+        now: Timestamp,
+    ) -> StoreResult<DialCounts> {
+        let coll = self.coll(&CAMPAIGN_CONTACTS);
+        let id = oid(campaign_id);
+        let groups: Vec<Document> = coll
+            .aggregate(vec![
+                doc! {"$match": {"campaignId": id}},
+                doc! {"$group": {"_id": "$status", "n": {"$sum": 1}}},
+            ])
+            .await
+            .map_err(|e| db_err(e, &[]))?
+            .try_collect()
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        let mut counts = DialCounts::default();
+        for g in groups {
+            let Ok(name) = g.get_str("_id") else { continue };
+            let n = match g.get("n") {
+                Some(Bson::Int32(n)) => i64::from(*n),
+                Some(Bson::Int64(n)) => *n,
+                Some(Bson::Double(n)) => *n as i64,
+                _ => 0,
+            };
+            let status: DialStatus = serde_json::from_value(serde_json::Value::String(name.into()))
+                .map_err(|e| StoreError::Internal(format!("unknown dial status {name:?}: {e}")))?;
+            counts.add(status, n);
+        }
+        counts.live = coll
+            .count_documents(doc! {
+                "campaignId": id,
+                "status": "dialing",
+                "lease.expiresAt": {"$gt": date(now)},
+            })
+            .await
+            .map_err(|e| db_err(e, &[]))? as i64;
+        let next: Option<CampaignContact> = coll
+            .find_one(doc! {
+                "campaignId": id,
+                "status": {"$in": ["pending", "retry"]},
+                "nextAttemptAt": {"$ne": Bson::Null},
+            })
+            .sort(doc! {"nextAttemptAt": 1})
+            .await
+            .map_err(|e| db_err(e, &[]))?
+            .map(|d| mapping::from_document(d, &CAMPAIGN_CONTACTS))
+            .transpose()?;
+        counts.next_due = next.and_then(|c| c.next_attempt_at);
+        Ok(counts)
+    }
+
+    async fn cancel_campaign_contacts(&self, campaign_id: ObjectId) -> StoreResult<u64> {
+        let done = self
+            .coll(&CAMPAIGN_CONTACTS)
+            .update_many(
+                doc! {"campaignId": oid(campaign_id), "status": {"$in": ["pending", "retry"]}},
+                doc! {"$set": {"status": "cancelled", "updatedAt": date(now())}},
+            )
+            .await
+            .map_err(|e| db_err(e, CC_RULES))?;
+        Ok(done.modified_count)
+    }
+
+    async fn remove_campaign_contact(
+        &self,
+        campaign_id: ObjectId,
+        contact_id: ObjectId,
+    ) -> StoreResult<bool> {
+        let pair = doc! {"campaignId": oid(campaign_id), "contactId": oid(contact_id)};
+        let mut not_dialing = pair.clone();
+        not_dialing.insert("status", doc! {"$ne": "dialing"});
+        let done = self
+            .coll(&CAMPAIGN_CONTACTS)
+            .delete_one(not_dialing)
+            .await
+            .map_err(|e| db_err(e, CC_RULES))?;
+        if done.deleted_count > 0 {
+            return Ok(true);
+        }
+        if self.find_doc(&CAMPAIGN_CONTACTS, pair).await?.is_some() {
+            return Err(StoreError::Conflict {
+                what: "the contact is being called in this campaign".into(),
+            });
+        }
+        Ok(false)
+    }
+
+    async fn delete_campaign_contacts(&self, campaign_id: ObjectId) -> StoreResult<u64> {
+        let done = self
+            .coll(&CAMPAIGN_CONTACTS)
+            .delete_many(doc! {"campaignId": oid(campaign_id)})
+            .await
+            .map_err(|e| db_err(e, CC_RULES))?;
+        Ok(done.deleted_count)
     }
 }

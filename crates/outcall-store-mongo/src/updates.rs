@@ -452,8 +452,8 @@ mod tests {
             doc! {"$set": {
                 "name": "Renamed",
                 "nextExecution": d(now()),
-                "settings": {"callDelay": 5_i64, "maxConcurrentCalls": 1_i64, "retryCount": 0_i64,
-                             "retryDelay": 3600_i64, "retryOn": []},
+                "settings": {"callDelay": 5.0, "maxConcurrentCalls": 1_i64, "retryCount": 0_i64,
+                             "retryDelay": 3600.0, "retryOn": []},
                 "updatedAt": d(now()),
             }}
         );

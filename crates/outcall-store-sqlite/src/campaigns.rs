@@ -2,10 +2,9 @@
 
 use async_trait::async_trait;
 use outcall_domain::campaign::{
-    Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
+    Campaign, CampaignAction, CampaignPatch, CampaignStatus, RunnerLease, StatsDelta,
 };
-use outcall_domain::time::MillisecondTimes;
-use outcall_domain::time::now;
+use outcall_domain::time::{MillisecondTimes, Timestamp, now};
 use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{CampaignFilter, CampaignStore, StoreResult, Transition};
 
@@ -166,5 +165,43 @@ impl CampaignStore for SqliteStore {
             })
             .await?;
         Ok(result.map(|(c, _)| c))
+    }
+
+    async fn hold_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+        dialled_at: Option<Timestamp>,
+    ) -> StoreResult<Option<Campaign>> {
+        let result = self
+            .modify_campaign(id, |c| {
+                if !c.runnable_by(owner, now) {
+                    return false;
+                }
+                c.runner = Some(RunnerLease {
+                    owner: owner.to_string(),
+                    expires_at,
+                });
+                if dialled_at.is_some() {
+                    c.last_executed = dialled_at;
+                }
+                true
+            })
+            .await?;
+        Ok(result.and_then(|(c, held)| held.then_some(c)))
+    }
+
+    async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()> {
+        self.modify_campaign(id, |c| {
+            let mine = c.runner.as_ref().is_some_and(|r| r.owner == owner);
+            if mine {
+                c.runner = None;
+            }
+            mine
+        })
+        .await?;
+        Ok(())
     }
 }

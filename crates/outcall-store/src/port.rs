@@ -8,7 +8,9 @@ use outcall_domain::call::{Call, CallPatch, StatusChange, StatusUpdate};
 use outcall_domain::campaign::{
     Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
 };
-use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
+use outcall_domain::campaign_contact::{
+    AttemptGuard, AttemptStep, CampaignContact, Claim, DialCounts, DialStatus,
+};
 use outcall_domain::contact::{Contact, ContactPatch};
 use outcall_domain::event::CallEvent;
 use outcall_domain::recording::Recording;
@@ -125,6 +127,20 @@ pub trait CampaignStore: Send + Sync {
         id: ObjectId,
         delta: &StatsDelta,
     ) -> StoreResult<Option<Campaign>>;
+    /// Takes or renews the campaign's runner lease for `owner` until `expires_at`, in
+    /// one compare-and-set that also requires the campaign to be `active` and the lease
+    /// free, expired or already `owner`'s ([`Campaign::runnable_by`]); `dialled_at`
+    /// also sets `lastExecuted`. The campaign as written, or `None` if refused.
+    async fn hold_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+        dialled_at: Option<Timestamp>,
+    ) -> StoreResult<Option<Campaign>>;
+    /// Drops `owner`'s runner lease (if it holds it), whatever the status.
+    async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -194,6 +210,49 @@ pub trait CampaignContactStore: Send + Sync {
         status: Option<DialStatus>,
         page: &PageRequest,
     ) -> StoreResult<Page<CampaignContact>>;
+    /// Claims the campaign's next contact to dial, atomically: one that is
+    /// [claimable](CampaignContact::is_claimable) at `claim.now`, highest `priority`
+    /// first, then earliest `nextAttemptAt` (none first), then oldest. It becomes
+    /// `dialing` under a lease of `claim.attempt_id`. Concurrent claims never share one.
+    async fn claim_campaign_contact(
+        &self,
+        campaign_id: ObjectId,
+        claim: &Claim,
+    ) -> StoreResult<Option<CampaignContact>>;
+    /// Applies `step` ([`AttemptStep::apply`]) if the contact still holds the lease the
+    /// guard names ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise.
+    async fn step_attempt(
+        &self,
+        campaign_id: ObjectId,
+        contact_id: ObjectId,
+        guard: &AttemptGuard,
+        step: &AttemptStep,
+    ) -> StoreResult<Option<CampaignContact>>;
+    /// `dialing` contacts whose lease expired by `now`, oldest expiry first.
+    async fn expired_attempts(
+        &self,
+        campaign_id: ObjectId,
+        now: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<CampaignContact>>;
+    /// Counts of the campaign's contacts per dial status, live leases at `now`, and the
+    /// next due retry.
+    async fn count_campaign_contacts(
+        &self,
+        campaign_id: ObjectId,
+        now: Timestamp,
+    ) -> StoreResult<DialCounts>;
+    /// Moves every `pending` and `retry` contact of the campaign to `cancelled`;
+    /// `dialing` ones finish their attempt. Returns how many moved.
+    async fn cancel_campaign_contacts(&self, campaign_id: ObjectId) -> StoreResult<u64>;
+    /// Removes the pair unless it is being dialled. `Conflict` while `dialing`.
+    async fn remove_campaign_contact(
+        &self,
+        campaign_id: ObjectId,
+        contact_id: ObjectId,
+    ) -> StoreResult<bool>;
+    /// Removes every pair of the campaign (the campaign is being deleted).
+    async fn delete_campaign_contacts(&self, campaign_id: ObjectId) -> StoreResult<u64>;
 }
 
 /// Everything outcall stores. `Arc<dyn Store>` is what the server holds.

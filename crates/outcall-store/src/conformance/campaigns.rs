@@ -95,10 +95,10 @@ fn full_campaign() -> Campaign {
         total_duration: 25,
     };
     c.settings = CampaignSettings {
-        call_delay: 10,
+        call_delay: 10.0,
         max_concurrent_calls: 3,
         retry_count: 2,
-        retry_delay: 600,
+        retry_delay: 600.0,
         calling_window: Some(CallingWindow {
             start: "09:00".into(),
             end: "20:00".into(),

@@ -17,6 +17,7 @@ mod archive;
 mod calls;
 mod campaigns;
 mod contacts;
+mod dialing;
 mod events;
 mod recordings;
 mod transcripts;
@@ -56,6 +57,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(events::checks());
     checks.extend(campaigns::checks());
     checks.extend(contacts::checks());
+    checks.extend(dialing::checks());
     checks.extend(archive::checks());
     checks
 }
