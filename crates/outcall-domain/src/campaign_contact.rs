@@ -59,6 +59,10 @@ pub struct CampaignContact {
     pub last_call_sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
+    /// When the current attempt's dial request was sent. A claim without it was never
+    /// dialled, so a dead owner's claim can be released; one with it may have rung.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialled_at: Option<Timestamp>,
     #[serde(default)]
     pub priority: i64,
     pub created_at: Timestamp,
@@ -84,6 +88,7 @@ impl CampaignContact {
             lease: None,
             last_call_sid: None,
             last_result: None,
+            dialled_at: None,
             priority: 0,
             created_at: now,
             updated_at: now,
@@ -94,6 +99,7 @@ impl CampaignContact {
 impl crate::time::MillisecondTimes for CampaignContact {
     fn truncate_times(&mut self) {
         crate::time::truncate_opt(&mut self.next_attempt_at);
+        crate::time::truncate_opt(&mut self.dialled_at);
         if let Some(lease) = &mut self.lease {
             crate::time::truncate(&mut lease.expires_at);
         }
@@ -160,6 +166,7 @@ pub struct AttemptStep {
     pub last_call_sid: Option<String>,
     pub last_result: Option<String>,
     pub skip_reason: Option<SkipReason>,
+    pub dialled_at: Option<Timestamp>,
 }
 
 impl AttemptStep {
@@ -172,6 +179,7 @@ impl AttemptStep {
             last_call_sid: None,
             last_result: None,
             skip_reason: None,
+            dialled_at: None,
         }
     }
 
@@ -201,6 +209,9 @@ impl AttemptStep {
         if self.skip_reason.is_some() {
             cc.skip_reason = self.skip_reason;
         }
+        if self.dialled_at.is_some() {
+            cc.dialled_at = self.dialled_at;
+        }
     }
 }
 
@@ -214,6 +225,7 @@ impl CampaignContact {
     /// What a claim does to the contact.
     pub fn claim(&mut self, claim: &Claim) {
         self.status = DialStatus::Dialing;
+        self.dialled_at = None;
         self.lease = Some(Lease {
             owner: claim.owner.clone(),
             attempt_id: claim.attempt_id.clone(),

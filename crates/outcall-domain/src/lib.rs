@@ -9,6 +9,7 @@
 //! - [`callstats`]: daily rollups of calls, kept when calls are archived.
 //! - [`campaign`]: campaigns and their state machine.
 //! - [`contact`], [`campaign_contact`]: who is called, and per-campaign dial state.
+//! - [`dialing`]: the campaign engine's decisions: calling windows, retries, pacing.
 //! - [`page`]: pagination and sorting shared by every list.
 //! - [`validate`]: small validation helpers shared by the types.
 
@@ -17,6 +18,7 @@ pub mod callstats;
 pub mod campaign;
 pub mod campaign_contact;
 pub mod contact;
+pub mod dialing;
 pub mod event;
 pub mod id;
 pub mod page;

@@ -66,15 +66,18 @@ pub(crate) fn claim_contact(
             {"nextAttemptAt": {"$lte": date(claim.now)}},
         ],
     };
-    let update = doc! {"$set": {
-        "status": "dialing",
-        "lease": {
-            "owner": &claim.owner,
-            "attemptId": &claim.attempt_id,
-            "expiresAt": date(claim.expires_at),
+    let update = doc! {
+        "$set": {
+            "status": "dialing",
+            "lease": {
+                "owner": &claim.owner,
+                "attemptId": &claim.attempt_id,
+                "expiresAt": date(claim.expires_at),
+            },
+            "updatedAt": date(now),
         },
-        "updatedAt": date(now),
-    }};
+        "$unset": {"dialledAt": ""},
+    };
     let sort = doc! {"priority": -1, "nextAttemptAt": 1, "createdAt": 1, "_id": 1};
     (filter, update, sort)
 }
@@ -119,6 +122,9 @@ pub(crate) fn attempt_step(
     if let Some(reason) = &step.skip_reason {
         set.insert("skipReason", status_name(reason));
     }
+    if let Some(t) = step.dialled_at {
+        set.insert("dialledAt", date(t));
+    }
     if step.attempts_inc != 0 {
         update.insert("$inc", doc! {"attempts": step.attempts_inc});
     }
@@ -157,11 +163,14 @@ mod tests {
         );
         assert_eq!(
             update,
-            doc! {"$set": {
-                "status": "dialing",
-                "lease": {"owner": "host-1", "attemptId": "A1", "expiresAt": d(later)},
-                "updatedAt": d(t),
-            }}
+            doc! {
+                "$set": {
+                    "status": "dialing",
+                    "lease": {"owner": "host-1", "attemptId": "A1", "expiresAt": d(later)},
+                    "updatedAt": d(t),
+                },
+                "$unset": {"dialledAt": ""},
+            }
         );
         assert_eq!(
             sort,

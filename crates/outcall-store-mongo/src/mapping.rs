@@ -131,6 +131,7 @@ pub(crate) const CAMPAIGN_CONTACTS: Schema = Schema {
         ("contactId", Oid),
         ("nextAttemptAt", Date),
         ("lease.expiresAt", Date),
+        ("dialledAt", Date),
         ("createdAt", Date),
         ("updatedAt", Date),
         ("attempts", Int),

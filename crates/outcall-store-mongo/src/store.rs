@@ -219,6 +219,9 @@ fn call_filter(f: &CallFilter) -> Document {
     if let Some(id) = f.contact_id {
         d.insert("contactId", oid(id));
     }
+    if let Some(a) = &f.attempt_id {
+        d.insert("attemptId", a.as_str());
+    }
     if let Some(from) = &f.from {
         d.insert("from", from.as_str());
     }

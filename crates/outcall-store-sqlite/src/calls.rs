@@ -64,6 +64,9 @@ fn push_filter(filter: &CallFilter, q: &mut QueryBuilder<'_, Sqlite>) {
     if let Some(id) = filter.contact_id {
         q.push(" AND contact_id = ").push_bind(id.to_hex());
     }
+    if let Some(a) = &filter.attempt_id {
+        q.push(" AND attempt_id = ").push_bind(a.clone());
+    }
     if let Some(from) = &filter.from {
         q.push(" AND from_number = ").push_bind(from.clone());
     }

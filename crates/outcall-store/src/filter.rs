@@ -12,6 +12,8 @@ pub struct CallFilter {
     pub status: Option<CallStatus>,
     pub campaign_id: Option<ObjectId>,
     pub contact_id: Option<ObjectId>,
+    /// The campaign attempt that placed the call (unique).
+    pub attempt_id: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     /// Inclusive lower bound on `createdAt`.

@@ -42,6 +42,7 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
         status: params.parse::<CallStatus>("status")?,
         campaign_id: params.object_id("campaignId")?,
         contact_id: params.object_id("contactId")?,
+        attempt_id: params.text("attemptId"),
         from: number(&mut params, "from")?,
         to: number(&mut params, "to")?,
         start_date,
