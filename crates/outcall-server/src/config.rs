@@ -43,6 +43,9 @@ pub struct ServerConfig {
     #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
     pub default_region: String,
 
+    #[command(flatten)]
+    pub engine: EngineSettings,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
@@ -340,4 +343,29 @@ mod tests {
             "sqlite://./data/outcall.db"
         );
     }
+}
+
+/// The campaign engine.
+#[derive(Clone, Debug, Args)]
+pub struct EngineSettings {
+    /// Run campaigns in this process (`false` for an API-only process).
+    #[arg(long, env = "CAMPAIGN_ENGINE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub campaign_engine: bool,
+
+    /// Account-wide calls started per second, across campaigns (Twilio's default is 1).
+    #[arg(long, env = "CALLS_PER_SECOND", default_value_t = 1.0)]
+    pub calls_per_second: f64,
+
+    /// Seconds a dial attempt's lease lasts before another process may check on it;
+    /// a live call's lease is renewed while Twilio says it is live.
+    #[arg(long, env = "ATTEMPT_LEASE_SECS", default_value_t = 120.0)]
+    pub attempt_lease_secs: f64,
+
+    /// Seconds a process holds a campaign before another may take it over.
+    #[arg(long, env = "RUNNER_LEASE_SECS", default_value_t = 15.0)]
+    pub runner_lease_secs: f64,
+
+    /// Milliseconds between the engine's looks at campaigns when nothing wakes it.
+    #[arg(long, env = "ENGINE_TICK_MS", default_value_t = 1000)]
+    pub engine_tick_ms: u64,
 }

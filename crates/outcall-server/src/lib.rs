@@ -17,6 +17,8 @@ pub mod bridge;
 pub mod bus;
 pub mod config;
 pub mod demo;
+pub mod dialer;
+pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod extract;
@@ -55,6 +57,7 @@ pub struct AppState {
     pub agent: Option<Arc<agent::Agent>>,
     /// The base URL providers reach us at (no trailing slash).
     pub public_url: Arc<str>,
+    pub engine: Arc<engine::Engine>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -90,6 +93,7 @@ impl AppState {
             telephony,
             agent,
             public_url: public_url.trim_end_matches('/').into(),
+            engine: Arc::new(engine::Engine::new(&config.engine)),
         })
     }
 
@@ -213,6 +217,7 @@ pub async fn serve(
         "outcall listening on http://{local}"
     );
     on_listening(&state);
+    let engine = engine::spawn(state.clone());
     launch(
         listener,
         app(state, config.body_limit_bytes),
@@ -220,6 +225,9 @@ pub async fn serve(
         Duration::from_secs(config.shutdown_grace_secs),
     )
     .await?;
+    if let Some(engine) = engine {
+        engine.abort();
+    }
     tracing::info!("outcall stopped");
     Ok(())
 }

@@ -8,16 +8,16 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use outcall_domain::ObjectId;
-use outcall_domain::call::{Call, CallPatch, CallStatus, TerminatedBy};
+use outcall_domain::call::{CallPatch, CallStatus, TerminatedBy};
 use outcall_domain::contact::ContactStatus;
 use outcall_domain::validate::{MAX_SHORT, MAX_TEXT, Validator};
-use outcall_twilio::client::{RecordingChannels, StatusCallbackEvent};
-use outcall_twilio::{CreateCall, TwilioError, with_retry};
+use outcall_twilio::{TwilioError, with_retry};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::validate::{optional_sid, phone, sid};
 use crate::AppState;
+use crate::dialer::{PlaceError, Placement};
 use crate::envelope::{created, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -40,7 +40,7 @@ fn telephony(state: &AppState) -> ApiResult<&Telephony> {
 
 /// A Twilio failure as the API user should see it: Twilio's own 4xx (a bad number,
 /// an unverified caller id) is the caller's to fix; anything else is ours or Twilio's.
-fn twilio_error(e: TwilioError) -> ApiError {
+pub(crate) fn twilio_error(e: TwilioError) -> ApiError {
     match &e {
         TwilioError::Api { status, error, .. } if (400..500).contains(status) && *status != 429 => {
             ApiError::Validation {
@@ -107,77 +107,30 @@ async fn outbound_call(
     };
     refuse_do_not_call(&state, to.as_str(), body.contact_id).await?;
 
-    let base = &state.public_url;
-    let mut request = CreateCall::new(to.as_str(), &from, format!("{base}/webhooks/twilio/voice"));
-    request.status_callback = Some(format!("{base}/webhooks/twilio/status"));
-    request.status_callback_events = vec![
-        StatusCallbackEvent::Initiated,
-        StatusCallbackEvent::Ringing,
-        StatusCallbackEvent::Answered,
-        StatusCallbackEvent::Completed,
-    ];
-    request.machine_detection = tel.amd.clone().map(|mut amd| {
-        amd.async_callback = Some(format!("{base}/webhooks/twilio/amd"));
-        amd
-    });
-    if body.record.unwrap_or(tel.record) {
-        request.record = true;
-        request.recording_channels = Some(RecordingChannels::Dual);
-        request.recording_status_callback = Some(format!("{base}/webhooks/twilio/recording"));
-    }
-    let resource = create_call_once(tel, &request)
-        .await
-        .map_err(twilio_error)?;
-
-    let mut call = Call::new(&resource.sid, &from, to.as_str());
-    call.status = resource
-        .status
-        .as_str()
-        .parse()
-        .unwrap_or(CallStatus::Queued);
-    call.prompt = body.prompt;
-    call.first_message = body.first_message;
-    call.dynamic_variables = body.dynamic_variables;
-    call.agent_id = body.agent_id;
-    call.contact_name = body.contact_name;
-    call.campaign_id = body.campaign_id;
-    call.contact_id = body.contact_id;
-    let call = match state.store.insert_call(call).await {
-        Ok(call) => call,
-        // A status callback overtook us and recorded the call first: keep that record.
-        Err(e) if e.is_conflict() => state
-            .store
-            .get_call(&resource.sid)
-            .await?
-            .ok_or_else(|| ApiError::Internal("call vanished after a conflict".into()))?,
-        Err(e) => return Err(e.into()),
+    let placement = Placement {
+        to: to.to_string(),
+        from,
+        prompt: body.prompt,
+        first_message: body.first_message,
+        dynamic_variables: body.dynamic_variables,
+        agent_id: body.agent_id,
+        contact_name: body.contact_name,
+        campaign_id: body.campaign_id,
+        contact_id: body.contact_id,
+        attempt_id: None,
+        record: body.record,
     };
-    state.bus.call("new_call", &call.call_sid, &call);
+    let call = crate::dialer::place(&state, tel, placement)
+        .await
+        .map_err(|e| match e {
+            PlaceError::Twilio(e) => twilio_error(e),
+            PlaceError::Store(e) => e.into(),
+        })?;
     created(json!({ "callSid": call.call_sid, "status": call.status }))
 }
 
-/// Creates the call, retrying only failures that prove Twilio did not place it: a 429
-/// (rejected by rate limit) or a connection that never reached Twilio. A timeout or a
-/// 5xx may hide a call Twilio did place, and a retry would ring the person twice.
-async fn create_call_once(
-    tel: &Telephony,
-    request: &CreateCall,
-) -> Result<outcall_twilio::CallResource, TwilioError> {
-    let attempts = tel.retry.max_attempts.max(1);
-    let mut attempt = 1;
-    loop {
-        match tel.client.create_call(request).await {
-            Err(e) if attempt < attempts && (e.http_status() == Some(429) || e.is_connect()) => {
-                tokio::time::sleep(tel.retry.delay_for(&e, attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// 409 for a number or contact marked do-not-call: no campaign or person may call it.
-async fn refuse_do_not_call(
+pub(crate) async fn refuse_do_not_call(
     state: &AppState,
     to: &str,
     contact_id: Option<ObjectId>,

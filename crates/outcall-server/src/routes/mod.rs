@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 mod calling;
-mod calls;
+pub(crate) mod calls;
 mod events;
 mod health;
 mod recordings;

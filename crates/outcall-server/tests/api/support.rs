@@ -181,6 +181,7 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = state.with_public_url(&base);
+        outcall_server::engine::spawn(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let router = app(state, config.body_limit_bytes);
         tokio::spawn(async move {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -124,9 +124,11 @@ async fn voice(
 
 async fn status(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     SignedForm(pairs): SignedForm,
 ) -> ApiResult<Response> {
     let cb = StatusCallback::parse(&pairs).map_err(bad_callback)?;
+    let origin = CallOrigin::from_query(query.as_deref());
     let update = StatusUpdate {
         status: call_status(cb.call_status)?,
         sequence_number: cb.sequence_number.map(|n| n as i64),
@@ -136,7 +138,7 @@ async fn status(
         error_code: cb.error_code.map(|c| c.to_string()),
         error_message: cb.error_message.clone(),
     };
-    let Some((call, change)) = apply_when_known(&state, &cb, &update).await? else {
+    let Some((call, change)) = apply_when_known(&state, &cb, &update, &origin).await? else {
         return Ok(ok_empty());
     };
     if change.applied() {
@@ -148,6 +150,12 @@ async fn status(
         }
         record_event(&state, &call.call_sid, "status-change", data).await?;
         publish_status(&state, &call);
+        if call.status.is_terminal()
+            && let Err(e) = crate::engine::on_call_ended(&state, &call).await
+        {
+            // The status is stored; the engine's check on the attempt's lease settles it.
+            tracing::warn!(call_sid = %call.call_sid, "campaign attempt not settled yet: {e}");
+        }
     }
     Ok(ok_empty())
 }
@@ -158,6 +166,7 @@ async fn apply_when_known(
     state: &AppState,
     cb: &StatusCallback,
     update: &StatusUpdate,
+    origin: &CallOrigin,
 ) -> ApiResult<Option<(Call, outcall_domain::StatusChange)>> {
     let deadline = tokio::time::Instant::now() + UNKNOWN_CALL_WAIT;
     loop {
@@ -172,12 +181,40 @@ async fn apply_when_known(
     tracing::warn!(call_sid = %cb.call_sid, "status callback for a call outcall did not place; recording it");
     let mut call = Call::new(&cb.call_sid, &cb.from, &cb.to);
     call.status = CallStatus::Queued;
+    call.attempt_id = origin.attempt_id.clone();
+    call.campaign_id = origin.campaign_id;
+    call.contact_id = origin.contact_id;
     match state.store.insert_call(call).await {
         Ok(call) => state.bus.call("new_call", &call.call_sid, &call),
         Err(e) if e.is_conflict() => {}
         Err(e) => return Err(e.into()),
     }
     Ok(state.store.update_call_status(&cb.call_sid, update).await?)
+}
+
+/// The campaign attempt a call belongs to, from its status callback URL (signed with
+/// the rest of the request), so a call whose record was never written is still
+/// linked to its attempt.
+#[derive(Debug, Default)]
+struct CallOrigin {
+    attempt_id: Option<String>,
+    campaign_id: Option<outcall_domain::ObjectId>,
+    contact_id: Option<outcall_domain::ObjectId>,
+}
+
+impl CallOrigin {
+    fn from_query(query: Option<&str>) -> Self {
+        let mut origin = Self::default();
+        for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match k.as_ref() {
+                "attemptId" => origin.attempt_id = Some(v.into_owned()),
+                "campaignId" => origin.campaign_id = v.parse().ok(),
+                "contactId" => origin.contact_id = v.parse().ok(),
+                _ => {}
+            }
+        }
+        origin
+    }
 }
 
 async fn record_event(
