@@ -8,6 +8,7 @@ use crate::error::ApiError;
 
 mod calling;
 pub(crate) mod calls;
+mod campaigns;
 mod events;
 mod health;
 mod recordings;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .merge(calls::router())
         .merge(calling::router())
+        .merge(campaigns::router())
         .merge(recordings::router())
         .merge(transcripts::router())
         .merge(events::router())

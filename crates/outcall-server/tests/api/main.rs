@@ -5,6 +5,7 @@ mod support;
 mod archive;
 mod calling;
 mod calls;
+mod campaigns;
 mod conventions;
 mod conversation;
 mod events;

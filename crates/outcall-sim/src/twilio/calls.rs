@@ -254,6 +254,15 @@ impl CallRegistry {
             .cloned()
     }
 
+    pub fn all(&self) -> Vec<SimCall> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

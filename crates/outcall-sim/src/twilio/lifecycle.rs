@@ -21,7 +21,16 @@ use super::twiml::{self, Verb};
 /// The longest a simulated call lasts when nobody hangs up.
 const MAX_CALL: Duration = Duration::from_secs(600);
 
+/// Runs a call's life, counting it as live (created, not yet final) meanwhile.
 pub(super) async fn run(shared: Arc<Shared>, call: SimCall) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let live = shared.live.fetch_add(1, SeqCst) + 1;
+    shared.peak_live.fetch_max(live, SeqCst);
+    live_call(shared.clone(), call).await;
+    shared.live.fetch_sub(1, SeqCst);
+}
+
+async fn live_call(shared: Arc<Shared>, call: SimCall) {
     let timings = shared.config.timings;
     let mut seq = 0u64;
     let scenario = call.scenario();

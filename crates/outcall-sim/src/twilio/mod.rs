@@ -98,6 +98,9 @@ struct Shared {
     /// Kept apart from `config` so the config can be taken whole at start.
     scenarios: ScenarioBook,
     calls: calls::CallRegistry,
+    /// Calls created and not yet in a final status, and the most there ever were.
+    live: std::sync::atomic::AtomicUsize,
+    peak_live: std::sync::atomic::AtomicUsize,
     limiter: Limiter,
     http: reqwest::Client,
     base_url: OnceLock<String>,
@@ -159,6 +162,8 @@ impl TwilioSim {
             config,
             scenarios,
             calls: calls::CallRegistry::default(),
+            live: Default::default(),
+            peak_live: Default::default(),
             http: reqwest::Client::new(),
             base_url: OnceLock::new(),
         });
@@ -188,6 +193,23 @@ impl TwilioSim {
     /// A call placed through the simulator, by sid.
     pub fn call(&self, sid: &str) -> Option<SimCall> {
         self.shared.calls.get(sid)
+    }
+
+    /// Every call placed through the simulator, in no particular order.
+    pub fn calls(&self) -> Vec<SimCall> {
+        self.shared.calls.all()
+    }
+
+    /// The most calls that were live (created, not yet final) at once.
+    pub fn peak_live_calls(&self) -> usize {
+        self.shared
+            .peak_live
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Calls live now (created, not yet final).
+    pub fn live_calls(&self) -> usize {
+        self.shared.live.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many calls were accepted.

@@ -1,0 +1,397 @@
+//! Campaigns run by the engine against the Twilio simulator at high speed: every
+//! contact reaches a final state, stats equal the stored calls, the concurrency cap
+//! holds as the simulator sees it, pause answers only when no call can start, and
+//! do-not-call, calling windows and retries behave as configured. Callees hang up
+//! after a short talk: the simulator's `Human` talks until the agent ends the call,
+//! and these tests run no agent.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use outcall_domain::contact::{Contact, ContactStatus};
+use outcall_sim::twilio::{Scenario, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+const FROM: &str = "+15005550006";
+
+async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
+    let sim = TwilioSim::start(TwilioSimConfig {
+        timings: Timings {
+            dial: Duration::from_millis(2),
+            ring: Duration::from_millis(10),
+            talk: Duration::from_millis(40),
+            amd: Duration::from_millis(5),
+        },
+        scenarios: book,
+        ..Default::default()
+    })
+    .await
+    .expect("start the Twilio simulator");
+    let flags = [
+        format!("--twilio-account-sid={}", sim.account_sid()),
+        format!("--twilio-auth-token={}", sim.auth_token()),
+        format!("--twilio-from-number={FROM}"),
+        format!("--twilio-api-base={}", sim.base_url()),
+        "--calls-per-second=10000".to_string(),
+        "--engine-tick-ms=50".to_string(),
+        "--record-calls=false".to_string(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    (TestServer::start_with(&flags).await, sim)
+}
+
+fn number(i: usize) -> String {
+    format!("+1415{:07}", 2_000_000 + i)
+}
+
+/// Stores `n` contacts and returns their ids.
+async fn contacts(s: &TestServer, n: usize, edit: impl Fn(usize, &mut Contact)) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut c = Contact::new(number(i));
+        c.name = Some(format!("Contact {i}"));
+        edit(i, &mut c);
+        let c = s.store.insert_contact(c).await.expect("insert contact");
+        ids.push(c.id.to_hex());
+    }
+    ids
+}
+
+async fn campaign(s: &TestServer, settings: Value, ids: &[String]) -> String {
+    let answer = s
+        .post(
+            "/api/db/campaigns",
+            json!({"name": "Spring reminders", "prompt": "Remind them.", "settings": settings}),
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 201, "{answer:?}");
+    let id = answer.data()["_id"].as_str().expect("_id").to_string();
+    let added = s
+        .post(
+            &format!("/api/db/campaigns/{id}/contacts"),
+            json!({"contactIds": ids}),
+        )
+        .await;
+    assert_eq!(added.status.as_u16(), 200, "{added:?}");
+    assert_eq!(added.data()["added"], json!(ids.len()));
+    id
+}
+
+async fn wait_status(s: &TestServer, id: &str, status: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let c = s.get(&format!("/api/db/campaigns/{id}/stats")).await;
+        if c.data()["status"] == json!(status) {
+            return c.data().clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "campaign not {status} in time: {c:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The attempt id the engine put in a simulated call's status callback URL.
+fn attempt_of(call: &outcall_sim::twilio::SimCall) -> Option<String> {
+    let url = call.request().status_callback.clone()?;
+    let query = url.split_once('?')?.1.to_string();
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "attemptId")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn all_calls(s: &TestServer, campaign: &str) -> Vec<Value> {
+    let mut calls = Vec::new();
+    for page in 1.. {
+        let got = s
+            .get(&format!(
+                "/api/db/calls?campaignId={campaign}&limit=100&page={page}"
+            ))
+            .await;
+        let items = got.items().clone();
+        let last = items.len() < 100;
+        calls.extend(items);
+        if last {
+            break;
+        }
+    }
+    calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_dials_every_contact_once_within_the_cap_and_completes() {
+    use Scenario::*;
+    let book = ScenarioBook::mix(
+        7,
+        vec![
+            (CalleeHangsUp, 6),
+            (Voicemail, 2),
+            (Busy, 1),
+            (Failed, 1),
+            (NoAnswer, 1),
+        ],
+    );
+    let (s, sim) = start(book).await;
+    const N: usize = 1000;
+    const CAP: usize = 8;
+    let ids = contacts(&s, N, |_, _| {}).await;
+    let id = campaign(
+        &s,
+        json!({"callDelay": 0.001, "maxConcurrentCalls": CAP}),
+        &ids,
+    )
+    .await;
+    let started = s
+        .post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(started.status.as_u16(), 200, "{started:?}");
+    let stats = wait_status(&s, &id, "completed", Duration::from_secs(240)).await;
+
+    // Every contact got exactly one attempt, each attempt dialled once.
+    let sim_calls = sim.calls();
+    assert_eq!(sim_calls.len(), N, "one call per contact");
+    let attempts: HashSet<String> = sim_calls.iter().filter_map(attempt_of).collect();
+    assert_eq!(attempts.len(), N, "every call its own attempt");
+    let numbers: HashSet<String> = sim_calls.iter().map(|c| c.request().to.clone()).collect();
+    assert_eq!(numbers.len(), N, "nobody called twice");
+    assert!(
+        sim.peak_live_calls() <= CAP,
+        "{} calls were live at once, over the cap of {CAP}",
+        sim.peak_live_calls()
+    );
+
+    // Every contact is final, and the stats are a count of the stored calls.
+    let contacts = &stats["contacts"];
+    assert_eq!(
+        contacts["completed"].as_i64().unwrap_or(0) + contacts["failed"].as_i64().unwrap_or(0),
+        N as i64,
+        "{contacts}"
+    );
+    let calls = all_calls(&s, &id).await;
+    assert_eq!(calls.len(), N);
+    let count = |f: &dyn Fn(&Value) -> bool| calls.iter().filter(|c| f(c)).count() as i64;
+    let st = &stats["stats"];
+    assert_eq!(st["totalContacts"], json!(N));
+    assert_eq!(st["callsPlaced"], json!(N));
+    assert_eq!(
+        st["callsCompleted"],
+        json!(count(&|c| c["status"] == "completed"))
+    );
+    assert_eq!(
+        st["callsFailed"],
+        json!(count(&|c| c["status"] != "completed"))
+    );
+    let held: Vec<i64> = calls
+        .iter()
+        .filter(|c| c["outcome"] == "held")
+        .map(|c| c["duration"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(st["callsAnswered"], json!(held.len()));
+    assert!(!held.is_empty() && count(&|c| c["outcome"] == "voicemail") > 0);
+    let mean = held.iter().sum::<i64>() as f64 / held.len() as f64;
+    assert!((st["averageDuration"].as_f64().unwrap_or(-1.0) - mean).abs() < 1e-9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_call_starts_after_pause_answered_and_resume_finishes_the_job() {
+    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let ids = contacts(&s, 60, |_, _| {}).await;
+    let id = campaign(
+        &s,
+        json!({"callDelay": 0.02, "maxConcurrentCalls": 3}),
+        &ids,
+    )
+    .await;
+    s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    while sim.calls_placed() < 10 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let paused = s
+        .post(&format!("/api/db/campaigns/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(paused.status.as_u16(), 200, "{paused:?}");
+    let at_pause = sim.calls_placed();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        sim.calls_placed(),
+        at_pause,
+        "a call started after pause answered"
+    );
+    let again = s
+        .post(&format!("/api/db/campaigns/{id}/pause"), json!({}))
+        .await;
+    again.assert_error(409, "conflict");
+
+    s.post(&format!("/api/db/campaigns/{id}/resume"), json!({}))
+        .await;
+    let stats = wait_status(&s, &id, "completed", Duration::from_secs(60)).await;
+    assert_eq!(sim.calls_placed(), 60);
+    assert_eq!(stats["contacts"]["completed"], json!(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact() {
+    let busy = number(0);
+    let book = ScenarioBook::all(Scenario::CalleeHangsUp).with(&busy, Scenario::Busy);
+    let (s, sim) = start(book).await;
+    // 0: always busy; 1: do-not-call; 2: in a zone whose window is closed now; rest fine.
+    let ids = contacts(&s, 6, |i, c| match i {
+        1 => c.status = ContactStatus::DoNotCall,
+        2 => c.timezone = Some("Pacific/Kiritimati".into()),
+        _ => {}
+    })
+    .await;
+    // A one-hour window open now in UTC (every contact without a zone of its own).
+    let now = chrono::Utc::now();
+    let window_start = now - chrono::Duration::minutes(1);
+    let (start_hm, end_hm) = (
+        window_start.format("%H:%M").to_string(),
+        (window_start + chrono::Duration::minutes(60))
+            .format("%H:%M")
+            .to_string(),
+    );
+    if end_hm <= start_hm {
+        eprintln!("skipping: the one-hour window would cross midnight UTC");
+        return;
+    }
+    let settings = json!({
+        "callDelay": 0.005, "maxConcurrentCalls": 2,
+        "retryCount": 2, "retryDelay": 0.05, "retryOn": ["busy"],
+        "callingWindow": {"start": start_hm, "end": end_hm, "timezone": "UTC"},
+    });
+    let id = campaign(&s, settings, &ids).await;
+    s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+
+    // Everyone but the out-of-window contact finishes; that one stays pending.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let states = loop {
+        let got = s
+            .get(&format!("/api/db/campaigns/{id}/contacts?limit=100"))
+            .await;
+        let states: HashMap<String, Value> = got
+            .items()
+            .iter()
+            .map(|cc| {
+                (
+                    cc["phoneNumber"].as_str().unwrap_or("").to_string(),
+                    cc.clone(),
+                )
+            })
+            .collect();
+        let settled = states
+            .values()
+            .filter(|cc| {
+                ["completed", "failed", "skipped"].contains(&cc["status"].as_str().unwrap_or(""))
+            })
+            .count();
+        if settled == 5 {
+            break states;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let dialled: Vec<String> = sim.calls().iter().map(|c| c.request().to.clone()).collect();
+    let times = |n: &str| dialled.iter().filter(|d| *d == n).count();
+    assert_eq!(
+        times(&busy),
+        3,
+        "busy: the first call and exactly two retries"
+    );
+    assert_eq!(states[&busy]["status"], json!("failed"));
+    assert_eq!(states[&busy]["attempts"], json!(3));
+    assert_eq!(states[&busy]["lastResult"], json!("busy"));
+    assert_eq!(times(&number(1)), 0, "do-not-call is never dialled");
+    assert_eq!(states[&number(1)]["status"], json!("skipped"));
+    assert_eq!(states[&number(1)]["skipReason"], json!("do-not-call"));
+    assert_eq!(times(&number(2)), 0, "outside its window: not dialled");
+    assert_eq!(states[&number(2)]["status"], json!("pending"));
+    assert!(
+        states[&number(2)]["nextAttemptAt"].is_string(),
+        "waits for its window"
+    );
+    for i in 3..6 {
+        assert_eq!(times(&number(i)), 1);
+        assert_eq!(states[&number(i)]["status"], json!("completed"));
+    }
+    let c = s.get(&format!("/api/db/campaigns/{id}")).await;
+    assert_eq!(
+        c.data()["status"],
+        json!("active"),
+        "one contact still waits"
+    );
+
+    // Stop cancels what waits; the campaign is final.
+    let stopped = s
+        .post(
+            &format!("/api/db/campaigns/{id}/stop"),
+            json!({"hangup": true}),
+        )
+        .await;
+    assert_eq!(stopped.status.as_u16(), 200, "{stopped:?}");
+    assert_eq!(stopped.data()["cancelledContacts"], json!(1));
+    s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await
+        .assert_error(409, "conflict");
+}
+
+#[tokio::test]
+async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused() {
+    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let bad = s
+        .post(
+            "/api/db/campaigns",
+            json!({"name": "x", "settings": {"maxConcurrentCalls": 0, "retryOn": ["maybe"],
+                   "callingWindow": {"start": "18:00", "end": "09:00", "timezone": "Mars/Base"}}}),
+        )
+        .await;
+    bad.assert_error(400, "validation_error");
+    s.post("/api/db/campaigns", json!({"description": "no name"}))
+        .await
+        .assert_error(400, "validation_error");
+    s.post("/api/db/campaigns", json!({"name": "x", "colour": "red"}))
+        .await
+        .assert_error(400, "validation_error");
+    assert_eq!(s.total("/api/db/campaigns").await, 0, "nothing written");
+
+    let ids = contacts(&s, 1, |_, _| {}).await;
+    let id = campaign(&s, json!({"callDelay": 1}), &ids).await;
+    s.get("/api/db/campaigns/not-an-id")
+        .await
+        .assert_error(400, "validation_error");
+    s.get(&format!(
+        "/api/db/campaigns/{}",
+        outcall_domain::ObjectId::new()
+    ))
+    .await
+    .assert_error(404, "not_found");
+    let again = s
+        .post(
+            &format!("/api/db/campaigns/{id}/contacts"),
+            json!({"contactIds": ids}),
+        )
+        .await;
+    assert_eq!(
+        again.data()["added"],
+        json!(0),
+        "a contact is in a campaign once"
+    );
+    s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    s.put(
+        &format!("/api/db/campaigns/{id}"),
+        json!({"name": "renamed"}),
+    )
+    .await
+    .assert_error(409, "conflict");
+    s.delete(&format!("/api/db/campaigns/{id}"))
+        .await
+        .assert_error(409, "conflict");
+}
