@@ -34,6 +34,7 @@ mod archive;
 pub mod indexes;
 mod mapping;
 mod monitor;
+pub mod sharding;
 mod store;
 mod updates;
 

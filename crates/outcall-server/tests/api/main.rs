@@ -9,6 +9,7 @@ mod conventions;
 mod conversation;
 mod events;
 mod media;
+mod mongo_shard;
 mod recordings;
 mod transcripts;
 mod webhooks;
