@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod mongo_cli;
 pub mod routes;
 pub mod sim_cli;
 pub mod store;

@@ -12,14 +12,23 @@ use outcall_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::{StoreConfig, redact_url};
 
-pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
-    let url = config
+/// The database URL in use: `MONGODB_URI` when set, else `DATABASE_URL`.
+pub fn selected_url(config: &StoreConfig) -> &str {
+    config
         .mongodb_uri
         .as_deref()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or(&config.database_url)
-        .trim();
-    if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        .trim()
+}
+
+pub fn is_mongodb(url: &str) -> bool {
+    url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")
+}
+
+pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let url = selected_url(config);
+    if is_mongodb(url) {
         let patience = Duration::from_secs(config.mongodb_startup_timeout_secs);
         let store =
             MongoStore::connect_waiting(url, &config.mongodb_db, mongo_options(config), patience)
@@ -48,7 +57,7 @@ pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
-fn mongo_options(config: &StoreConfig) -> MongoOptions {
+pub(crate) fn mongo_options(config: &StoreConfig) -> MongoOptions {
     MongoOptions {
         server_selection_timeout: config
             .mongodb_server_selection_timeout_ms

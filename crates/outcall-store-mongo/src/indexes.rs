@@ -17,6 +17,12 @@ pub struct IndexSpec {
     pub sparse: bool,
     /// A TTL index: documents expire this long after the indexed date.
     pub expire_after: Option<Duration>,
+    /// Unique only while the collection is unsharded: it does not start with the shard
+    /// key, so `outcall mongo shard` recreates it non-unique (MongoDB cannot enforce it
+    /// across shards) and start-up accepts that on a mongos.
+    pub unique_unless_sharded: bool,
+    /// What is lost when it is not unique, said when that happens.
+    pub unique_unless_sharded_because: Option<&'static str>,
 }
 
 impl IndexSpec {
@@ -27,6 +33,8 @@ impl IndexSpec {
             unique: false,
             sparse: false,
             expire_after: None,
+            unique_unless_sharded: false,
+            unique_unless_sharded_because: None,
         }
     }
 
@@ -37,6 +45,12 @@ impl IndexSpec {
 
     fn sparse(mut self) -> Self {
         self.sparse = true;
+        self
+    }
+
+    fn unique_unless_sharded(mut self, because: &'static str) -> Self {
+        self.unique_unless_sharded = true;
+        self.unique_unless_sharded_because = Some(because);
         self
     }
 
@@ -65,6 +79,11 @@ impl IndexSpec {
     }
 }
 
+/// The consequence of a non-unique `calls.attemptId_1` (on a sharded `calls`).
+pub const ATTEMPT_ID_NOT_UNIQUE: &str = "The database no longer refuses a second call with \
+    the same attemptId; the campaign engine's lease on the unsharded campaigncontacts is \
+    what keeps an attempt from being dialled twice.";
+
 /// Every index outcall needs. `event_retention` adds the TTL index on
 /// `callevents.createdAt` (`EVENT_RETENTION_DAYS`).
 pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
@@ -78,7 +97,10 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
         I::new("calls", doc! {"campaignId": 1, "status": 1}),
         I::new("calls", doc! {"contactId": 1, "createdAt": -1}),
         // calls (data-model.md)
-        I::new("calls", doc! {"attemptId": 1}).unique().sparse(),
+        I::new("calls", doc! {"attemptId": 1})
+            .unique()
+            .sparse()
+            .unique_unless_sharded(ATTEMPT_ID_NOT_UNIQUE),
         I::new("calls", doc! {"status": 1, "createdAt": -1}),
         // recordings
         I::new("recordings", doc! {"recordingSid": 1}).unique(),
@@ -156,6 +178,24 @@ pub(crate) async fn ensure(db: &Database, specs: &[IndexSpec]) -> Result<(), Ind
                 continue;
             }
         }
+        // On a collection sharded by another key MongoDB refuses this unique index
+        // (67 CannotCreateIndex) or finds the non-unique one `outcall mongo shard` left
+        // (85/86): accept the non-unique index there, and say what it means.
+        if matches!(code, Some(67 | 85 | 86))
+            && spec.unique_unless_sharded
+            && crate::sharding::is_mongos(db).await
+            && accept_non_unique(db, spec).await
+        {
+            tracing::warn!(
+                "{}.{} is not unique: {} is sharded by another key, and MongoDB enforces a \
+                 unique index on a sharded collection only when it starts with the shard key. {}",
+                spec.collection,
+                spec.name(),
+                spec.collection,
+                spec.unique_unless_sharded_because.unwrap_or_default()
+            );
+            continue;
+        }
         return Err(IndexError {
             collection: spec.collection,
             name: spec.name(),
@@ -170,6 +210,33 @@ pub(crate) async fn ensure(db: &Database, specs: &[IndexSpec]) -> Result<(), Ind
         });
     }
     Ok(())
+}
+
+/// Whether `spec`'s index exists non-unique with the same keys and sparseness, after
+/// creating it so if it is missing.
+async fn accept_non_unique(db: &Database, spec: &IndexSpec) -> bool {
+    use futures::stream::TryStreamExt;
+    let coll = db.collection::<Document>(spec.collection);
+    let existing: Vec<IndexModel> = match coll.list_indexes().await {
+        Ok(cursor) => cursor.try_collect().await.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let name = spec.name();
+    let same = existing
+        .iter()
+        .find(|i| i.options.as_ref().and_then(|o| o.name.as_deref()) == Some(name.as_str()));
+    match same {
+        Some(index) => {
+            let options = index.options.as_ref();
+            index.keys == spec.keys
+                && options.and_then(|o| o.unique) != Some(true)
+                && options.and_then(|o| o.sparse).unwrap_or(false) == spec.sparse
+        }
+        None => db
+            .run_command(crate::sharding::relaxed_index_command(spec))
+            .await
+            .is_ok(),
+    }
 }
 
 #[cfg(test)]

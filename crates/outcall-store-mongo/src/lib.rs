@@ -35,6 +35,7 @@ mod dialing;
 pub mod indexes;
 mod mapping;
 mod monitor;
+pub mod sharding;
 mod store;
 mod updates;
 
@@ -84,6 +85,11 @@ pub enum ConnectError {
     Auth(String),
     #[error("cannot reach MongoDB ({reason}): {detail}")]
     Unreachable { reason: Unreachable, detail: String },
+    #[error(
+        "no MongoDB servers found for {record} in DNS: check the host name in the \
+         mongodb+srv:// URI ({detail})"
+    )]
+    SrvNotFound { record: String, detail: String },
     #[error(transparent)]
     Index(#[from] IndexError),
 }
@@ -221,7 +227,7 @@ impl Store for MongoStore {
 async fn client_options(uri: &str, options: &MongoOptions) -> Result<ClientOptions, ConnectError> {
     let mut o = ClientOptions::parse(uri)
         .await
-        .map_err(|e| classify_parse(&e))?;
+        .map_err(|e| classify_parse(uri, &e))?;
     if let Some(t) = options.server_selection_timeout {
         o.server_selection_timeout = Some(t);
     } else if o.server_selection_timeout.is_none() {
@@ -294,14 +300,44 @@ fn read_preference(r: &str) -> Result<ReadPreference, ConnectError> {
 
 /// A URI the driver cannot use. With `mongodb+srv://` the driver resolves DNS while
 /// parsing, so an unknown host shows up here.
-fn classify_parse(e: &mongodb::error::Error) -> ConnectError {
+fn classify_parse(uri: &str, e: &mongodb::error::Error) -> ConnectError {
     match e.kind.as_ref() {
-        ErrorKind::DnsResolve { message, .. } => ConnectError::Unreachable {
-            reason: Unreachable::Dns,
-            detail: message.clone(),
-        },
+        ErrorKind::DnsResolve { message, .. } => classify_dns(uri, message),
         _ => ConnectError::BadUri(e.to_string()),
     }
+}
+
+/// A failed SRV lookup: a name with no record will not get one by waiting, while a DNS
+/// server that does not answer may come back.
+fn classify_dns(uri: &str, message: &str) -> ConnectError {
+    let lower = message.to_ascii_lowercase();
+    let missing = [
+        "no records found",
+        "no record found",
+        "nxdomain",
+        "returned no records",
+        "does not match domain name",
+    ]
+    .iter()
+    .any(|m| lower.contains(m));
+    match srv_host(uri) {
+        Some(host) if missing => ConnectError::SrvNotFound {
+            record: format!("_mongodb._tcp.{host}"),
+            detail: message.to_string(),
+        },
+        _ => ConnectError::Unreachable {
+            reason: Unreachable::Dns,
+            detail: message.to_string(),
+        },
+    }
+}
+
+/// The host of a `mongodb+srv://[user:pass@]host[/db][?options]` URI (never the credentials).
+fn srv_host(uri: &str) -> Option<&str> {
+    let rest = uri.trim().strip_prefix("mongodb+srv://")?;
+    let authority = rest.split(['/', '?']).next()?;
+    let host = authority.rsplit('@').next()?;
+    (!host.is_empty()).then_some(host)
 }
 
 /// Sorts a failed first contact into what a person would check next.
@@ -396,6 +432,42 @@ fn index_name(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_srv_name_without_records_is_a_clear_error_not_worth_waiting_for() {
+        let uri = "mongodb+srv://bob:secret@cluster0.example.invalid/outcall?retryWrites=true";
+        assert_eq!(srv_host(uri), Some("cluster0.example.invalid"));
+        assert_eq!(srv_host("mongodb://localhost"), None);
+        let e = classify_dns(
+            uri,
+            "no records found for Query { name: Name(\"_mongodb._tcp.cluster0.example.invalid.\"), query_type: SRV, query_class: IN }",
+        );
+        assert!(!e.is_transient());
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "no MongoDB servers found for _mongodb._tcp.cluster0.example.invalid in DNS: \
+                 check the host name in the mongodb+srv:// URI"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("secret") && !text.contains('\n'), "{text}");
+        let mismatch = classify_dns(
+            uri,
+            "SRV lookup for cluster0.example.invalid returned result a.other.net, which does not match domain name example.invalid",
+        );
+        assert!(matches!(mismatch, ConnectError::SrvNotFound { .. }));
+    }
+
+    #[test]
+    fn a_dns_server_that_does_not_answer_is_worth_waiting_for() {
+        let e = classify_dns("mongodb+srv://cluster0.example.net", "request timed out");
+        assert!(e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "cannot reach MongoDB (the host name does not resolve): request timed out"
+        );
+    }
 
     #[test]
     fn finds_the_index_in_duplicate_key_messages() {

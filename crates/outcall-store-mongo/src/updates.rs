@@ -44,7 +44,7 @@ pub(crate) fn call_status_cas(
     after: &Call,
     now: Timestamp,
 ) -> StoreResult<(Document, Document)> {
-    fields_cas(before, after, before.id, &CALLS, &STATUS_FIELDS, now)
+    call_cas(before, after, &STATUS_FIELDS, now)
 }
 
 /// The compare-and-set of a [`CallPatch`](outcall_domain::call::CallPatch), over
@@ -54,7 +54,22 @@ pub(crate) fn call_patch_cas(
     after: &Call,
     now: Timestamp,
 ) -> StoreResult<(Document, Document)> {
-    fields_cas(before, after, before.id, &CALLS, &CALL_PATCH_FIELDS, now)
+    call_cas(before, after, &CALL_PATCH_FIELDS, now)
+}
+
+/// A call's compare-and-set also pins `callSid`, the shard key of a sharded `calls`
+/// (`outcall mongo shard`): `findAndModify` on a sharded collection must name the shard
+/// key to reach one shard, and before MongoDB 7.1 it is refused without it.
+fn call_cas(
+    before: &Call,
+    after: &Call,
+    fields: &[&str],
+    now: Timestamp,
+) -> StoreResult<(Document, Document)> {
+    let (cas, update) = fields_cas(before, after, before.id, &CALLS, fields, now)?;
+    let mut filter = doc! {"_id": oid(before.id), "callSid": before.call_sid.as_str()};
+    filter.extend(cas.into_iter().filter(|(k, _)| k != "_id"));
+    Ok((filter, update))
 }
 
 /// The compare-and-set of a recording merge, over [`RECORDING_MERGE_FIELDS`].
@@ -340,6 +355,7 @@ mod tests {
             filter,
             doc! {
                 "_id": oid(before.id),
+                "callSid": "CA1",
                 "status": "ringing",
                 "sequenceNumber": 1_i64,
                 "startTime": Bson::Null,
@@ -364,6 +380,18 @@ mod tests {
                 "updatedAt": d(now()),
             }}
         );
+    }
+
+    #[test]
+    fn call_patches_pin_the_id_and_the_shard_key() {
+        let before = Call::new("CA7", "a", "b");
+        let mut after = before.clone();
+        after.outcome = Some(outcall_domain::call::CallOutcome::Voicemail);
+        let (filter, _) = call_patch_cas(&before, &after, now()).expect("build");
+        let keys: Vec<&str> = filter.keys().map(String::as_str).take(3).collect();
+        assert_eq!(keys, ["_id", "callSid", CALL_PATCH_FIELDS[0]]);
+        assert_eq!(filter.get_str("callSid"), Ok("CA7"));
+        assert_eq!(filter.len(), 2 + CALL_PATCH_FIELDS.len());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use outcall_store::conformance::{self, DynStore};
 use outcall_store::{CallStore, CampaignStore, ContactStore, Store};
 use std::time::Duration;
 
-use outcall_store_mongo::{ConnectError, MongoOptions, MongoStore, Unreachable};
+use outcall_store_mongo::{ConnectError, MongoOptions, MongoStore, Unreachable, sharding};
 
 /// Checks the nx-27017 stand-in (0.8.1) cannot pass, grouped by the documented MongoDB
 /// behaviour it lacks. Each was confirmed against the stand-in with pymongo as well, so
@@ -349,6 +349,39 @@ async fn a_duplicate_phone_conflict_names_the_rule() {
         .expect_err("same phone, no campaigns");
     assert!(err.is_conflict(), "{err}");
     assert!(err.to_string().contains("phoneNumber"), "{err}");
+    drop_all(&[name]).await;
+}
+
+#[tokio::test]
+async fn sharding_refuses_a_server_that_is_not_a_mongos_before_writing() {
+    if skipped("sharding_refuses_a_server_that_is_not_a_mongos_before_writing") {
+        return;
+    }
+    let uri = uri().expect("checked by skipped()");
+    let name = fresh_db_name();
+    let err = sharding::shard(&uri, &name, MongoOptions::default())
+        .await
+        .expect_err("the stand-in (or a standalone/replica set) is no mongos");
+    assert!(
+        matches!(&err, sharding::ShardError::NotMongos(kind) if *kind != sharding::ServerKind::Mongos),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "sharding needs a mongos router of a sharded cluster, and this server is "
+        ),
+        "{text}"
+    );
+    assert!(!text.contains('\n'), "one line: {text}");
+    // Refused before creating anything: no index, no collection.
+    let client = mongodb::Client::with_uri_str(&uri).await.expect("client");
+    let collections = client
+        .database(&name)
+        .list_collection_names()
+        .await
+        .expect("list collections");
+    assert!(collections.is_empty(), "{collections:?}");
     drop_all(&[name]).await;
 }
 

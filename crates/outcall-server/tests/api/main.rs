@@ -10,6 +10,7 @@ mod conventions;
 mod conversation;
 mod events;
 mod media;
+mod mongo_shard;
 mod recordings;
 mod transcripts;
 mod webhooks;
