@@ -6,8 +6,11 @@
 //! - [`twilio`]: Twilio's REST API for calls, status/AMD/recording callbacks.
 //! - [`elevenlabs`]: ElevenLabs' signed-URL endpoint, the ConvAI WebSocket with a
 //!   scripted agent, and the signed post-call webhook.
+//! - [`sheets`]: Google's service-account token endpoint and the Sheets v4
+//!   values API (read, batchUpdate) over spreadsheets held in memory.
 //! - [`probe`]: an optional hook timestamping audio frames, for benchmarks.
 
 pub mod elevenlabs;
 pub mod probe;
+pub mod sheets;
 pub mod twilio;
