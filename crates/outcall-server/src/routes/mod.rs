@@ -8,6 +8,7 @@ use crate::error::ApiError;
 
 mod calling;
 mod calls;
+mod contacts;
 mod events;
 mod health;
 mod recordings;
@@ -18,6 +19,7 @@ mod webhooks;
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .merge(calls::router())
+        .merge(contacts::router())
         .merge(calling::router())
         .merge(recordings::router())
         .merge(transcripts::router())

@@ -5,6 +5,7 @@ mod support;
 mod archive;
 mod calling;
 mod calls;
+mod contacts;
 mod conventions;
 mod conversation;
 mod events;
