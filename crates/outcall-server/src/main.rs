@@ -1,4 +1,4 @@
-//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`.
+//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`, `contacts`.
 
 use std::process::ExitCode;
 
@@ -37,6 +37,8 @@ enum Command {
     Sim(outcall_server::sim_cli::SimArgs),
     /// Move calls older than a day into a compressed file, keeping daily rollups.
     Archive(outcall_server::archive::ArchiveArgs),
+    /// Work on contacts in bulk: `outcall contacts import FILE.csv`.
+    Contacts(outcall_server::contacts::cli::ContactsArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo(args) => outcall_server::demo::run(args, shutdown_signal()).await,
         Command::Sim(args) => outcall_server::sim_cli::run(args, shutdown_signal()).await,
         Command::Archive(args) => outcall_server::archive::run(args).await,
+        Command::Contacts(args) => outcall_server::contacts::cli::run(args).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(

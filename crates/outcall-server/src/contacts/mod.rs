@@ -14,7 +14,9 @@
 //! - [`csv`]: CSV to [`ContactDraft`]s (separator, header aliases, custom fields).
 //! - [`import`]: drafts to contacts: check, dedupe, write, enroll.
 //! - [`export`]: contacts to CSV, page by page.
+//! - [`cli`]: `outcall contacts import`.
 
+pub mod cli;
 pub mod csv;
 pub mod export;
 pub mod fields;

@@ -7,7 +7,7 @@ use outcall_domain::phone::Region;
 use outcall_domain::{ObjectId, PageRequest};
 use outcall_server::bus::BusEvent;
 use outcall_server::contacts::{self, ContactDraft};
-use outcall_store::ContactFilter;
+use outcall_store::{ContactFilter, ContactStore};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -782,4 +782,73 @@ async fn import_into_a_campaign_enrolls_each_contact_once() {
 
 fn page_by_created() -> PageRequest {
     PageRequest::new(None, None, outcall_domain::page::Sort::desc("createdAt")).expect("page")
+}
+
+fn outcall(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_outcall"))
+        .args(args)
+        .env("DATABASE_URL", format!("sqlite://{}/cli.db", dir.display()))
+        .env("DEFAULT_REGION", "GB")
+        .current_dir(dir)
+        .output()
+        .expect("run outcall")
+}
+
+#[tokio::test]
+async fn the_cli_imports_a_file_and_refuses_a_malformed_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "phone,name\n020 7946 0958,Alan\n+14155552671,Ada\n123,Bad\n020 7946 0958,Twice\n",
+    )
+    .expect("write");
+    let out = outcall(
+        dir.path(),
+        &["contacts", "import", good.to_str().expect("path")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 created, 0 updated, 1 duplicates, 1 invalid"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("row 4:") && stdout.contains("row 5:"),
+        "{stdout}"
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "phone,name\n+14155552672,\"Grace\n").expect("write");
+    let out = outcall(
+        dir.path(),
+        &["contacts", "import", bad.to_str().expect("path")],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("row 2"), "{stderr}");
+
+    let store = outcall_store_sqlite::SqliteStore::open(&format!(
+        "sqlite://{}/cli.db",
+        dir.path().display()
+    ))
+    .await
+    .expect("open");
+    let all = store
+        .list_contacts(&ContactFilter::default(), &page_by_created())
+        .await
+        .expect("list");
+    assert_eq!(all.total, 2, "the malformed file wrote nothing");
+    assert!(
+        store
+            .get_contact_by_phone(ALAN)
+            .await
+            .expect("get")
+            .is_some(),
+        "national numbers read with DEFAULT_REGION"
+    );
 }
