@@ -542,13 +542,11 @@ impl CampaignStore for MongoStore {
 
 /// The `$or` of a contact search: substrings by regular expression, `q` escaped so it
 /// matches literally (`i`: ignoring case, as SQLite's LIKE does for ASCII letters).
+/// Written as `{$regex, $options}` strings rather than a BSON regular expression: the
+/// same query to MongoDB, and the form the wire-protocol stand-in also understands.
 fn contact_search(search: &ContactSearch) -> Vec<Document> {
-    let contains = |text: &str, options: &str| {
-        Bson::RegularExpression(bson::Regex {
-            pattern: regex_escape(text),
-            options: options.to_string(),
-        })
-    };
+    let contains =
+        |text: &str, options: &str| doc! {"$regex": regex_escape(text), "$options": options};
     let mut any = vec![
         doc! {"name": contains(&search.text, "i")},
         doc! {"email": contains(&search.text, "i")},
