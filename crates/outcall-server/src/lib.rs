@@ -8,6 +8,7 @@
 //! - [`auth`]: API-key check for `/api/*`.
 //! - [`bus`]: the event bus every state change is published on.
 //! - [`routes`]: one module per resource, each with its `router()`.
+//! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod bridge;
 pub mod bus;
 pub mod config;
+pub mod contacts;
 pub mod demo;
 pub mod dialer;
 pub mod engine;

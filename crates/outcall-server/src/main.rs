@@ -1,4 +1,4 @@
-//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`, `mongo shard`.
+//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`, `mongo shard`, `contacts`.
 
 use std::process::ExitCode;
 
@@ -40,6 +40,8 @@ enum Command {
     /// MongoDB administration.
     #[command(subcommand)]
     Mongo(outcall_server::mongo_cli::MongoCommand),
+    /// Work on contacts in bulk: `outcall contacts import FILE.csv`.
+    Contacts(outcall_server::contacts::cli::ContactsArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Sim(args) => outcall_server::sim_cli::run(args, shutdown_signal()).await,
         Command::Archive(args) => outcall_server::archive::run(args).await,
         Command::Mongo(command) => outcall_server::mongo_cli::run(command).await,
+        Command::Contacts(args) => outcall_server::contacts::cli::run(args).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(

@@ -22,8 +22,9 @@ use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{
     CALL_SORT_FIELDS, CAMPAIGN_CONTACT_SORT_FIELDS, CAMPAIGN_SORT_FIELDS, CONTACT_SORT_FIELDS,
     CallEventStore, CallFilter, CallStore, CampaignContactStore, CampaignFilter, CampaignStore,
-    ContactFilter, ContactStore, EVENT_SORT_FIELDS, EventFilter, RECORDING_SORT_FIELDS,
-    RecordingFilter, RecordingStore, StoreError, StoreResult, TranscriptStore, Transition,
+    ContactFilter, ContactSearch, ContactStore, EVENT_SORT_FIELDS, EventFilter,
+    RECORDING_SORT_FIELDS, RecordingFilter, RecordingStore, StoreError, StoreResult,
+    TranscriptStore, Transition,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -566,6 +567,35 @@ impl CampaignStore for MongoStore {
     }
 }
 
+/// The `$or` of a contact search: substrings by regular expression, `q` escaped so it
+/// matches literally (`i`: ignoring case, as SQLite's LIKE does for ASCII letters).
+/// Written as `{$regex, $options}` strings rather than a BSON regular expression: the
+/// same query to MongoDB, and the form the wire-protocol stand-in also understands.
+fn contact_search(search: &ContactSearch) -> Vec<Document> {
+    let contains =
+        |text: &str, options: &str| doc! {"$regex": regex_escape(text), "$options": options};
+    let mut any = vec![
+        doc! {"name": contains(&search.text, "i")},
+        doc! {"email": contains(&search.text, "i")},
+    ];
+    if let Some(digits) = &search.digits {
+        any.push(doc! {"phoneNumber": contains(digits, "")});
+    }
+    any
+}
+
+/// Escapes every character that means something in a PCRE pattern.
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}/-".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[async_trait]
 impl ContactStore for MongoStore {
     async fn insert_contact(&self, mut c: Contact) -> StoreResult<Contact> {
@@ -611,6 +641,9 @@ impl ContactStore for MongoStore {
         }
         if let Some(n) = &filter.name {
             d.insert("name", n.as_str());
+        }
+        if let Some(search) = filter.q.as_deref().and_then(ContactSearch::parse) {
+            d.insert("$or", contact_search(&search));
         }
         let sort = sort_field(page, CONTACT_SORT_FIELDS, "createdAt");
         self.list(&CONTACTS, d, page, sort).await

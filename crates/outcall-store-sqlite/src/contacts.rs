@@ -7,7 +7,7 @@ use outcall_domain::contact::{Contact, ContactPatch};
 use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{ObjectId, Page, PageRequest};
-use outcall_store::{ContactFilter, ContactStore, StoreResult};
+use outcall_store::{ContactFilter, ContactSearch, ContactStore, StoreResult};
 
 use crate::SqliteStore;
 use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
@@ -71,6 +71,20 @@ async fn write_contact(
             .map_err(db_err)?;
     }
     Ok(())
+}
+
+/// `%text%` with LIKE's wildcards in `text` escaped by a backslash, so they match themselves.
+fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 impl SqliteStore {
@@ -155,6 +169,21 @@ impl ContactStore for SqliteStore {
                 q.push(" AND id IN (SELECT contact_id FROM contact_campaigns WHERE campaign_id = ")
                     .push_bind(c.to_hex())
                     .push(")");
+            }
+            if let Some(search) = filter.q.as_deref().and_then(ContactSearch::parse) {
+                // LIKE ignores ASCII case, as the MongoDB adapter's `$regex` with `i` does.
+                let text = like_pattern(&search.text);
+                q.push(" AND (name LIKE ")
+                    .push_bind(text.clone())
+                    .push(" ESCAPE '\\' OR email LIKE ")
+                    .push_bind(text)
+                    .push(" ESCAPE '\\'");
+                if let Some(digits) = search.digits {
+                    q.push(" OR phone_number LIKE ")
+                        .push_bind(like_pattern(&digits))
+                        .push(" ESCAPE '\\'");
+                }
+                q.push(")");
             }
         })
         .await

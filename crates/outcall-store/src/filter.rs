@@ -57,6 +57,37 @@ pub struct ContactFilter {
     pub campaign_id: Option<ObjectId>,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Free-text search: a contact matches when its name or email contains `q`
+    /// (ignoring ASCII case), or, when `q` looks like part of a phone number (digits,
+    /// spaces, `+-.()`), when its phoneNumber contains `q`'s digits. See [`ContactSearch`].
+    pub q: Option<String>,
+}
+
+/// How both adapters read [`ContactFilter::q`], so they agree on what matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactSearch {
+    /// Matched as a substring of `name` and `email`, ignoring ASCII case.
+    pub text: String,
+    /// Matched as a substring of `phoneNumber`; `None` when `q` is not phone-like.
+    pub digits: Option<String>,
+}
+
+impl ContactSearch {
+    /// `None` for a blank `q`, which filters nothing.
+    pub fn parse(q: &str) -> Option<Self> {
+        let text = q.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let phone_like = text
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-.()".contains(c));
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        Some(Self {
+            text: text.to_string(),
+            digits: (phone_like && !digits.is_empty()).then_some(digits),
+        })
+    }
 }
 
 pub const CONTACT_SORT_FIELDS: &[&str] = &["createdAt", "name", "phoneNumber"];

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use outcall_domain::campaign::{
     Campaign, CampaignPatch, CampaignSettings, CampaignStatus, SheetInfo, StatsDelta,
 };
-use outcall_domain::campaign_contact::{CampaignContact, DialStatus};
+use outcall_domain::campaign_contact::DialStatus;
 use outcall_domain::dialing::Window;
 use outcall_domain::page::Sort;
 use outcall_domain::time::Timestamp;
@@ -38,6 +38,12 @@ pub fn router() -> Router<AppState> {
             get(list_contacts)
                 .post(add_contacts)
                 .delete(remove_contacts),
+        )
+        .route(
+            "/db/campaigns/{campaignId}/contacts/import",
+            post(import).layer(axum::extract::DefaultBodyLimit::max(
+                super::contacts::IMPORT_BODY_LIMIT_BYTES,
+            )),
         )
         .route("/db/campaigns/{campaignId}/start", post(start))
         .route("/db/campaigns/{campaignId}/pause", post(pause))
@@ -317,25 +323,28 @@ async fn add_contacts(
     ok(json!({ "added": added, "alreadyIn": contacts.len() - added, "campaign": campaign }))
 }
 
+/// `POST /api/db/campaigns/:id/contacts/import`: a CSV file or JSON array of contacts
+/// into the contact database and this campaign (the contacts import's rules).
+async fn import(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Response> {
+    let id = campaign_id(&id)?;
+    editable(&load(&state, id).await?)?;
+    let answer = super::contacts::import_into(&state, &headers, body, Some(id)).await?;
+    state.engine.wake();
+    Ok(answer)
+}
+
 /// Puts one contact in a campaign; `false` if it was already in.
-pub(crate) async fn enroll(
+async fn enroll(
     state: &AppState,
     campaign_id: ObjectId,
     contact: &outcall_domain::Contact,
 ) -> ApiResult<bool> {
-    let mut cc = CampaignContact::new(campaign_id, contact.id, &contact.phone_number);
-    cc.priority = contact.priority;
-    if contact.status == outcall_domain::ContactStatus::DoNotCall {
-        cc.status = DialStatus::Skipped;
-        cc.skip_reason = Some(outcall_domain::campaign_contact::SkipReason::DoNotCall);
-    }
-    let (_, created) = state.store.upsert_campaign_contact(cc).await?;
-    if !contact.campaign_ids.contains(&campaign_id) {
-        state
-            .store
-            .add_contact_campaign(contact.id, campaign_id)
-            .await?;
-    }
+    let created = crate::contacts::enroll(state.store.as_ref(), campaign_id, contact).await?;
     if created {
         let delta = StatsDelta {
             total_contacts: 1,

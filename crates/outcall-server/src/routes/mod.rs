@@ -9,6 +9,7 @@ use crate::error::ApiError;
 mod calling;
 pub(crate) mod calls;
 mod campaigns;
+mod contacts;
 mod events;
 mod health;
 mod recordings;
@@ -19,6 +20,7 @@ mod webhooks;
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
         .merge(calls::router())
+        .merge(contacts::router())
         .merge(calling::router())
         .merge(campaigns::router())
         .merge(recordings::router())

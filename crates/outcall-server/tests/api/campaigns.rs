@@ -383,6 +383,31 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused()
         json!(0),
         "a contact is in a campaign once"
     );
+    // A CSV into the campaign: a new contact joins it, the known one is updated (and
+    // is in it once), a bad number is reported with its row.
+    let csv = format!(
+        "phone,name,plan\n{},Ann,gold\n(415) 555-0101,Bob,silver\nnope,Cy,x\n",
+        number(0)
+    );
+    let imported = s
+        .send_raw(
+            reqwest::Method::POST,
+            &format!("/api/db/campaigns/{id}/contacts/import"),
+            "text/csv",
+            csv,
+        )
+        .await;
+    assert_eq!(imported.status.as_u16(), 200, "{imported:?}");
+    let report = imported.data();
+    assert_eq!(
+        (&report["created"], &report["updated"]),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(report["invalid"], json!(1));
+    assert!(report["errors"].to_string().contains("4"), "{report}");
+    let stats = s.get(&format!("/api/db/campaigns/{id}/stats")).await;
+    assert_eq!(stats.data()["stats"]["totalContacts"], json!(2));
+    assert_eq!(stats.data()["contacts"]["pending"], json!(2));
     s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
         .await;
     s.put(

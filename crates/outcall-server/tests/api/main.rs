@@ -6,6 +6,7 @@ mod archive;
 mod calling;
 mod calls;
 mod campaigns;
+mod contacts;
 mod conventions;
 mod conversation;
 mod events;

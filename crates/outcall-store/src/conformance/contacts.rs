@@ -34,6 +34,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(contact_tags_are_set_like),
         crate::check!(contacts_filter_by_status_tag_campaign_and_email),
         crate::check!(contact_name_filter_is_exact),
+        crate::check!(contacts_q_searches_name_email_and_phone),
         crate::check!(contacts_paginate_with_totals),
         crate::check!(contacts_sort_by_phone_number),
         crate::check!(update_contact_changes_only_the_given_fields),
@@ -571,6 +572,74 @@ async fn contact_name_filter_is_exact(store: DynStore) {
         listed_ids(&store, &filter).await,
         HashSet::from([ids[0]]),
         "the name filter matches the whole name, case-sensitively"
+    );
+}
+
+async fn contacts_q_searches_name_email_and_phone(store: DynStore) {
+    let rows = [
+        (
+            "+14155550400",
+            Some("Ada Lovelace"),
+            Some("ada@example.com"),
+        ),
+        (
+            "+14155550401",
+            Some("Grace Hopper"),
+            Some("grace@navy.example"),
+        ),
+        ("+442079460958", None, Some("alan_t@example.org")),
+        ("+14155550403", Some("50% off (sale)"), None),
+        ("+14155550404", None, None),
+    ];
+    let mut ids = Vec::new();
+    for (phone, name, email) in rows {
+        let mut c = Contact::new(phone);
+        c.name = name.map(String::from);
+        c.email = email.map(String::from);
+        ids.push(insert(&store, c).await.id);
+    }
+    let search = |q: &str| {
+        let store = store.clone();
+        let filter = ContactFilter {
+            q: Some(q.to_string()),
+            ..ContactFilter::default()
+        };
+        async move { listed_ids(&store, &filter).await }
+    };
+    let set = |idx: &[usize]| idx.iter().map(|&i| ids[i]).collect::<HashSet<_>>();
+    assert_eq!(search("lovelace").await, set(&[0]), "name, any case");
+    assert_eq!(search("NAVY").await, set(&[1]), "email, any case");
+    assert_eq!(search("example").await, set(&[0, 1, 2]), "several");
+    assert_eq!(search("alan_t").await, set(&[2]), "'_' is literal");
+    assert_eq!(search("alan%").await, set(&[]), "'%' is literal");
+    assert_eq!(
+        search("50% off (").await,
+        set(&[3]),
+        "regex-like text is literal"
+    );
+    assert_eq!(search("a.a").await, set(&[]), "'.' is literal");
+    assert_eq!(
+        search("(415) 555-0401").await,
+        set(&[1]),
+        "a written phone number matches by its digits"
+    );
+    assert_eq!(search("5550").await, set(&[0, 1, 3, 4]), "part of a number");
+    assert_eq!(search("2079").await, set(&[2]), "another country");
+    assert_eq!(search("nobody").await, set(&[]), "no match");
+    assert_eq!(
+        search("  ").await.len(),
+        ids.len(),
+        "blank q filters nothing"
+    );
+    let combined = ContactFilter {
+        q: Some("example".into()),
+        email: Some("ada@example.com".into()),
+        ..ContactFilter::default()
+    };
+    assert_eq!(
+        listed_ids(&store, &combined).await,
+        set(&[0]),
+        "q combines with the other filters"
     );
 }
 
