@@ -16,6 +16,7 @@ pub mod archive;
 pub mod auth;
 pub mod bridge;
 pub mod bus;
+pub mod campaign_cli;
 pub mod config;
 pub mod contacts;
 pub mod demo;

@@ -1,4 +1,4 @@
-//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`, `mongo shard`, `contacts`.
+//! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`, `mongo shard`, `contacts`, `campaign`.
 
 use std::process::ExitCode;
 
@@ -42,6 +42,8 @@ enum Command {
     Mongo(outcall_server::mongo_cli::MongoCommand),
     /// Work on contacts in bulk: `outcall contacts import FILE.csv`.
     Contacts(outcall_server::contacts::cli::ContactsArgs),
+    /// Start, pause, resume or stop a campaign: `outcall campaign pause ID`.
+    Campaign(outcall_server::campaign_cli::CampaignArgs),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +78,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Archive(args) => outcall_server::archive::run(args).await,
         Command::Mongo(command) => outcall_server::mongo_cli::run(command).await,
         Command::Contacts(args) => outcall_server::contacts::cli::run(args).await,
+        Command::Campaign(args) => outcall_server::campaign_cli::run(args).await,
         Command::Migrate(config) => {
             let store = outcall_server::store::open(&config).await?;
             tracing::info!(

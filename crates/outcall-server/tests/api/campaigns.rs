@@ -420,3 +420,60 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused()
         .await
         .assert_error(409, "conflict");
 }
+
+#[tokio::test]
+async fn the_cli_moves_a_campaign_through_its_statuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/cli.db", dir.path().display());
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_outcall"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output()
+            .expect("run outcall")
+    };
+    // The CLI creates the database; the test then adds a campaign with a waiting contact.
+    assert!(!run(&["campaign", "start", "nope"]).status.success());
+    #[derive(clap::Parser)]
+    struct Store {
+        #[command(flatten)]
+        config: outcall_server::config::StoreConfig,
+    }
+    let parsed = <Store as clap::Parser>::try_parse_from(["outcall", "--database-url", &url])
+        .expect("store flags");
+    let store = outcall_server::store::open(&parsed.config)
+        .await
+        .expect("open");
+    let c = store
+        .insert_campaign(outcall_domain::Campaign::new("cli"))
+        .await
+        .expect("insert");
+    let cc = outcall_domain::CampaignContact::new(c.id, outcall_domain::ObjectId::new(), number(0));
+    store.upsert_campaign_contact(cc).await.expect("enroll");
+    let id = c.id.to_hex();
+    for (verb, status) in [
+        ("start", "active"),
+        ("pause", "paused"),
+        ("resume", "active"),
+    ] {
+        let out = run(&["campaign", verb, &id]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{verb}: {said} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains(&format!("is now {status}")), "{said}");
+    }
+    let refused = run(&["campaign", "resume", &id]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot resume campaign"));
+    let stopped = run(&["campaign", "stop", &id]);
+    assert!(String::from_utf8_lossy(&stopped.stdout).contains("1 waiting contacts cancelled"));
+    let c = store
+        .get_campaign(c.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(c.status, outcall_domain::CampaignStatus::Cancelled);
+}
