@@ -197,6 +197,18 @@ pub(super) async fn dial(
     }
 }
 
+/// Adds to the campaign's stats and tells the subscribers.
+async fn add_stats(state: &AppState, campaign_id: ObjectId, delta: &StatsDelta) -> StoreResult<()> {
+    if let Some(c) = state.store.add_campaign_stats(campaign_id, delta).await? {
+        state.bus.campaign(
+            "progress_update",
+            &campaign_id.to_hex(),
+            json!({"stats": c.stats}),
+        );
+    }
+    Ok(())
+}
+
 /// Records a placed call on its attempt (first), then counts it.
 async fn placed(
     state: &AppState,
@@ -218,13 +230,7 @@ async fn placed(
         calls_placed: 1,
         ..Default::default()
     };
-    if let Some(c) = state.store.add_campaign_stats(campaign_id, &delta).await? {
-        state.bus.campaign(
-            "progress_update",
-            &campaign_id.to_hex(),
-            json!({"stats": c.stats}),
-        );
-    }
+    add_stats(state, campaign_id, &delta).await?;
     state
         .store
         .record_contact_call(cc.contact_id, call.id, now())
@@ -290,13 +296,7 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
         answered_duration: if held { call.duration.unwrap_or(0) } else { 0 },
         ..Default::default()
     };
-    if let Some(c) = state.store.add_campaign_stats(campaign_id, &delta).await? {
-        state.bus.campaign(
-            "progress_update",
-            &campaign_id.to_hex(),
-            json!({"stats": c.stats}),
-        );
-    }
+    add_stats(state, campaign_id, &delta).await?;
     progress(state, campaign_id, &cc);
     state.engine.wake();
     Ok(())
