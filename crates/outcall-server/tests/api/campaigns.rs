@@ -245,23 +245,22 @@ async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact(
         _ => {}
     })
     .await;
-    // A one-hour window open now in UTC (every contact without a zone of its own).
-    let now = chrono::Utc::now();
-    let window_start = now - chrono::Duration::minutes(1);
-    let (start_hm, end_hm) = (
-        window_start.format("%H:%M").to_string(),
-        (window_start + chrono::Duration::minutes(60))
-            .format("%H:%M")
-            .to_string(),
-    );
-    if end_hm <= start_hm {
-        eprintln!("skipping: the one-hour window would cross midnight UTC");
-        return;
-    }
+    // A one-hour window open now, for every contact without a zone of its own: in UTC,
+    // or six hours behind it when the hour would cross midnight in UTC.
+    let opens = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let (zone, opens) =
+        if (opens + chrono::Duration::minutes(60)).date_naive() == opens.date_naive() {
+            ("UTC", opens)
+        } else {
+            ("Etc/GMT+6", opens - chrono::Duration::hours(6))
+        };
+    let hm = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
     let settings = json!({
         "callDelay": 0.005, "maxConcurrentCalls": 2,
         "retryCount": 2, "retryDelay": 0.05, "retryOn": ["busy"],
-        "callingWindow": {"start": start_hm, "end": end_hm, "timezone": "UTC"},
+        "callingWindow": {
+            "start": hm(opens), "end": hm(opens + chrono::Duration::minutes(60)), "timezone": zone,
+        },
     });
     let id = campaign(&s, settings, &ids).await;
     s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
