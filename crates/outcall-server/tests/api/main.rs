@@ -9,6 +9,7 @@ mod campaigns;
 mod contacts;
 mod conventions;
 mod conversation;
+mod crash;
 mod events;
 mod media;
 mod mongo_shard;
