@@ -122,7 +122,7 @@ async fn sigkill_twenty_times_dials_no_attempt_twice_and_loses_no_contact() {
     let id = campaign["_id"].as_str().expect("id").to_string();
     // Every contact into the campaign, then go.
     let mut ids = Vec::new();
-    for page in 1..=((N + 99) / 100) {
+    for page in 1..=N.div_ceil(100) {
         let r: Value = http
             .get(url(
                 port,
