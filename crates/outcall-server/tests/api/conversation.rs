@@ -190,7 +190,17 @@ async fn a_conversation_runs_end_to_end_and_the_agent_ends_it() {
         "every frame we sent Twilio was valid"
     );
 
-    let events = event_types(&w.server, &sid).await;
+    // The post-call webhook stores the transcript, then its event: wait for the event.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let events = event_types(&w.server, &sid).await;
+        if events.iter().any(|e| e == "conversation-completed")
+            || tokio::time::Instant::now() >= deadline
+        {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
     let position = |e: &str| {
         events
             .iter()
