@@ -476,3 +476,44 @@ async fn the_cli_moves_a_campaign_through_its_statuses() {
         .expect("exists");
     assert_eq!(c.status, outcall_domain::CampaignStatus::Cancelled);
 }
+
+/// A measurement, not a check (it asserts nothing about time): pacing accuracy (gaps
+/// between stored call starts vs `callDelay`) and engine time per dial with no delay.
+/// `cargo test -p outcall-server --test api measure_pacing -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn measure_pacing_and_overhead() {
+    for (delay, cap, n) in [(0.05, 50, 200usize), (0.0, 50, 500)] {
+        let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+        let ids = contacts(&s, n, |_, _| {}).await;
+        let id = campaign(
+            &s,
+            json!({"callDelay": delay, "maxConcurrentCalls": cap}),
+            &ids,
+        )
+        .await;
+        let t0 = std::time::Instant::now();
+        s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+            .await;
+        wait_status(&s, &id, "completed", Duration::from_secs(300)).await;
+        let total = t0.elapsed();
+        let mut times: Vec<i64> = all_calls(&s, &id)
+            .await
+            .iter()
+            .map(|c| crate::support::time(&c["createdAt"]).timestamp_millis())
+            .collect();
+        times.sort();
+        let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort();
+        let mean = gaps.iter().sum::<i64>() as f64 / gaps.len() as f64;
+        eprintln!(
+            "callDelay {delay}s cap {cap} n {n}: total {:.2}s ({:.1} ms/dial); gaps ms min {} p50 {} p99 {} max {} mean {mean:.1}",
+            total.as_secs_f64(),
+            total.as_secs_f64() * 1000.0 / n as f64,
+            gaps[0],
+            gaps[gaps.len() / 2],
+            gaps[gaps.len() * 99 / 100],
+            gaps[gaps.len() - 1]
+        );
+    }
+}
