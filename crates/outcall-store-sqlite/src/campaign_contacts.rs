@@ -32,6 +32,18 @@ async fn write_pair(conn: &mut sqlx::SqliteConnection, cc: &CampaignContact) -> 
     Ok(())
 }
 
+/// Stamps and writes a pair changed inside `tx`, and commits.
+async fn save(
+    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    mut cc: CampaignContact,
+) -> StoreResult<CampaignContact> {
+    cc.updated_at = now();
+    cc.truncate_times();
+    write_pair(&mut tx, &cc).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(cc)
+}
+
 /// The JSON text of a timestamp as serde writes it in documents.
 fn json_time(t: Timestamp) -> StoreResult<String> {
     Ok(encode(&t)?.trim_matches('"').to_string())
@@ -141,11 +153,7 @@ impl CampaignContactStore for SqliteStore {
             return Ok(None);
         };
         cc.claim(claim);
-        cc.updated_at = now();
-        cc.truncate_times();
-        write_pair(&mut tx, &cc).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some(cc))
+        save(tx, cc).await.map(Some)
     }
 
     async fn step_attempt(
@@ -169,11 +177,7 @@ impl CampaignContactStore for SqliteStore {
             return Ok(None);
         }
         step.apply(&mut cc);
-        cc.updated_at = now();
-        cc.truncate_times();
-        write_pair(&mut tx, &cc).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some(cc))
+        save(tx, cc).await.map(Some)
     }
 
     async fn expired_attempts(

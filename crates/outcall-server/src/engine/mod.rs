@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use outcall_domain::ObjectId;
 use outcall_domain::campaign::CampaignStatus;
+use outcall_domain::dialing::seconds;
 use outcall_store::CampaignFilter;
 use tokio::sync::{Notify, RwLock};
 use tokio::task::JoinHandle;
@@ -43,10 +44,6 @@ pub struct Engine {
     gates: Mutex<HashMap<ObjectId, Arc<RwLock<()>>>>,
 }
 
-fn millis(secs: f64) -> chrono::Duration {
-    outcall_domain::dialing::seconds(secs)
-}
-
 impl Engine {
     pub fn new(s: &EngineSettings) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "outcall".into());
@@ -58,8 +55,8 @@ impl Engine {
         Self {
             owner: format!("{host}:{}:{}", std::process::id(), ObjectId::new()),
             enabled: s.campaign_engine,
-            attempt_lease: millis(s.attempt_lease_secs.max(1.0)),
-            runner_lease: millis(s.runner_lease_secs.max(1.0)),
+            attempt_lease: seconds(s.attempt_lease_secs.max(1.0)),
+            runner_lease: seconds(s.runner_lease_secs.max(1.0)),
             tick: Duration::from_millis(s.engine_tick_ms.max(10)),
             call_interval: Duration::from_secs_f64(1.0 / cps),
             next_call_slot: tokio::sync::Mutex::new(None),
