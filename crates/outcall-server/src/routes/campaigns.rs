@@ -396,10 +396,9 @@ pub(crate) async fn refuse_if_dialling(
 ) -> ApiResult<()> {
     let mut busy = Vec::new();
     for cid in contact_ids {
-        if let Some(cc) = state.store.get_campaign_contact(campaign_id, *cid).await? {
-            if cc.status == DialStatus::Dialing {
-                busy.push(*cid);
-            }
+        let cc = state.store.get_campaign_contact(campaign_id, *cid).await?;
+        if cc.is_some_and(|cc| cc.status == DialStatus::Dialing) {
+            busy.push(*cid);
         }
     }
     if busy.is_empty() {
