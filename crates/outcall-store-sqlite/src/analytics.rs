@@ -18,7 +18,8 @@ use crate::SqliteStore;
 use crate::rows::{db_err, decode, millis};
 
 /// The answered test of `Call::is_answered`, on a `calls` row aliased `c`.
-const ANSWERED: &str = "(json_extract(c.doc, '$.answerTime') IS NOT NULL OR c.status = 'completed')";
+const ANSWERED: &str =
+    "(json_extract(c.doc, '$.answerTime') IS NOT NULL OR c.status = 'completed')";
 /// The duration of an answered call that has one, else NULL.
 const DURATION: &str = "(CASE WHEN (json_extract(c.doc, '$.answerTime') IS NOT NULL OR c.status = 'completed') \
      AND typeof(json_extract(c.doc, '$.duration')) = 'integer' AND json_extract(c.doc, '$.duration') >= 0 \
@@ -94,7 +95,12 @@ impl AnalyticsStore for SqliteStore {
         q.push(" GROUP BY slot ORDER BY slot");
         let rows = q.build().fetch_all(&self.reader).await.map_err(db_err)?;
         rows.iter()
-            .map(|r| Ok((slot_time(r.try_get(0).map_err(db_err)?)?, read_counts(r, 1)?)))
+            .map(|r| {
+                Ok((
+                    slot_time(r.try_get(0).map_err(db_err)?)?,
+                    read_counts(r, 1)?,
+                ))
+            })
             .collect()
     }
 
@@ -152,16 +158,25 @@ impl AnalyticsStore for SqliteStore {
         for (key, target) in [
             ("c.status", &mut counts.by_status),
             ("json_extract(c.doc, '$.outcome')", &mut counts.by_outcome),
-            ("json_extract(c.doc, '$.answeredBy')", &mut counts.by_answered_by),
+            (
+                "json_extract(c.doc, '$.answeredBy')",
+                &mut counts.by_answered_by,
+            ),
         ] {
             let mut q = QueryBuilder::<Sqlite>::new(format!(
                 "SELECT {key} AS k, COUNT(*) FROM calls c WHERE {key} IS NOT NULL"
             ));
             push_filter(filter, &mut q);
             q.push(" GROUP BY k");
-            let rows: Vec<(String, i64)> =
-                q.build_query_as().fetch_all(&self.reader).await.map_err(db_err)?;
-            *target = rows.into_iter().map(|(k, n)| (k, n as u64)).collect::<BTreeMap<_, _>>();
+            let rows: Vec<(String, i64)> = q
+                .build_query_as()
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db_err)?;
+            *target = rows
+                .into_iter()
+                .map(|(k, n)| (k, n as u64))
+                .collect::<BTreeMap<_, _>>();
         }
         counts.total = counts.by_status.values().sum();
         Ok(counts)

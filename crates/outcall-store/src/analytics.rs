@@ -51,8 +51,11 @@ pub trait AnalyticsStore: Send + Sync {
     async fn duration_summary(&self, filter: &AnalyticsFilter) -> StoreResult<DurationSummary>;
     /// The duration at 1-based `rank` among the answered calls' durations sorted
     /// ascending; `None` past the last.
-    async fn duration_at_rank(&self, filter: &AnalyticsFilter, rank: u64)
-    -> StoreResult<Option<i64>>;
+    async fn duration_at_rank(
+        &self,
+        filter: &AnalyticsFilter,
+        rank: u64,
+    ) -> StoreResult<Option<i64>>;
     async fn outcome_counts(&self, filter: &AnalyticsFilter) -> StoreResult<OutcomeCounts>;
     /// Sentiments of the filtered calls' transcripts (those that have one), per UTC
     /// slot of the call's `createdAt`, in slot order.
