@@ -44,38 +44,17 @@ fn campaign() -> ObjectId {
         .expect("BUG: a valid ObjectId")
 }
 
-struct Row {
-    sid: &'static str,
-    status: CallStatus,
-    answered: bool,
-    duration: Option<i64>,
-    answered_by: Option<&'static str>,
-    outcome: Option<CallOutcome>,
-    agent: Option<&'static str>,
-    in_campaign: bool,
-}
-
-const fn row(
-    sid: &'static str,
-    status: CallStatus,
-    answered: bool,
-    duration: Option<i64>,
-    answered_by: Option<&'static str>,
-    outcome: Option<CallOutcome>,
-    agent: Option<&'static str>,
-    in_campaign: bool,
-) -> Row {
-    Row {
-        sid,
-        status,
-        answered,
-        duration,
-        answered_by,
-        outcome,
-        agent,
-        in_campaign,
-    }
-}
+/// (callSid, status, answered, duration, answeredBy, outcome, agentId, in the campaign)
+type Row = (
+    &'static str,
+    CallStatus,
+    bool,
+    Option<i64>,
+    Option<&'static str>,
+    Option<CallOutcome>,
+    Option<&'static str>,
+    bool,
+);
 
 use CallOutcome as O;
 use CallStatus as S;
@@ -86,38 +65,38 @@ const HUMAN: Option<&str> = Some("human");
 
 #[rustfmt::skip]
 const DATA: [Row; 14] = [
-    row("CAan01", S::Completed, true, Some(30), HUMAN, Some(O::Held), A, true),
-    row("CAan02", S::Completed, true, Some(0), HUMAN, Some(O::Held), A, false),
-    row("CAan03", S::Completed, true, Some(600), Some("machine_start"), Some(O::Voicemail), B, true),
-    row("CAan04", S::Completed, true, Some(59), HUMAN, Some(O::Held), B, false),
-    row("CAan05", S::Completed, true, Some(125), HUMAN, Some(O::Held), A, true),
-    row("CAan06", S::Completed, true, Some(125), HUMAN, Some(O::Held), A, false),
-    row("CAan07", S::Completed, true, Some(599), HUMAN, Some(O::Held), B, false),
+    ("CAan01", S::Completed, true, Some(30), HUMAN, Some(O::Held), A, true),
+    ("CAan02", S::Completed, true, Some(0), HUMAN, Some(O::Held), A, false),
+    ("CAan03", S::Completed, true, Some(600), Some("machine_start"), Some(O::Voicemail), B, true),
+    ("CAan04", S::Completed, true, Some(59), HUMAN, Some(O::Held), B, false),
+    ("CAan05", S::Completed, true, Some(125), HUMAN, Some(O::Held), A, true),
+    ("CAan06", S::Completed, true, Some(125), HUMAN, Some(O::Held), A, false),
+    ("CAan07", S::Completed, true, Some(599), HUMAN, Some(O::Held), B, false),
     // Answered and still talking: answered, but no duration yet.
-    row("CAan08", S::InProgress, true, None, HUMAN, None, A, true),
+    ("CAan08", S::InProgress, true, None, HUMAN, None, A, true),
     // Not answered: its duration does not count.
-    row("CAan09", S::Busy, false, Some(0), None, Some(O::Busy), B, false),
-    row("CAan10", S::NoAnswer, false, None, None, Some(O::NoAnswer), A, true),
-    row("CAan11", S::Failed, false, None, None, Some(O::Failed), B, false),
-    row("CAan12", S::Canceled, false, None, None, Some(O::Canceled), None, false),
-    row("CAan13", S::Ringing, false, None, None, None, A, true),
-    row("CAan14", S::Initiated, false, None, None, None, None, false),
+    ("CAan09", S::Busy, false, Some(0), None, Some(O::Busy), B, false),
+    ("CAan10", S::NoAnswer, false, None, None, Some(O::NoAnswer), A, true),
+    ("CAan11", S::Failed, false, None, None, Some(O::Failed), B, false),
+    ("CAan12", S::Canceled, false, None, None, Some(O::Canceled), None, false),
+    ("CAan13", S::Ringing, false, None, None, None, A, true),
+    ("CAan14", S::Initiated, false, None, None, None, None, false),
 ];
 
 /// Inserts the data set in order; returns the calls as stored.
 async fn seed(store: &DynStore) -> Vec<Call> {
     let mut stored = Vec::new();
-    for r in &DATA {
-        let mut c = Call::new(r.sid, "+15005550006", "+14155552671");
-        c.status = r.status;
-        if r.answered {
+    for &(sid, status, answered, duration, answered_by, outcome, agent, in_campaign) in &DATA {
+        let mut c = Call::new(sid, "+15005550006", "+14155552671");
+        c.status = status;
+        if answered {
             c.answer_time = Some(time::now());
         }
-        c.duration = r.duration;
-        c.answered_by = r.answered_by.map(str::to_string);
-        c.outcome = r.outcome;
-        c.agent_id = r.agent.map(str::to_string);
-        c.campaign_id = r.in_campaign.then(campaign);
+        c.duration = duration;
+        c.answered_by = answered_by.map(str::to_string);
+        c.outcome = outcome;
+        c.agent_id = agent.map(str::to_string);
+        c.campaign_id = in_campaign.then(campaign);
         stored.push(store.insert_call(c).await.expect("insert call"));
     }
     stored
