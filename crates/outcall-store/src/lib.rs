@@ -13,6 +13,7 @@
 //! - [`filter`]: the filters each list accepts, and their sortable fields.
 //! - [`port`]: the traits.
 //! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
+//! - [`relay`]: the short-lived log that carries live events between processes.
 //! - [`conformance`]: the shared behaviour suite.
 
 pub mod archive;
@@ -20,8 +21,10 @@ pub mod conformance;
 pub mod error;
 pub mod filter;
 pub mod port;
+pub mod relay;
 
 pub use archive::ArchiveStore;
 pub use error::{StoreError, StoreResult};
 pub use filter::*;
 pub use port::*;
+pub use relay::{RelayEntry, RelayStore};

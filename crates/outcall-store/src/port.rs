@@ -266,6 +266,7 @@ pub trait Store:
     + ContactStore
     + CampaignContactStore
     + crate::archive::ArchiveStore
+    + crate::relay::RelayStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

@@ -20,6 +20,7 @@ mod contacts;
 mod dialing;
 mod events;
 mod recordings;
+mod relay;
 mod transcripts;
 
 pub type DynStore = Arc<dyn Store>;
@@ -59,6 +60,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(contacts::checks());
     checks.extend(dialing::checks());
     checks.extend(archive::checks());
+    checks.extend(relay::checks());
     checks
 }
 
