@@ -1,5 +1,7 @@
 //! `relay`: the event relay's log. Each entry is one small document; a batch is one
-//! `insertMany`.
+//! `insertMany`. `at` is stored as milliseconds since the epoch (an Int64), not a Date:
+//! the collection is outcall's own, only read by range, and integer ranges behave the
+//! same on every server (the nx-27017 stand-in mismatches Date ranges).
 
 use async_trait::async_trait;
 use bson::{Document, doc};
@@ -9,7 +11,7 @@ use outcall_domain::ObjectId;
 use outcall_domain::time::{Timestamp, now};
 use outcall_store::{RelayEntry, RelayStore, StoreError, StoreResult};
 
-use crate::mapping::{date, oid};
+use crate::mapping::oid;
 use crate::{MongoStore, db_err};
 
 const RELAY: &str = "relay";
@@ -20,7 +22,7 @@ impl RelayStore for MongoStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let at = date(now());
+        let at = now().timestamp_millis();
         let docs = entries.iter().map(|e| {
             doc! {"_id": oid(e.id), "origin": &e.origin, "at": at, "event": &e.event}
         });
@@ -46,7 +48,9 @@ impl RelayStore for MongoStore {
         let docs: Vec<Document> = self
             .db
             .collection::<Document>(RELAY)
-            .find(doc! {"at": {"$gte": date(since)}, "origin": {"$ne": exclude_origin}})
+            .find(
+                doc! {"at": {"$gte": since.timestamp_millis()}, "origin": {"$ne": exclude_origin}},
+            )
             .with_options(options)
             .await
             .map_err(|e| db_err(e, &[]))?
@@ -60,7 +64,7 @@ impl RelayStore for MongoStore {
         let done = self
             .db
             .collection::<Document>(RELAY)
-            .delete_many(doc! {"at": {"$lt": date(cutoff)}})
+            .delete_many(doc! {"at": {"$lt": cutoff.timestamp_millis()}})
             .await
             .map_err(|e| db_err(e, &[]))?;
         Ok(done.deleted_count)
@@ -70,12 +74,11 @@ impl RelayStore for MongoStore {
 fn entry(d: &Document) -> StoreResult<RelayEntry> {
     let bad = |what: &str| StoreError::Internal(format!("bad relay document: {what}"));
     let id = d.get_object_id("_id").map_err(|_| bad("_id"))?;
-    let at = d.get_datetime("at").map_err(|_| bad("at"))?;
+    let at = d.get_i64("at").map_err(|_| bad("at"))?;
     Ok(RelayEntry {
         id: ObjectId::from_bytes(id.bytes()),
         origin: d.get_str("origin").map_err(|_| bad("origin"))?.to_string(),
-        at: chrono::DateTime::from_timestamp_millis(at.timestamp_millis())
-            .ok_or_else(|| bad("at"))?,
+        at: chrono::DateTime::from_timestamp_millis(at).ok_or_else(|| bad("at"))?,
         event: d.get_str("event").map_err(|_| bad("event"))?.to_string(),
     })
 }

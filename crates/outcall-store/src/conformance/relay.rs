@@ -38,12 +38,21 @@ async fn relay_lists_other_origins_entries_in_append_order(store: DynStore) {
         .expect("relay_since");
     let ids: Vec<_> = read.iter().map(|e| e.id).collect();
     let want: Vec<_> = theirs.iter().map(|e| e.id).collect();
-    assert_eq!(ids, want, "proc-b's entries, in append order, none of proc-a's");
-    assert_eq!(read[0].event, theirs[0].event, "the event text is kept exactly");
+    assert_eq!(
+        ids, want,
+        "proc-b's entries, in append order, none of proc-a's"
+    );
+    assert_eq!(
+        read[0].event, theirs[0].event,
+        "the event text is kept exactly"
+    );
     assert_eq!(read[0].origin, "proc-b");
     assert!(read.iter().all(|e| e.at >= start));
     let from_b = store.relay_since(start, "proc-b", 100).await.expect("read");
-    assert_eq!(from_b.iter().map(|e| e.id).collect::<Vec<_>>(), vec![mine.id]);
+    assert_eq!(
+        from_b.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![mine.id]
+    );
 }
 
 async fn relay_since_skips_older_entries_and_honours_the_limit(store: DynStore) {
