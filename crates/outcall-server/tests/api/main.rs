@@ -11,6 +11,7 @@ mod conventions;
 mod conversation;
 mod crash;
 mod events;
+mod live;
 mod media;
 mod mongo_shard;
 mod recordings;
