@@ -23,7 +23,7 @@ pub async fn dashboard_snapshot(state: &AppState) -> Value {
 async fn snapshot(state: &AppState) -> outcall_store::StoreResult<Value> {
     let now = outcall_domain::time::now();
     let mut live = super::live_calls::live_calls(state.store.as_ref()).await?;
-    live.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    live.sort_by_key(|c| std::cmp::Reverse(c.created_at));
     let one = PageRequest::new(Some(1), Some(1), Sort::desc("createdAt"))
         .map_err(|e| outcall_store::StoreError::Internal(format!("BUG: page: {e:?}")))?;
     let recent = CallFilter {

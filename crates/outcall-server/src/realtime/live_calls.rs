@@ -76,10 +76,7 @@ impl LiveCalls {
     /// The `active_calls` payload: the calls, oldest first.
     pub fn payload(&self) -> Value {
         let mut calls: Vec<&Value> = self.calls.values().collect();
-        calls.sort_by(|a, b| {
-            let created = |v: &Value| v["createdAt"].as_str().unwrap_or_default().to_string();
-            created(a).cmp(&created(b))
-        });
+        calls.sort_by_key(|v| v["createdAt"].as_str().unwrap_or_default().to_string());
         Value::Array(calls.into_iter().cloned().collect())
     }
 }

@@ -296,6 +296,7 @@ async fn an_event_published_in_one_process_reaches_sse_clients_of_another() {
 
     // And the other way round.
     let other = crate::support::call_sid(0x5e1b);
+    let started = Instant::now();
     b.create_call(&other, json!({})).await;
     loop {
         let (e, p) = on_a.next(deadline).await;
@@ -303,6 +304,7 @@ async fn an_event_published_in_one_process_reaches_sse_clients_of_another() {
             break;
         }
     }
+    eprintln!("relay: B → A in {:?}", started.elapsed());
 }
 
 #[tokio::test]
