@@ -2,6 +2,7 @@
 //! constant time against every configured key.
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -26,6 +27,19 @@ pub async fn require_api_key(
     }
 }
 
+/// Whether a request carries a configured key: in its `Authorization: Bearer` header,
+/// or else as `query_token` (for clients that cannot set headers: EventSource, and the
+/// Socket.IO handshake's `auth.token`).
+pub fn is_authorized(keys: &[String], headers: &HeaderMap, query_token: Option<&str>) -> bool {
+    let header = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    header
+        .or(query_token)
+        .is_some_and(|key| key_matches(keys, key))
+}
+
 /// The token of an `Authorization: Bearer <token>` header; the scheme name is
 /// case-insensitive (RFC 9110 §11.1).
 fn bearer_token(header: &str) -> Option<&str> {
@@ -34,7 +48,7 @@ fn bearer_token(header: &str) -> Option<&str> {
 }
 
 /// Checks every key without stopping at the first match, so timing tells nothing.
-fn key_matches(keys: &[String], presented: &str) -> bool {
+pub fn key_matches(keys: &[String], presented: &str) -> bool {
     keys.iter().fold(false, |found, k| {
         found | bool::from(k.as_bytes().ct_eq(presented.as_bytes()))
     })

@@ -6,12 +6,16 @@
 //! is never slowed by a subscriber. A subscriber that falls more than `capacity`
 //! events behind loses the oldest ones and is told how many (`Lagged`), which it
 //! must treat as "refresh from the store".
+//!
+//! Events published here may also be copied to an outbox (the cross-process relay,
+//! see `realtime::relay`); events that came from another process are republished with
+//! [`EventBus::publish_relayed`], which skips the outbox so nothing echoes back.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// What changed, in the shape the Socket.IO `call_update` event carries.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,17 +75,39 @@ pub enum BusEvent {
 #[derive(Debug, Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<BusEvent>>,
+    /// Where events originated here are also copied (the relay), once set.
+    outbox: Arc<OnceLock<mpsc::Sender<Arc<BusEvent>>>>,
 }
 
 impl EventBus {
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        Self { tx }
+        Self {
+            tx,
+            outbox: Arc::default(),
+        }
     }
 
-    /// Publishes to whoever listens now; nobody listening is fine.
+    /// Publishes to whoever listens now; nobody listening is fine. Never waits: a full
+    /// outbox drops the copy (the relay says so in its log).
     pub fn publish(&self, event: BusEvent) {
+        let event = Arc::new(event);
+        if let Some(outbox) = self.outbox.get()
+            && outbox.try_send(event.clone()).is_err()
+        {
+            tracing::warn!("event relay outbox full: an event reaches this process's clients only");
+        }
+        let _ = self.tx.send(event);
+    }
+
+    /// Publishes an event another process originated: to local subscribers only.
+    pub fn publish_relayed(&self, event: BusEvent) {
         let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// Copies every event published from now on to `outbox`. `false` if one is set already.
+    pub fn set_outbox(&self, outbox: mpsc::Sender<Arc<BusEvent>>) -> bool {
+        self.outbox.set(outbox).is_ok()
     }
 
     /// A call change of `kind` with `data` (usually the stored call).

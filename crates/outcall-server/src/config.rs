@@ -46,6 +46,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub engine: EngineSettings,
 
+    #[command(flatten)]
+    pub realtime: RealtimeSettings,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
@@ -368,4 +371,25 @@ pub struct EngineSettings {
     /// Milliseconds between the engine's looks at campaigns when nothing wakes it.
     #[arg(long, env = "ENGINE_TICK_MS", default_value_t = 1000)]
     pub engine_tick_ms: u64,
+}
+
+/// Live events (Socket.IO, SSE) across processes.
+#[derive(Clone, Debug, Args)]
+pub struct RealtimeSettings {
+    /// Share live events with other outcall processes on the same database: `auto`
+    /// (on for MongoDB, off for SQLite), `on` or `off`.
+    #[arg(long, env = "EVENT_RELAY", value_enum, default_value_t = RelayMode::Auto)]
+    pub event_relay: RelayMode,
+
+    /// Milliseconds between two reads of the relay log (how late events of other
+    /// processes may arrive).
+    #[arg(long, env = "EVENT_RELAY_POLL_MS", default_value_t = 200)]
+    pub event_relay_poll_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RelayMode {
+    Auto,
+    On,
+    Off,
 }

@@ -8,6 +8,7 @@
 //! - [`auth`]: API-key check for `/api/*`.
 //! - [`bus`]: the event bus every state change is published on.
 //! - [`routes`]: one module per resource, each with its `router()`.
+//! - [`realtime`]: live events: Socket.IO, Server-Sent Events, the cross-process relay.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
@@ -28,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod mongo_cli;
+pub mod realtime;
 pub mod routes;
 pub mod sentiment;
 pub mod sim_cli;
@@ -64,6 +66,8 @@ pub struct AppState {
     /// The base URL providers reach us at (no trailing slash).
     pub public_url: Arc<str>,
     pub engine: Arc<engine::Engine>,
+    /// Live events for Socket.IO and SSE clients.
+    pub realtime: realtime::Realtime,
 }
 
 impl std::fmt::Debug for AppState {
@@ -87,6 +91,7 @@ impl AppState {
         let (api_keys, region) = check_settings(config)?;
         let telephony = telephony::Telephony::from_settings(&config.twilio, region)?.map(Arc::new);
         let agent = agent::Agent::from_settings(&config.elevenlabs)?.map(Arc::new);
+        let store_is_mongodb = store.backend() == "mongodb";
         let public_url = config
             .public_url
             .clone()
@@ -100,6 +105,7 @@ impl AppState {
             agent,
             public_url: public_url.trim_end_matches('/').into(),
             engine: Arc::new(engine::Engine::new(&config.engine)),
+            realtime: realtime::Realtime::new(&config.realtime, store_is_mongodb),
         })
     }
 
@@ -132,10 +138,13 @@ pub fn check_settings(config: &ServerConfig) -> anyhow::Result<(Arc<[String]>, R
 pub fn app(state: AppState, body_limit: usize) -> Router {
     metrics::handle();
     let request_id = HeaderName::from_static("x-request-id");
+    state.realtime.start(&state);
+    let socketio = realtime::socketio::layer(&state);
     Router::new()
         .merge(routes::router(state.clone()))
         .merge(bridge::router())
         .with_state(state)
+        .layer(socketio)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

@@ -137,6 +137,8 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
             doc! {"campaignId": 1, "status": 1, "nextAttemptAt": 1, "priority": -1},
         ),
         I::new("campaigncontacts", doc! {"lease.expiresAt": 1}),
+        // relay (the event relay's short-lived log, read by time)
+        I::new("relay", doc! {"at": 1}),
     ];
     if let Some(ttl) = event_retention {
         let mut spec = I::new("callevents", doc! {"createdAt": 1});

@@ -36,6 +36,7 @@ mod dialing;
 pub mod indexes;
 mod mapping;
 mod monitor;
+mod relay;
 pub mod sharding;
 mod store;
 mod updates;

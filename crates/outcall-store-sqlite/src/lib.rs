@@ -36,6 +36,7 @@ mod campaigns;
 mod contacts;
 mod events;
 mod recordings;
+mod relay;
 mod rows;
 mod transcripts;
 

@@ -14,6 +14,7 @@
 //! - [`port`]: the traits.
 //! - [`analytics`]: aggregated counts for the analytics and dashboard API.
 //! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
+//! - [`relay`]: the short-lived log that carries live events between processes.
 //! - [`conformance`]: the shared behaviour suite.
 
 pub mod analytics;
@@ -22,9 +23,11 @@ pub mod conformance;
 pub mod error;
 pub mod filter;
 pub mod port;
+pub mod relay;
 
 pub use analytics::{AnalyticsFilter, AnalyticsStore, EventWithCall};
 pub use archive::ArchiveStore;
 pub use error::{StoreError, StoreResult};
 pub use filter::*;
 pub use port::*;
+pub use relay::{RelayEntry, RelayStore};

@@ -271,6 +271,7 @@ pub trait Store:
     + CampaignContactStore
     + crate::archive::ArchiveStore
     + crate::analytics::AnalyticsStore
+    + crate::relay::RelayStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

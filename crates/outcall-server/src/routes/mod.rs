@@ -36,6 +36,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(webhooks::router())
+        // Outside the API-key layer: it also takes the key as `?token=` (EventSource).
+        .merge(crate::realtime::sse::router())
         .nest("/api", api)
         .fallback(|| async { ApiError::not_found("not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

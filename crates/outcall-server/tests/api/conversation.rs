@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 
 use crate::support::TestServer;
 
-struct World {
-    server: TestServer,
-    twilio: TwilioSim,
-    eleven: ElevenLabsSim,
+pub(crate) struct World {
+    pub server: TestServer,
+    pub twilio: TwilioSim,
+    pub eleven: ElevenLabsSim,
 }
 
-async fn world(scenario: Scenario, talk: Duration) -> World {
+pub(crate) async fn world(scenario: Scenario, talk: Duration) -> World {
     world_with(scenario, talk, AgentScript::default()).await
 }
 
@@ -83,7 +83,7 @@ async fn world_with(scenario: Scenario, talk: Duration, script: AgentScript) -> 
     }
 }
 
-async fn place(s: &TestServer) -> String {
+pub(crate) async fn place(s: &TestServer) -> String {
     let answer = s
         .post(
             "/api/outbound-call",

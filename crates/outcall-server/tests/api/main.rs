@@ -12,6 +12,7 @@ mod conventions;
 mod conversation;
 mod crash;
 mod events;
+mod live;
 mod media;
 mod mongo_shard;
 mod recordings;

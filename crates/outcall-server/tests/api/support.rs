@@ -27,7 +27,9 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub store: Arc<dyn outcall_store::Store>,
     pub bus: outcall_server::bus::EventBus,
-    _dir: tempfile::TempDir,
+    /// The `--database-url` flag it was started with.
+    pub database_flag: String,
+    _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -167,6 +169,15 @@ impl TestServer {
             "--database-url=sqlite://{}",
             dir.path().join("outcall.db").display()
         );
+        Self::start_on(url, Some(dir), extra).await
+    }
+
+    /// A second server (as another process would be) on `other`'s database.
+    pub async fn start_beside(other: &TestServer, extra: &[&str]) -> Self {
+        Self::start_on(other.database_flag.clone(), None, extra).await
+    }
+
+    async fn start_on(url: String, dir: Option<tempfile::TempDir>, extra: &[&str]) -> Self {
         let keys = format!("--api-key={KEY},{SECOND_KEY}");
         let mut argv = vec!["outcall", "--port=0", url.as_str(), keys.as_str()];
         argv.extend_from_slice(extra);
@@ -200,6 +211,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             store,
             bus,
+            database_flag: url,
             _dir: dir,
             stop: Some(stop),
         }

@@ -21,6 +21,7 @@ mod contacts;
 mod dialing;
 mod events;
 mod recordings;
+mod relay;
 mod transcripts;
 
 pub type DynStore = Arc<dyn Store>;
@@ -61,6 +62,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(dialing::checks());
     checks.extend(archive::checks());
     checks.extend(analytics::checks());
+    checks.extend(relay::checks());
     checks
 }
 
