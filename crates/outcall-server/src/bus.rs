@@ -6,6 +6,10 @@
 //! is never slowed by a subscriber. A subscriber that falls more than `capacity`
 //! events behind loses the oldest ones and is told how many (`Lagged`), which it
 //! must treat as "refresh from the store".
+//!
+//! One listener is not a subscriber: the response cache's invalidation runs inside
+//! `publish` (a hook), so an answer a write made wrong is gone before the write's
+//! handler answers, and it can never lag.
 
 use std::sync::Arc;
 
@@ -68,19 +72,45 @@ pub enum BusEvent {
     Contact(ContactUpdate),
 }
 
-#[derive(Debug, Clone)]
+/// Runs synchronously on every published event, before subscribers get it; must not
+/// block.
+pub type PublishHook = Arc<dyn Fn(&BusEvent) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<BusEvent>>,
+    hook: Option<PublishHook>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("subscribers", &self.tx.receiver_count())
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
 }
 
 impl EventBus {
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        Self { tx }
+        Self { tx, hook: None }
     }
 
-    /// Publishes to whoever listens now; nobody listening is fine.
+    /// A bus that runs `hook` on each event inside `publish`.
+    pub fn with_hook(capacity: usize, hook: PublishHook) -> Self {
+        Self {
+            hook: Some(hook),
+            ..Self::new(capacity)
+        }
+    }
+
+    /// Publishes to whoever listens now; nobody listening is fine. Publish after the
+    /// store write: the hook drops cached answers the write made wrong.
     pub fn publish(&self, event: BusEvent) {
+        if let Some(hook) = &self.hook {
+            hook(&event);
+        }
         let _ = self.tx.send(Arc::new(event));
     }
 
@@ -117,8 +147,11 @@ impl EventBus {
     }
 }
 
+/// How many events a subscriber may fall behind before it is told it lagged.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
 impl Default for EventBus {
     fn default() -> Self {
-        Self::new(1024)
+        Self::new(DEFAULT_CAPACITY)
     }
 }

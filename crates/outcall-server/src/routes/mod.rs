@@ -6,6 +6,7 @@ use axum::middleware::from_fn_with_state;
 use crate::AppState;
 use crate::error::ApiError;
 
+mod cache;
 mod calling;
 pub(crate) mod calls;
 mod campaigns;
@@ -19,6 +20,7 @@ mod webhooks;
 
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
+        .merge(cache::router())
         .merge(calls::router())
         .merge(contacts::router())
         .merge(calling::router())
