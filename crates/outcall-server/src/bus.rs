@@ -22,7 +22,10 @@ use tokio::sync::broadcast;
 #[serde(rename_all = "camelCase")]
 pub struct CallUpdate {
     /// `new_call`, `status_update`, `machine_detection`, `recording_update`,
-    /// `call_ended`, `conversation_started`, `conversation_completed`.
+    /// `call_ended`, `conversation_started`, `conversation_completed` (api.md's
+    /// Socket.IO types); and, for internal listeners only (caches), changes Socket.IO
+    /// has no type for: `call_updated` (other fields of the call; `data` is the call),
+    /// `call_deleted`, `transcript_saved` (through the API), `event_added`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub call_sid: String,

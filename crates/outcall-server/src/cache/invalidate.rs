@@ -15,8 +15,9 @@ use super::Dep;
 use crate::bus::{BusEvent, CallUpdate};
 
 /// Call event kinds whose `data` is the stored call.
-const CARRIES_THE_CALL: [&str; 5] = [
+const CARRIES_THE_CALL: [&str; 6] = [
     "new_call",
+    "call_updated",
     "status_update",
     "call_ended",
     "machine_detection",
