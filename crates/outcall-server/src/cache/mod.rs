@@ -193,9 +193,6 @@ impl ResponseCache {
     /// dependencies' counters; moka applies it lazily, off the request path.
     fn sweep(&self) {
         for cache in &self.routes {
-            if cache.answers.entry_count() == 0 {
-                continue;
-            }
             let generations = self.generations.clone();
             let stale =
                 move |_: &VersionedKey, s: &Arc<Stored>| generations.version(&s.slots) != s.version;
@@ -235,3 +232,6 @@ impl ResponseCache {
         CacheStats::new(self.settings.enabled, self.settings.max_entries, routes)
     }
 }
+
+#[cfg(test)]
+mod tests;
