@@ -3,6 +3,7 @@
 mod support;
 
 mod archive;
+mod cache;
 mod calling;
 mod calls;
 mod campaigns;
