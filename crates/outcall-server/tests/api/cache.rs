@@ -311,3 +311,81 @@ async fn a_disabled_cache_serves_every_read_from_the_store() {
     assert_eq!(hits_misses(&s, "callDetails").await, (0, 2));
     assert_eq!(stats.data()["entries"], 0);
 }
+
+/// A measurement, not a check: 50 clients polling a campaign, a call and a contact's
+/// history (each every 100 ms, as a dashboard would) while the call moves through its
+/// statuses by signed webhooks; prints the hit ratio and request rate. Each change is
+/// read back at once and must be fresh.
+/// `cargo test -p outcall-server --test api measure_polling -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it with --ignored --nocapture"]
+async fn measure_polling_hit_ratio() {
+    const CLIENTS: usize = 50;
+    const RUN: Duration = Duration::from_secs(10);
+    let s = std::sync::Arc::new(server().await);
+    let campaign = s.post("/api/db/campaigns", json!({"name": "Poll"})).await;
+    let campaign = campaign.data()["_id"].as_str().expect("id").to_string();
+    let contact = s
+        .post("/api/db/contacts", json!({"phoneNumber": "+14155550199"}))
+        .await;
+    let contact = contact.data()["_id"].as_str().expect("id").to_string();
+    let paths = std::sync::Arc::new(vec![
+        format!("/api/db/campaigns/{campaign}"),
+        format!("/api/db/campaigns/{campaign}/stats"),
+        format!("/api/db/contacts/{contact}/calls"),
+    ]);
+    let started = std::time::Instant::now();
+    let pollers: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (s, paths) = (s.clone(), paths.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                while started.elapsed() < RUN {
+                    tick.tick().await;
+                    let path = &paths[(i + n as usize) % paths.len()];
+                    assert_eq!(s.get(path).await.status, 200);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    // One change a second: a new call of the contact, then its statuses.
+    let mut changes = 0;
+    for n in 0..(RUN.as_secs() as u32 / 2) {
+        let sid = new_call(&s, 100 + n, json!({"contactId": contact})).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        twilio_status(&s, &sid, "ringing", 1).await;
+        let history = s.get(&paths[2]).await;
+        assert_eq!(
+            history.column("status")[0],
+            "ringing",
+            "stale after a change"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        changes += 2;
+    }
+    let mut reads = 0;
+    for p in pollers {
+        reads += p.await.expect("poller");
+    }
+    let stats = s.get("/api/cache/stats").await;
+    let d = stats.data();
+    println!(
+        "{CLIENTS} clients, {reads} polls in {:.1} s ({:.0}/s), {changes} changes: hits {}, misses {}, hit ratio {:.3}",
+        started.elapsed().as_secs_f64(),
+        reads as f64 / started.elapsed().as_secs_f64(),
+        d["hits"],
+        d["misses"],
+        d["hitRatio"].as_f64().unwrap_or(0.0),
+    );
+    for r in d["routes"].as_array().into_iter().flatten() {
+        if r["hits"].as_u64().unwrap_or(0) + r["misses"].as_u64().unwrap_or(0) > 0 {
+            println!(
+                "  {}: hits {}, misses {}, ratio {:.3}",
+                r["route"], r["hits"], r["misses"], r["hitRatio"]
+            );
+        }
+    }
+}
