@@ -193,6 +193,10 @@ impl ResponseCache {
     /// dependencies' counters; moka applies it lazily, off the request path.
     fn sweep(&self) {
         for cache in &self.routes {
+            // Nothing was ever computed (so stored) here: nothing to sweep.
+            if cache.misses.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
             let generations = self.generations.clone();
             let stale =
                 move |_: &VersionedKey, s: &Arc<Stored>| generations.version(&s.slots) != s.version;
