@@ -10,6 +10,11 @@
 //! Events published here may also be copied to an outbox (the cross-process relay,
 //! see `realtime::relay`); events that came from another process are republished with
 //! [`EventBus::publish_relayed`], which skips the outbox so nothing echoes back.
+//!
+//! One listener is not a subscriber: the response cache's invalidation runs inside
+//! `publish` (a hook), so an answer a write made wrong is gone before the write's
+//! handler answers, and it can never lag. Relayed events run it too, so another
+//! process's changes drop this process's stale answers.
 
 use std::sync::{Arc, OnceLock};
 
@@ -22,7 +27,10 @@ use tokio::sync::{broadcast, mpsc};
 #[serde(rename_all = "camelCase")]
 pub struct CallUpdate {
     /// `new_call`, `status_update`, `machine_detection`, `recording_update`,
-    /// `call_ended`, `conversation_started`, `conversation_completed`.
+    /// `call_ended`, `conversation_started`, `conversation_completed` (api.md's
+    /// Socket.IO types); and, for internal listeners only (caches), changes Socket.IO
+    /// has no type for: `call_updated` (other fields of the call; `data` is the call),
+    /// `call_deleted`, `transcript_saved` (through the API), `event_added`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub call_sid: String,
@@ -72,11 +80,45 @@ pub enum BusEvent {
     Contact(ContactUpdate),
 }
 
-#[derive(Debug, Clone)]
+/// The `call_update` types api.md gives Socket.IO clients.
+pub const CLIENT_CALL_KINDS: [&str; 7] = [
+    "new_call",
+    "status_update",
+    "machine_detection",
+    "recording_update",
+    "call_ended",
+    "conversation_started",
+    "conversation_completed",
+];
+
+/// Call changes only internal listeners (caches) get: never sent to clients.
+pub const INTERNAL_CALL_KINDS: [&str; 4] = [
+    "call_updated",
+    "call_deleted",
+    "transcript_saved",
+    "event_added",
+];
+
+/// Runs synchronously on every published event, before subscribers get it; must not
+/// block.
+pub type PublishHook = Arc<dyn Fn(&BusEvent) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<BusEvent>>,
     /// Where events originated here are also copied (the relay), once set.
     outbox: Arc<OnceLock<mpsc::Sender<Arc<BusEvent>>>>,
+    hook: Option<PublishHook>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("subscribers", &self.tx.receiver_count())
+            .field("hook", &self.hook.is_some())
+            .field("relayed", &self.outbox.get().is_some())
+            .finish()
+    }
 }
 
 impl EventBus {
@@ -85,12 +127,25 @@ impl EventBus {
         Self {
             tx,
             outbox: Arc::default(),
+            hook: None,
         }
     }
 
-    /// Publishes to whoever listens now; nobody listening is fine. Never waits: a full
-    /// outbox drops the copy (the relay says so in its log).
+    /// A bus that runs `hook` on each event inside `publish`.
+    pub fn with_hook(capacity: usize, hook: PublishHook) -> Self {
+        Self {
+            hook: Some(hook),
+            ..Self::new(capacity)
+        }
+    }
+
+    /// Publishes to whoever listens now; nobody listening is fine. Publish after the
+    /// store write: the hook drops cached answers the write made wrong. Never waits: a
+    /// full outbox drops the relay's copy (the relay says so in its log).
     pub fn publish(&self, event: BusEvent) {
+        if let Some(hook) = &self.hook {
+            hook(&event);
+        }
         let event = Arc::new(event);
         if let Some(outbox) = self.outbox.get()
             && outbox.try_send(event.clone()).is_err()
@@ -102,6 +157,9 @@ impl EventBus {
 
     /// Publishes an event another process originated: to local subscribers only.
     pub fn publish_relayed(&self, event: BusEvent) {
+        if let Some(hook) = &self.hook {
+            hook(&event);
+        }
         let _ = self.tx.send(Arc::new(event));
     }
 
@@ -143,8 +201,11 @@ impl EventBus {
     }
 }
 
+/// How many events a subscriber may fall behind before it is told it lagged.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
 impl Default for EventBus {
     fn default() -> Self {
-        Self::new(1024)
+        Self::new(DEFAULT_CAPACITY)
     }
 }

@@ -49,6 +49,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub realtime: RealtimeSettings,
 
+    #[command(flatten)]
+    pub cache: CacheConfig,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
@@ -291,6 +294,7 @@ impl fmt::Debug for ServerConfig {
             .field("twilio", &self.twilio)
             .field("elevenlabs", &self.elevenlabs)
             .field("default_region", &self.default_region)
+            .field("cache", &self.cache)
             .field("body_limit_bytes", &self.body_limit_bytes)
             .finish()
     }
@@ -392,4 +396,30 @@ pub enum RelayMode {
     Auto,
     On,
     Off,
+}
+
+/// The response cache.
+#[derive(Clone, Debug, Args)]
+pub struct CacheConfig {
+    /// Cache the answers of the read routes the seed caches (dropped on every change).
+    #[arg(long, env = "CACHE_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cache_enabled: bool,
+
+    /// Most answers kept per cached route kind; the least used go first.
+    #[arg(long, env = "CACHE_MAX_ENTRIES", default_value_t = 10_000)]
+    pub cache_max_entries: u64,
+
+    /// Milliseconds every cached route keeps an answer, instead of the seed's TTLs (tests).
+    #[arg(long, hide = true)]
+    pub cache_ttl_ms: Option<u64>,
+}
+
+impl CacheConfig {
+    pub fn settings(&self) -> crate::cache::CacheSettings {
+        crate::cache::CacheSettings {
+            enabled: self.cache_enabled,
+            max_entries: self.cache_max_entries,
+            ttl_override: self.cache_ttl_ms.map(std::time::Duration::from_millis),
+        }
+    }
 }

@@ -25,6 +25,11 @@ fn respond<T: Serialize>(status: StatusCode, data: T) -> ApiResult<Response> {
 
 /// A page of items, each cut down to `fields` when given.
 pub fn page<T: Serialize>(page: Page<T>, fields: Option<&[String]>) -> ApiResult<Response> {
+    Ok(Json(page_body(page, fields)?).into_response())
+}
+
+/// The whole body of a page answer (what the response cache keeps of a list).
+pub fn page_body<T: Serialize>(page: Page<T>, fields: Option<&[String]>) -> ApiResult<Value> {
     let pages = page.pages();
     let items = page
         .items
@@ -32,12 +37,16 @@ pub fn page<T: Serialize>(page: Page<T>, fields: Option<&[String]>) -> ApiResult
         .map(|item| serde_json::to_value(item).map(|v| project(v, fields)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(json!({
+    Ok(json!({
         "success": true,
         "data": items,
         "pagination": { "page": page.page, "limit": page.limit, "total": page.total, "pages": pages },
     }))
-    .into_response())
+}
+
+/// A body built earlier, e.g. by [`page_body`], answered as is.
+pub fn body(body: &Value) -> ApiResult<Response> {
+    Ok(Json(body).into_response())
 }
 
 /// Keeps only the named top-level fields (and `_id`), like a MongoDB projection.

@@ -9,7 +9,8 @@ use outcall_domain::ValidationError;
 use outcall_store::StoreError;
 use serde_json::{Value, json};
 
-#[derive(Debug, thiserror::Error)]
+/// `Clone`: one failed computation answers every request that waited on it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed or breaks a rule; nothing was written.
     #[error("{message}")]

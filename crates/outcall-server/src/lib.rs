@@ -7,6 +7,7 @@
 //! - [`error`], [`envelope`], [`extract`]: the API's conventions (api.md).
 //! - [`auth`]: API-key check for `/api/*`.
 //! - [`bus`]: the event bus every state change is published on.
+//! - [`cache`]: the response cache, invalidated by the bus.
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`realtime`]: live events: Socket.IO, Server-Sent Events, the cross-process relay.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
@@ -18,6 +19,7 @@ pub mod archive;
 pub mod auth;
 pub mod bridge;
 pub mod bus;
+pub mod cache;
 pub mod campaign_cli;
 pub mod config;
 pub mod contacts;
@@ -57,6 +59,8 @@ use crate::config::ServerConfig;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub bus: bus::EventBus,
+    /// Cached answers of the read routes the seed caches; the bus invalidates them.
+    pub cache: Arc<cache::ResponseCache>,
     pub api_keys: Arc<[String]>,
     pub region: Region,
     /// The Twilio account, when configured.
@@ -96,9 +100,16 @@ impl AppState {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}:{}", config.host, config.port));
+        let cache = Arc::new(cache::ResponseCache::new(config.cache.settings()));
+        let invalidate = cache.clone();
+        let bus = bus::EventBus::with_hook(
+            bus::DEFAULT_CAPACITY,
+            Arc::new(move |event| invalidate.invalidate_for(event)),
+        );
         Ok(Self {
             store,
-            bus: bus::EventBus::default(),
+            bus,
+            cache,
             api_keys,
             region,
             telephony,

@@ -30,13 +30,15 @@ fn waiting_status(cc: &CampaignContact) -> DialStatus {
     }
 }
 
+/// Moves the attempt on and, when it moved, tells the subscribers (the campaign's
+/// dial-state counts changed).
 async fn step(
     state: &AppState,
     cc: &CampaignContact,
     attempt_id: &str,
     step: AttemptStep,
 ) -> StoreResult<Option<CampaignContact>> {
-    state
+    let moved = state
         .store
         .step_attempt(
             cc.campaign_id,
@@ -44,7 +46,11 @@ async fn step(
             &AttemptGuard::of(attempt_id),
             &step,
         )
-        .await
+        .await?;
+    if let Some(cc) = &moved {
+        progress(state, cc.campaign_id, cc);
+    }
+    Ok(moved)
 }
 
 fn progress(state: &AppState, campaign_id: ObjectId, cc: &CampaignContact) {
@@ -127,7 +133,6 @@ pub(super) async fn dial(
         };
         if let Some(cc) = step(state, &cc, attempt_id, skipped).await? {
             tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, ?reason, "contact skipped");
-            progress(state, campaign.id, &cc);
         }
         return Ok(());
     }
@@ -181,9 +186,7 @@ pub(super) async fn dial(
                 last_result: Some("failed".into()),
                 ..AttemptStep::to(status, LeaseStep::Release)
             };
-            if let Some(cc) = step(state, &cc, attempt_id, refused).await? {
-                progress(state, campaign.id, &cc);
-            }
+            step(state, &cc, attempt_id, refused).await?;
             state.engine.wake();
             Ok(())
         }
@@ -222,19 +225,20 @@ async fn placed(
         last_call_sid: Some(call.call_sid.clone()),
         ..AttemptStep::to(DialStatus::Dialing, LeaseStep::Keep)
     };
-    // `None` when the call already ended and its callback finished the attempt first.
-    if let Some(cc) = step(state, cc, attempt_id, mine).await? {
-        progress(state, campaign_id, &cc);
-    }
+    // Moves nothing when the call already ended and its callback finished the attempt.
+    step(state, cc, attempt_id, mine).await?;
     let delta = StatsDelta {
         calls_placed: 1,
         ..Default::default()
     };
     add_stats(state, campaign_id, &delta).await?;
-    state
+    if let Some(contact) = state
         .store
         .record_contact_call(cc.contact_id, call.id, now())
-        .await?;
+        .await?
+    {
+        state.bus.contact("updated", &contact.id.to_hex(), &contact);
+    }
     Ok(())
 }
 
@@ -284,9 +288,9 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
         last_result: Some(outcome.clone()),
         ..AttemptStep::to(status, LeaseStep::Release)
     };
-    let Some(cc) = step(state, &cc, attempt_id, end).await? else {
+    if step(state, &cc, attempt_id, end).await?.is_none() {
         return Ok(());
-    };
+    }
     let held = outcome == "held";
     let completed = call.status == outcall_domain::CallStatus::Completed;
     let delta = StatsDelta {
@@ -297,7 +301,6 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
         ..Default::default()
     };
     add_stats(state, campaign_id, &delta).await?;
-    progress(state, campaign_id, &cc);
     state.engine.wake();
     Ok(())
 }
@@ -380,9 +383,7 @@ async fn settle(
             last_result: Some("unconfirmed".into()),
             ..AttemptStep::to(DialStatus::Failed, LeaseStep::Release)
         };
-        if let Some(cc) = step(state, &cc, attempt_id, unconfirmed).await? {
-            progress(state, campaign.id, &cc);
-        }
+        step(state, &cc, attempt_id, unconfirmed).await?;
         return Ok(());
     };
     if cc.last_call_sid.is_none() {

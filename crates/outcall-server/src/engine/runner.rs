@@ -120,7 +120,7 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
         } else {
             DialStatus::Pending
         };
-        state
+        let released = state
             .store
             .step_attempt(
                 id,
@@ -129,6 +129,13 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
                 &AttemptStep::to(back, LeaseStep::Release),
             )
             .await?;
+        if let Some(cc) = released {
+            state.bus.campaign(
+                "progress_update",
+                &id.to_hex(),
+                serde_json::json!({"contactId": cc.contact_id, "status": cc.status}),
+            );
+        }
         return Ok(Next::Stop);
     };
     attempt::dial(state, &campaign, cc, &claim.attempt_id).await?;

@@ -253,21 +253,19 @@ fn decode(json: &str) -> Option<BusEvent> {
 /// The bus names event kinds with static strings; a relayed kind maps back to one of
 /// those. A kind this version does not publish itself is dropped.
 fn known_kind(kind: &str) -> Option<&'static str> {
-    const KINDS: [&str; 12] = [
-        "new_call",
-        "status_update",
-        "machine_detection",
-        "recording_update",
-        "call_ended",
-        "conversation_started",
-        "conversation_completed",
+    // Internal call kinds travel too: other processes' caches drop what they made wrong.
+    const OTHERS: [&str; 5] = [
         "progress_update",
         "created",
         "updated",
         "deleted",
         "imported",
     ];
-    KINDS.into_iter().find(|k| *k == kind)
+    crate::bus::CLIENT_CALL_KINDS
+        .into_iter()
+        .chain(crate::bus::INTERNAL_CALL_KINDS)
+        .chain(OTHERS)
+        .find(|k| *k == kind)
 }
 
 #[cfg(test)]

@@ -89,9 +89,13 @@ impl Outgoing {
         }
     }
 
-    /// The client event of a bus event; `None` for what clients are not sent (contacts).
+    /// The client event of a bus event; `None` for what clients are not sent (contacts,
+    /// internal call changes).
     pub fn from_bus(event: &BusEvent) -> Option<Self> {
         Some(match event {
+            BusEvent::Call(u) if !crate::bus::CLIENT_CALL_KINDS.contains(&u.kind) => {
+                return None;
+            }
             BusEvent::Call(u) => Self {
                 kind: Kind::CallUpdate,
                 payload: json(u),

@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::validate::{optional_sid, phone, sid};
 use crate::AppState;
+use crate::cache::{CacheKey, CachedRoute, Dep};
 use crate::envelope::{created, ok, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, Params};
@@ -53,14 +54,21 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
     page(calls, fields.as_deref())
 }
 
+/// Cached as the call's details (30 s), until the call changes.
 async fn get_one(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> ApiResult<Response> {
     sid("callSid", &call_sid)?;
+    let key = CacheKey::new(CachedRoute::CallDetails, &json!({ "callSid": call_sid }))?;
     let call = state
-        .store
-        .get_call(&call_sid)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no call with callSid {call_sid}")))?;
-    ok(call)
+        .cache
+        .get_or_compute(key, &[Dep::call(&call_sid)], async {
+            state
+                .store
+                .get_call(&call_sid)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no call with callSid {call_sid}")))
+        })
+        .await?;
+    ok(&*call)
 }
 
 /// The body of `POST /api/db/calls`: a call record made elsewhere (or by hand).
@@ -212,7 +220,9 @@ async fn update_status(
 async fn delete(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> ApiResult<Response> {
     sid("callSid", &call_sid)?;
     if state.store.delete_call(&call_sid).await? {
-        ok(json!({ "deleted": true, "callSid": call_sid }))
+        let data = json!({ "deleted": true, "callSid": call_sid });
+        state.bus.call("call_deleted", &call_sid, &data);
+        ok(data)
     } else {
         Err(ApiError::not_found(format!(
             "no call with callSid {call_sid}"

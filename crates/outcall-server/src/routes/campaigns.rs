@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::validate::phone;
 use crate::AppState;
+use crate::cache::{CacheKey, CachedRoute, Dep};
 use crate::envelope::{created, ok, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, Params};
@@ -79,8 +80,15 @@ async fn list(State(state): State<AppState>, mut params: Params) -> ApiResult<Re
     )
 }
 
+/// Cached as campaign details (5 min), until the campaign changes.
 async fn get_one(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Response> {
-    ok(load(&state, campaign_id(&id)?).await?)
+    let id = campaign_id(&id)?;
+    let key = CacheKey::new(CachedRoute::Campaign, &json!({ "details": id }))?;
+    let campaign = state
+        .cache
+        .get_or_compute(key, &[Dep::campaign(id)], load(&state, id))
+        .await?;
+    ok(&*campaign)
 }
 
 /// The editable fields, as create and update take them.
@@ -334,6 +342,12 @@ async fn import(
     let id = campaign_id(&id)?;
     editable(&load(&state, id).await?)?;
     let answer = super::contacts::import_into(&state, &headers, body, Some(id)).await?;
+    let campaign = load(&state, id).await?;
+    state.bus.campaign(
+        "progress_update",
+        &id.to_hex(),
+        json!({"stats": campaign.stats}),
+    );
     state.engine.wake();
     Ok(answer)
 }
@@ -382,6 +396,13 @@ async fn remove_contacts(
             state.store.add_campaign_stats(id, &delta).await?;
         }
         state.store.remove_contact_campaign(*cid, id).await?;
+    }
+    if let Some(campaign) = state.store.get_campaign(id).await? {
+        state.bus.campaign(
+            "progress_update",
+            &id.to_hex(),
+            json!({"stats": campaign.stats}),
+        );
     }
     ok(json!({ "removed": removed }))
 }
@@ -483,6 +504,11 @@ async fn stop(
     } else {
         0
     };
+    state.bus.campaign(
+        "progress_update",
+        &id.to_hex(),
+        json!({"cancelledContacts": cancelled}),
+    );
     ok(json!({ "campaign": c, "cancelledContacts": cancelled, "hungUpCalls": hung_up }))
 }
 
@@ -507,14 +533,25 @@ async fn hang_up_live_calls(state: &AppState, id: ObjectId) -> ApiResult<u64> {
     Ok(n)
 }
 
+/// Cached as campaign statistics (5 min), until the campaign or its contacts' dial
+/// states change (the engine publishes each step).
 async fn stats(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Response> {
     let id = campaign_id(&id)?;
-    let campaign = load(&state, id).await?;
+    let key = CacheKey::new(CachedRoute::Campaign, &json!({ "stats": id }))?;
+    let stats = state
+        .cache
+        .get_or_compute(key, &[Dep::campaign(id)], compute_stats(&state, id))
+        .await?;
+    ok(&*stats)
+}
+
+async fn compute_stats(state: &AppState, id: ObjectId) -> ApiResult<serde_json::Value> {
+    let campaign = load(state, id).await?;
     let contacts = state
         .store
         .count_campaign_contacts(id, outcall_domain::time::now())
         .await?;
-    ok(json!({
+    Ok(json!({
         "campaignId": id,
         "status": campaign.status,
         "stats": campaign.stats,

@@ -20,8 +20,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
+use crate::cache::{CacheKey, CachedRoute, Dep};
 use crate::contacts::{self, ContactDraft, CsvError, ImportError, fields};
-use crate::envelope::{created, ok, page};
+use crate::envelope::{self, created, ok, page, page_body};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, Params};
 
@@ -103,13 +104,26 @@ async fn export(State(state): State<AppState>, mut params: Params) -> ApiResult<
         .into_response())
 }
 
+/// What a contact's cached answers depend on: the contact, and bulk imports.
+fn contact_deps(id: ObjectId) -> [Dep; 2] {
+    [Dep::contact(id), Dep::AnyContact]
+}
+
+/// Cached as contact details (5 min), until the contact changes.
 async fn get_one(State(state): State<AppState>, ApiPath(raw): ApiPath) -> ApiResult<Response> {
     let id = contact_id(&raw)?;
-    ok(state
-        .store
-        .get_contact(id)
-        .await?
-        .ok_or_else(|| not_found(id))?)
+    let key = CacheKey::new(CachedRoute::Contact, &json!({ "details": id }))?;
+    let contact = state
+        .cache
+        .get_or_compute(key, &contact_deps(id), async {
+            state
+                .store
+                .get_contact(id)
+                .await?
+                .ok_or_else(|| not_found(id))
+        })
+        .await?;
+    ok(&*contact)
 }
 
 async fn get_by_phone(State(state): State<AppState>, ApiPath(raw): ApiPath) -> ApiResult<Response> {
@@ -365,13 +379,31 @@ async fn calls(
         ..CallFilter::default()
     };
     params.finish()?;
-    if state.store.get_contact(id).await?.is_none() {
-        return Err(not_found(id));
-    }
-    page(
-        state.store.list_calls(&filter, &page_req).await?,
-        fields.as_deref(),
-    )
+    // The normalised query: defaults filled in, so `?page=1` and no page share an entry.
+    let key = CacheKey::new(
+        CachedRoute::Contact,
+        &json!({
+            "calls": id,
+            "status": filter.status,
+            "page": page_req.page,
+            "limit": page_req.limit,
+            "sort": [page_req.sort.field, format!("{:?}", page_req.sort.order)],
+            "fields": fields,
+        }),
+    )?;
+    let body = state
+        .cache
+        .get_or_compute(key, &contact_deps(id), async {
+            if state.store.get_contact(id).await?.is_none() {
+                return Err(not_found(id));
+            }
+            page_body(
+                state.store.list_calls(&filter, &page_req).await?,
+                fields.as_deref(),
+            )
+        })
+        .await?;
+    envelope::body(&body)
 }
 
 /// One item of a JSON import: the create body's fields, values not yet checked (a bad

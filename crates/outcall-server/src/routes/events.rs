@@ -84,5 +84,7 @@ async fn create(
     if let Some(t) = body.timestamp {
         event.timestamp = t;
     }
-    created(state.store.insert_event(event).await?)
+    let event = state.store.insert_event(event).await?;
+    state.bus.call("event_added", &event.call_sid, &event);
+    created(event)
 }

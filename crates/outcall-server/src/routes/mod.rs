@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 mod analytics;
+mod cache;
 mod calling;
 pub(crate) mod calls;
 pub(crate) mod campaigns;
@@ -21,6 +22,7 @@ mod webhooks;
 
 pub fn router(state: AppState) -> Router<AppState> {
     let api = Router::new()
+        .merge(cache::router())
         .merge(calls::router())
         .merge(contacts::router())
         .merge(calling::router())

@@ -164,8 +164,18 @@ async fn delete(
     ApiPath(recording_sid): ApiPath,
 ) -> ApiResult<Response> {
     sid("recordingSid", &recording_sid)?;
+    // Read first: the deletion is published on the recording's call.
+    let call_sid = state
+        .store
+        .get_recording(&recording_sid)
+        .await?
+        .map(|r| r.call_sid);
     if state.store.delete_recording(&recording_sid).await? {
-        ok(json!({ "deleted": true, "recordingSid": recording_sid }))
+        let data = json!({ "deleted": true, "recordingSid": recording_sid });
+        if let Some(call_sid) = call_sid {
+            state.bus.call("recording_update", &call_sid, &data);
+        }
+        ok(data)
     } else {
         Err(ApiError::not_found(format!(
             "no recording with recordingSid {recording_sid}"

@@ -31,6 +31,7 @@ async fn get_one(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> A
         .get_transcript(&call_sid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no transcript for callSid {call_sid}")))?;
+    state.bus.call("transcript_saved", &t.call_sid, &t);
     ok(t)
 }
 
@@ -111,7 +112,9 @@ async fn create(
     }
     let mut t = Transcript::new(call_sid);
     patch.apply(&mut t);
-    created(state.store.insert_transcript(t).await?)
+    let t = state.store.insert_transcript(t).await?;
+    state.bus.call("transcript_saved", &t.call_sid, &t);
+    created(t)
 }
 
 async fn update(

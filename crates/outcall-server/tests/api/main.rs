@@ -4,6 +4,7 @@ mod support;
 
 mod analytics;
 mod archive;
+mod cache;
 mod calling;
 mod calls;
 mod campaigns;

@@ -62,7 +62,7 @@ async fn receive(
                     )),
                     ..Default::default()
                 };
-                if state.store.update_call(call_sid, &patch).await?.is_some() {
+                if let Some((call, _)) = state.store.update_call(call_sid, &patch).await? {
                     event(
                         &state,
                         call_sid,
@@ -70,6 +70,7 @@ async fn receive(
                         json!({ "reason": f.failure_reason }),
                     )
                     .await?;
+                    state.bus.call("call_updated", call_sid, &call);
                 }
             }
         }

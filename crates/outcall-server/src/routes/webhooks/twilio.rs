@@ -278,7 +278,9 @@ async fn answer_the_machine(state: &AppState, call_sid: &str) -> ApiResult<()> {
         termination_reason: Some(reason.into()),
         ..Default::default()
     };
-    state.store.update_call(call_sid, &patch).await?;
+    if let Some((call, true)) = state.store.update_call(call_sid, &patch).await? {
+        state.bus.call("call_updated", call_sid, &call);
+    }
     let (state, sid) = (state.clone(), call_sid.to_string());
     tokio::spawn(async move {
         match message {
