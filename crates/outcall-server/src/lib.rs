@@ -9,6 +9,7 @@
 //! - [`bus`]: the event bus every state change is published on.
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
+//! - [`sheets`]: Google Sheets: campaign imports from a sheet, results written back.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
@@ -28,6 +29,7 @@ pub mod extract;
 pub mod metrics;
 pub mod mongo_cli;
 pub mod routes;
+pub mod sheets;
 pub mod sim_cli;
 pub mod store;
 pub mod telephony;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub telephony: Option<Arc<telephony::Telephony>>,
     /// The ElevenLabs agent, when configured.
     pub agent: Option<Arc<agent::Agent>>,
+    /// The Google Sheets client, when a service account key is configured.
+    pub sheets: Option<outcall_sheets::SheetsClient>,
     /// The base URL providers reach us at (no trailing slash).
     pub public_url: Arc<str>,
     pub engine: Arc<engine::Engine>,
@@ -74,6 +78,7 @@ impl std::fmt::Debug for AppState {
             )
             .field("region", &self.region)
             .field("telephony", &self.telephony.is_some())
+            .field("sheets", &self.sheets.is_some())
             .field("public_url", &self.public_url)
             .finish()
     }
@@ -85,6 +90,7 @@ impl AppState {
         let (api_keys, region) = check_settings(config)?;
         let telephony = telephony::Telephony::from_settings(&config.twilio, region)?.map(Arc::new);
         let agent = agent::Agent::from_settings(&config.elevenlabs)?.map(Arc::new);
+        let sheets = sheets::client_from_settings(&config.google)?;
         let public_url = config
             .public_url
             .clone()
@@ -96,6 +102,7 @@ impl AppState {
             region,
             telephony,
             agent,
+            sheets,
             public_url: public_url.trim_end_matches('/').into(),
             engine: Arc::new(engine::Engine::new(&config.engine)),
         })
@@ -222,6 +229,7 @@ pub async fn serve(
     );
     on_listening(&state);
     let engine = engine::spawn(state.clone());
+    let writeback = sheets::spawn_writeback(&state);
     launch(
         listener,
         app(state, config.body_limit_bytes),
@@ -231,6 +239,9 @@ pub async fn serve(
     .await?;
     if let Some(engine) = engine {
         engine.abort();
+    }
+    if let Some(writeback) = writeback {
+        writeback.abort();
     }
     tracing::info!("outcall stopped");
     Ok(())

@@ -172,6 +172,7 @@ impl ContactBody {
             custom_fields: self
                 .custom_fields
                 .and_then(|f| check(v, "customFields", fields::custom_fields(&f)).map(|()| f)),
+            sheet_info: None,
         }
     }
 }
@@ -395,6 +396,7 @@ impl ImportItem {
             status: self.status,
             timezone: self.timezone,
             custom_fields: self.custom_fields.unwrap_or_default(),
+            sheet: None,
         }
     }
 }

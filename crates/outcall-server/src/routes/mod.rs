@@ -13,6 +13,7 @@ mod contacts;
 mod events;
 mod health;
 mod recordings;
+pub(crate) mod sheets;
 mod transcripts;
 pub(crate) mod validate;
 mod webhooks;
@@ -24,6 +25,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(calling::router())
         .merge(campaigns::router())
         .merge(recordings::router())
+        .merge(sheets::router())
         .merge(transcripts::router())
         .merge(events::router())
         .fallback(|| async { ApiError::not_found("no such API route") })
