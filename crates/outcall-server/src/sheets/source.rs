@@ -150,6 +150,13 @@ fn roles(table: &SheetTable, info: &SheetInfo) -> Result<Roles, SourceError> {
         })?;
         fixed.push((at, field));
     }
+    // The column read as the phone when none is named: results must not overwrite it.
+    let auto_phone = match info.phone_column {
+        Some(_) => None,
+        None => Columns::from_names(table.header.iter().map(String::as_str), &[])
+            .ok()
+            .and_then(|c| c.index_of(&Field::Phone)),
+    };
     let mut missing_result_columns = Vec::new();
     for (what, name) in [
         ("statusColumn", &info.status_column),
@@ -159,7 +166,7 @@ fn roles(table: &SheetTable, info: &SheetInfo) -> Result<Roles, SourceError> {
             continue;
         };
         match table.column(name) {
-            Some(at) if fixed.iter().any(|(i, _)| *i == at) => {
+            Some(at) if auto_phone == Some(at) || fixed.iter().any(|(i, _)| *i == at) => {
                 return Err(SourceError::Unusable(format!(
                     "{what} {name:?} is also a column outcall reads: results would overwrite it"
                 )));

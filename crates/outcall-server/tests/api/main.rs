@@ -14,5 +14,6 @@ mod events;
 mod media;
 mod mongo_shard;
 mod recordings;
+mod sheets;
 mod transcripts;
 mod webhooks;
