@@ -111,7 +111,10 @@ pub async fn run(
     let key = args.api_key.clone();
     let per_minute = args.calls_per_minute.max(1);
     let seed = args.seed;
-    crate::serve(config, shutdown, move |state| {
+    let removed_key = key_path.clone();
+    let served = crate::serve(config, shutdown, move |state| {
+        // Read at start-up: the file is not needed any more.
+        let _ = std::fs::remove_file(&removed_key);
         eleven.set_webhook_url(format!("{}/webhooks/elevenlabs", state.public_url));
         let base = state.public_url.to_string();
         println!();
@@ -142,7 +145,9 @@ pub async fn run(
             (twilio, eleven, sheets),
         ));
     })
-    .await
+    .await;
+    let _ = std::fs::remove_file(&key_path);
+    served
 }
 
 /// The demo's spreadsheet in the Sheets simulator.
