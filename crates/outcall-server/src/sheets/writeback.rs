@@ -7,8 +7,8 @@
 //! until [`BATCH_SIZE`] contacts are pending) and writes each campaign's pending
 //! rows in one batchUpdate. The set is bounded: past [`MAX_PENDING`] contacts a
 //! campaign is marked for a full resync instead. If the bus overruns the collector
-//! (`Lagged`), the events it lost are unknown, so every campaign with a sheet is
-//! resynced from the store. A write that fails for a reason that may pass (429, 5xx,
+//! (`Lagged`), the events it lost are unknown, so every campaign with a sheet that
+//! runs, is paused or ended in the last day is resynced from the store. A write that fails for a reason that may pass (429, 5xx,
 //! network; the client already retried it with backoff) is put back and tried again
 //! after a growing pause; other failures (sheet gone, access removed) are logged and
 //! dropped. Nothing here ever waits on the engine or a webhook, nor they on it.
@@ -67,6 +67,8 @@ struct Pending {
 }
 
 impl Pending {
+    /// Contacts pending; a whole campaign counts as a full batch, so an ended
+    /// campaign's sheet is written without waiting out the window.
     fn len(&self) -> usize {
         self.contacts.values().map(HashSet::len).sum::<usize>() + self.full.len() * BATCH_SIZE
     }
@@ -273,8 +275,10 @@ async fn write_campaign(
     Ok(())
 }
 
-/// Every campaign that writes to a sheet and has begun.
+/// Every campaign that writes to a sheet and is running, paused, or ended in the
+/// last day (older ones were written when they ended).
 async fn campaigns_with_sheets(state: &AppState) -> outcall_store::StoreResult<Vec<ObjectId>> {
+    let recent = outcall_domain::time::now() - chrono::Duration::days(1);
     let mut ids = Vec::new();
     for n in 1.. {
         let page = PageRequest::new(Some(n), Some(100), Sort::asc("createdAt"))
@@ -287,7 +291,12 @@ async fn campaigns_with_sheets(state: &AppState) -> outcall_store::StoreResult<V
         ids.extend(
             got.items
                 .iter()
-                .filter(|c| c.status != CampaignStatus::Draft && target(c).is_ok())
+                .filter(|c| match c.status {
+                    CampaignStatus::Draft => false,
+                    CampaignStatus::Active | CampaignStatus::Paused => true,
+                    _ => c.updated_at >= recent,
+                })
+                .filter(|c| target(c).is_ok())
                 .map(|c| c.id),
         );
         if done {
