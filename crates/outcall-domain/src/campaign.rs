@@ -139,6 +139,8 @@ pub struct InvalidTransition {
     pub current: CampaignStatus,
 }
 
+/// The Google Sheet a campaign's contacts come from and its results go back to.
+/// Columns are named by their header text (row 1), in any case.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SheetInfo {
@@ -149,8 +151,15 @@ pub struct SheetInfo {
     pub phone_column: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name_column: Option<String>,
+    /// outcall's addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_column: Option<String>,
+    /// Where each contact's dial status is written back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_column: Option<String>,
+    /// outcall's addition: where each contact's last call result is written back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_column: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_message_column: Option<String>,
 }

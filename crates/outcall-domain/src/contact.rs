@@ -138,6 +138,8 @@ pub struct ContactPatch {
     pub timezone: Option<String>,
     pub tags: Option<Vec<String>>,
     pub custom_fields: Option<Map<String, Value>>,
+    /// Replaces the stored sheet origin (a Sheets import sets it).
+    pub sheet_info: Option<ContactSheetInfo>,
 }
 
 impl ContactPatch {
@@ -163,6 +165,7 @@ impl ContactPatch {
         if let Some(f) = &self.custom_fields {
             c.custom_fields = f.clone();
         }
+        set(&mut c.sheet_info, &self.sheet_info);
     }
 }
 

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub elevenlabs: ElevenLabsSettings,
 
+    #[command(flatten)]
+    pub google: GoogleSettings,
+
     /// Region for phone numbers written without a country code (ISO 3166 code, e.g. US, GB, AU).
     #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
     pub default_region: String,
@@ -197,6 +200,23 @@ impl fmt::Debug for ElevenLabsSettings {
     }
 }
 
+/// The Google service account that reads contact sheets and writes results back.
+#[derive(Clone, Debug, Args)]
+pub struct GoogleSettings {
+    /// Path to the service account's key JSON (from the Google Cloud console). Without
+    /// it the Google Sheets routes answer 503.
+    #[arg(long, env = "GOOGLE_SERVICE_ACCOUNT_KEY")]
+    pub google_service_account_key: Option<std::path::PathBuf>,
+
+    /// Google Sheets API base URL (or a simulator).
+    #[arg(
+        long,
+        env = "GOOGLE_SHEETS_API_BASE",
+        default_value = "https://sheets.googleapis.com"
+    )]
+    pub google_sheets_api_base: String,
+}
+
 #[derive(Clone, Args)]
 pub struct StoreConfig {
     /// Database URL: `sqlite://PATH` (the embedded default) or `mongodb://…`.
@@ -293,6 +313,7 @@ impl fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("twilio", &self.twilio)
             .field("elevenlabs", &self.elevenlabs)
+            .field("google", &self.google)
             .field("default_region", &self.default_region)
             .field("cache", &self.cache)
             .field("body_limit_bytes", &self.body_limit_bytes)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
+use outcall_sim::sheets::SheetsSim;
 use outcall_sim::twilio::{MediaConfig, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -80,6 +81,13 @@ pub async fn run(
     })
     .await?;
     let eleven = ElevenLabsSim::start(ElevenLabsSimConfig::default()).await?;
+    let sheets = demo_sheet().await?;
+    // The simulator's key: a test key of no value, written where the server reads it.
+    let key_path = std::env::temp_dir().join(format!(
+        "outcall-demo-sheets-key-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&key_path, sheets.service_account_json())?;
     let flags = [
         "outcall".to_string(),
         format!("--host={}", args.host),
@@ -94,6 +102,8 @@ pub async fn run(
         format!("--elevenlabs-agent-id={}", eleven.agent_id()),
         format!("--elevenlabs-webhook-secret={}", eleven.webhook_secret()),
         format!("--elevenlabs-api-base={}", eleven.base_url()),
+        format!("--google-service-account-key={}", key_path.display()),
+        format!("--google-sheets-api-base={}", sheets.base_url()),
         // The demo's own database, never one given in the environment.
         "--mongodb-uri=".to_string(),
     ];
@@ -101,7 +111,10 @@ pub async fn run(
     let key = args.api_key.clone();
     let per_minute = args.calls_per_minute.max(1);
     let seed = args.seed;
-    crate::serve(config, shutdown, move |state| {
+    let removed_key = key_path.clone();
+    let served = crate::serve(config, shutdown, move |state| {
+        // Read at start-up: the file is not needed any more.
+        let _ = std::fs::remove_file(&removed_key);
         eleven.set_webhook_url(format!("{}/webhooks/elevenlabs", state.public_url));
         let base = state.public_url.to_string();
         println!();
@@ -115,10 +128,50 @@ pub async fn run(
         println!();
         println!("  curl -s -H 'Authorization: Bearer {key}' '{base}/api/db/calls?limit=5'");
         println!();
+        println!(
+            "  simulated Google Sheets at {}: import its sheet into a campaign with",
+            sheets.base_url()
+        );
+        println!(
+            "  {{\"spreadsheetId\": \"{DEMO_SPREADSHEET}\", \"sheetName\": \"Leads\", \"statusColumn\": \"Call status\"}}"
+        );
+        println!();
         // The simulators live as long as the demo's tasks.
-        tokio::spawn(place_calls(base, key, per_minute, seed, twilio, eleven));
+        tokio::spawn(place_calls(
+            base,
+            key,
+            per_minute,
+            seed,
+            (twilio, eleven, sheets),
+        ));
     })
-    .await
+    .await;
+    let _ = std::fs::remove_file(&key_path);
+    served
+}
+
+/// The demo's spreadsheet in the Sheets simulator.
+const DEMO_SPREADSHEET: &str = "demo-leads";
+
+/// A Sheets simulator holding a small sheet of leads (numbers reserved for fiction).
+async fn demo_sheet() -> std::io::Result<SheetsSim> {
+    let sheets = SheetsSim::start().await?;
+    let mut rows = vec![vec![
+        "Name".to_string(),
+        "Phone".to_string(),
+        "Company".to_string(),
+        "Call status".to_string(),
+    ]];
+    for (i, name) in NAMES.iter().enumerate() {
+        rows.push(vec![
+            (*name).to_string(),
+            format!("+1415555{:04}", 150 + i),
+            "Acme Solar prospect".to_string(),
+            String::new(),
+        ]);
+    }
+    sheets.put_sheet(DEMO_SPREADSHEET, "Leads", rows);
+    Ok(sheets)
 }
 
 /// Places a demo call every `60 / per_minute` seconds through the public API.
@@ -127,8 +180,7 @@ async fn place_calls(
     key: String,
     per_minute: u32,
     seed: u64,
-    _twilio: TwilioSim,
-    _eleven: ElevenLabsSim,
+    _sims: (TwilioSim, ElevenLabsSim, SheetsSim),
 ) {
     let client = reqwest::Client::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);

@@ -42,6 +42,10 @@ pub enum ApiError {
     /// 503: the store is unreachable; retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: an outside service is not configured or cannot be reached now; the message
+    /// (which names the service and the setting, never a secret) is shown.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// 500: a bug. The cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -76,7 +80,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Unavailable(_) | Self::ServiceUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

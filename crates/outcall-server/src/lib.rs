@@ -11,6 +11,7 @@
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`realtime`]: live events: Socket.IO, Server-Sent Events, the cross-process relay.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
+//! - [`sheets`]: Google Sheets: campaign imports from a sheet, results written back.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
@@ -34,6 +35,7 @@ pub mod mongo_cli;
 pub mod realtime;
 pub mod routes;
 pub mod sentiment;
+pub mod sheets;
 pub mod sim_cli;
 pub mod store;
 pub mod telephony;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub telephony: Option<Arc<telephony::Telephony>>,
     /// The ElevenLabs agent, when configured.
     pub agent: Option<Arc<agent::Agent>>,
+    /// The Google Sheets client, when a service account key is configured.
+    pub sheets: Option<outcall_sheets::SheetsClient>,
     /// The base URL providers reach us at (no trailing slash).
     pub public_url: Arc<str>,
     pub engine: Arc<engine::Engine>,
@@ -84,6 +88,7 @@ impl std::fmt::Debug for AppState {
             )
             .field("region", &self.region)
             .field("telephony", &self.telephony.is_some())
+            .field("sheets", &self.sheets.is_some())
             .field("public_url", &self.public_url)
             .finish()
     }
@@ -96,6 +101,7 @@ impl AppState {
         let telephony = telephony::Telephony::from_settings(&config.twilio, region)?.map(Arc::new);
         let agent = agent::Agent::from_settings(&config.elevenlabs)?.map(Arc::new);
         let store_is_mongodb = store.backend() == "mongodb";
+        let sheets = sheets::client_from_settings(&config.google)?;
         let public_url = config
             .public_url
             .clone()
@@ -114,6 +120,7 @@ impl AppState {
             region,
             telephony,
             agent,
+            sheets,
             public_url: public_url.trim_end_matches('/').into(),
             engine: Arc::new(engine::Engine::new(&config.engine)),
             realtime: realtime::Realtime::new(&config.realtime, store_is_mongodb),
@@ -244,6 +251,7 @@ pub async fn serve(
     );
     on_listening(&state);
     let engine = engine::spawn(state.clone());
+    let writeback = sheets::spawn_writeback(&state);
     launch(
         listener,
         app(state, config.body_limit_bytes),
@@ -253,6 +261,9 @@ pub async fn serve(
     .await?;
     if let Some(engine) = engine {
         engine.abort();
+    }
+    if let Some(writeback) = writeback {
+        writeback.abort();
     }
     tracing::info!("outcall stopped");
     Ok(())

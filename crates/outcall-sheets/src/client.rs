@@ -84,9 +84,18 @@ impl SheetsClient {
         spreadsheet_id: &str,
         range: &str,
     ) -> Result<Vec<Vec<String>>, SheetsError> {
+        Ok(self.read_range(spreadsheet_id, range).await?.values)
+    }
+
+    /// Like [`Self::read_values`], with the range Google echoes: it names the
+    /// sheet, so reading `A1:ZZZ` tells which sheet is the first.
+    pub async fn read_range(
+        &self,
+        spreadsheet_id: &str,
+        range: &str,
+    ) -> Result<ValueRange, SheetsError> {
         let url = self.url(spreadsheet_id, &["values", range]);
-        let answer: ValueRange = with_retry(&self.retry, || self.send(&url, Call::Get)).await?;
-        Ok(answer.values)
+        with_retry(&self.retry, || self.send(&url, Call::Get)).await
     }
 
     /// Reads the whole sheet `sheet_name` as a table, row 1 being the header.

@@ -140,6 +140,16 @@ async fn reads_a_table_and_ranges() {
             "{range}"
         );
     }
+
+    let first = client
+        .read_range(BOOK, "A1:B1")
+        .await
+        .expect("no sheet named");
+    assert_eq!(
+        first.range, "Contacts!A1:B1",
+        "the echo names the first sheet"
+    );
+    assert_eq!(first.values, rows(&[&["Name", "Phone"]]));
 }
 
 #[tokio::test]

@@ -303,6 +303,7 @@ pub(crate) fn contact_patch(patch: &ContactPatch, now: Timestamp) -> StoreResult
     put(&mut m, "timezone", &patch.timezone)?;
     put(&mut m, "tags", &patch.tags)?;
     put(&mut m, "customFields", &patch.custom_fields)?;
+    put(&mut m, "sheetInfo", &patch.sheet_info)?;
     let mut set = mapping::object_to_document(m, &CONTACTS)?;
     set.insert("updatedAt", date(now));
     Ok(doc! {"$set": set})

@@ -134,7 +134,7 @@ fn separator(line: &[u8]) -> u8 {
 
 /// What a column holds.
 #[derive(Debug, Clone, PartialEq)]
-enum Field {
+pub(crate) enum Field {
     Phone,
     Name,
     FirstName,
@@ -174,14 +174,26 @@ fn field_of(header: &str) -> Field {
     }
 }
 
+/// The meaning of each column of a header, and how to read a row by it.
 #[derive(Debug)]
-struct Columns(Vec<Field>);
+pub(crate) struct Columns(Vec<Field>);
 
 impl Columns {
     fn from_header(header: &csv::StringRecord) -> Result<Self, CsvError> {
+        Self::from_names(header.iter(), &[])
+    }
+
+    /// Reads a header's names. `roles` fix the meaning of some columns by index (a
+    /// Sheets import's named columns); they win over what the header says, and a
+    /// column that would otherwise mean the same thing is kept as a custom field.
+    pub(crate) fn from_names<'a>(
+        header: impl IntoIterator<Item = &'a str>,
+        roles: &[(usize, Field)],
+    ) -> Result<Self, CsvError> {
+        let header: Vec<&str> = header.into_iter().map(str::trim).collect();
         let mut fields: Vec<Field> = Vec::with_capacity(header.len());
         let mut seen: Vec<String> = Vec::new();
-        for name in header.iter().map(str::trim) {
+        for &name in &header {
             if !name.is_empty() {
                 let lower = name.to_lowercase();
                 if seen.contains(&lower) {
@@ -199,11 +211,21 @@ impl Columns {
             }
             fields.push(field);
         }
+        for (at, role) in roles {
+            let named = !matches!(role, Field::Custom(_) | Field::Ignored);
+            for (i, field) in fields.iter_mut().enumerate() {
+                if i == *at {
+                    *field = role.clone();
+                } else if named && field == role {
+                    *field = Field::Custom(header[i].to_string());
+                }
+            }
+        }
         if !fields.contains(&Field::Phone) {
             return Err(CsvError::NoPhoneColumn {
                 found: header
                     .iter()
-                    .map(|h| format!("{:?}", h.trim()))
+                    .map(|h| format!("{h:?}"))
                     .collect::<Vec<_>>()
                     .join(", "),
             });
@@ -211,13 +233,33 @@ impl Columns {
         Ok(Self(fields))
     }
 
+    /// The first column holding `field`.
+    pub(crate) fn index_of(&self, field: &Field) -> Option<usize> {
+        self.0.iter().position(|f| f == field)
+    }
+
+    /// How many columns the header names.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
     fn draft(&self, row: usize, record: &csv::StringRecord) -> Result<ContactDraft, CsvError> {
+        self.draft_cells(row, record.len(), record.iter())
+    }
+
+    /// Reads one row's `count` cells (an error if more than the header names).
+    pub(crate) fn draft_cells<'a>(
+        &self,
+        row: usize,
+        count: usize,
+        cells: impl Iterator<Item = &'a str>,
+    ) -> Result<ContactDraft, CsvError> {
         let mut d = ContactDraft {
             row,
             ..ContactDraft::default()
         };
         let (mut first, mut last) = (None, None);
-        for (i, cell) in record.iter().enumerate() {
+        for (i, cell) in cells.enumerate() {
             let cell = cell.trim();
             if cell.is_empty() {
                 continue;
@@ -225,11 +267,7 @@ impl Columns {
             let Some(field) = self.0.get(i) else {
                 return Err(CsvError::at(
                     row,
-                    format!(
-                        "{} fields, but the header names {}",
-                        record.len(),
-                        self.0.len()
-                    ),
+                    format!("{count} fields, but the header names {}", self.0.len()),
                 ));
             };
             let text = Some(cell.to_string());

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use outcall_domain::ObjectId;
 use outcall_domain::campaign::StatsDelta;
 use outcall_domain::campaign_contact::{CampaignContact, DialStatus, SkipReason};
-use outcall_domain::contact::{Contact, ContactPatch, ContactStatus};
+use outcall_domain::contact::{Contact, ContactPatch, ContactSheetInfo, ContactStatus};
 use outcall_domain::phone::{PhoneNumber, Region};
 use outcall_store::{Store, StoreError, StoreResult};
 use serde_json::{Map, Value};
@@ -160,6 +160,7 @@ struct ValidRow {
     status: Option<ContactStatus>,
     timezone: Option<String>,
     custom_fields: Map<String, Value>,
+    sheet: Option<ContactSheetInfo>,
 }
 
 #[derive(Debug)]
@@ -253,6 +254,7 @@ fn check_row(d: ContactDraft, region: Region) -> Result<ValidRow, String> {
             status,
             timezone,
             custom_fields: d.custom_fields,
+            sheet: d.sheet,
         }),
         _ => Err(problems.join("; ")),
     }
@@ -321,6 +323,7 @@ async fn upsert(store: &dyn Store, row: ValidRow) -> StoreResult<(Contact, bool)
     c.status = row.status.unwrap_or_default();
     c.timezone = row.timezone.clone();
     c.custom_fields = row.custom_fields.clone();
+    c.sheet_info = row.sheet.clone();
     match store.insert_contact(c).await {
         Ok(c) => Ok((c, true)),
         // Created by someone else since we looked: update theirs.
@@ -359,6 +362,7 @@ async fn update(
         timezone: row.timezone.clone(),
         tags: (tags != existing.tags).then_some(tags),
         custom_fields: (custom != existing.custom_fields).then_some(custom),
+        sheet_info: row.sheet.clone(),
     };
     let updated = store
         .update_contact(existing.id, &patch)

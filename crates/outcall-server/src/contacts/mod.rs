@@ -22,6 +22,7 @@ pub mod export;
 pub mod fields;
 pub mod import;
 
+use outcall_domain::contact::ContactSheetInfo;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -51,6 +52,9 @@ pub struct ContactDraft {
     /// Merged into the contact's custom fields (given keys replace stored ones). They
     /// are also the agent's dynamic variables when the contact is called.
     pub custom_fields: Map<String, Value>,
+    /// The sheet row the contact came from (a Google Sheets import); replaces the
+    /// stored one.
+    pub sheet: Option<ContactSheetInfo>,
 }
 
 /// A row that was not written, and why.

@@ -332,7 +332,8 @@ async fn add_contacts(
 }
 
 /// `POST /api/db/campaigns/:id/contacts/import`: a CSV file or JSON array of contacts
-/// into the contact database and this campaign (the contacts import's rules).
+/// (the contacts import's rules), or `{spreadsheetId, …}` to read a Google Sheet, into
+/// the contact database and this campaign.
 async fn import(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
@@ -340,8 +341,16 @@ async fn import(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     let id = campaign_id(&id)?;
-    editable(&load(&state, id).await?)?;
-    let answer = super::contacts::import_into(&state, &headers, body, Some(id)).await?;
+    let campaign = load(&state, id).await?;
+    editable(&campaign)?;
+    let sheet = match &body {
+        Ok(bytes) => super::sheets::sheet_import(&headers, bytes)?,
+        Err(_) => None,
+    };
+    let answer = match sheet {
+        Some(request) => super::sheets::import_sheet(&state, &campaign, request).await?,
+        None => super::contacts::import_into(&state, &headers, body, Some(id)).await?,
+    };
     let campaign = load(&state, id).await?;
     state.bus.campaign(
         "progress_update",

@@ -186,6 +186,7 @@ impl ContactBody {
             custom_fields: self
                 .custom_fields
                 .and_then(|f| check(v, "customFields", fields::custom_fields(&f)).map(|()| f)),
+            sheet_info: None,
         }
     }
 }
@@ -443,6 +444,7 @@ impl ImportItem {
             status: self.status,
             timezone: self.timezone,
             custom_fields: self.custom_fields.unwrap_or_default(),
+            sheet: None,
         }
     }
 }

@@ -16,6 +16,7 @@ mod dashboard;
 mod events;
 mod health;
 mod recordings;
+pub(crate) mod sheets;
 mod transcripts;
 pub(crate) mod validate;
 mod webhooks;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(calling::router())
         .merge(campaigns::router())
         .merge(recordings::router())
+        .merge(sheets::router())
         .merge(transcripts::router())
         .merge(events::router())
         .merge(analytics::router())

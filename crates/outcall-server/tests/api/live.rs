@@ -347,7 +347,10 @@ impl NodeClient {
         // Tests run in parallel: one `npm ci` at a time in the shared directory.
         static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one = NPM.lock().unwrap_or_else(|e| e.into_inner());
-        if !dir.join("node_modules/socket.io-client/package.json").exists() {
+        if !dir
+            .join("node_modules/socket.io-client/package.json")
+            .exists()
+        {
             let status = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&dir)

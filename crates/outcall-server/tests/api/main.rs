@@ -17,5 +17,6 @@ mod live;
 mod media;
 mod mongo_shard;
 mod recordings;
+mod sheets;
 mod transcripts;
 mod webhooks;

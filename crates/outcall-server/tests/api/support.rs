@@ -193,6 +193,7 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let state = state.with_public_url(&base);
         outcall_server::engine::spawn(state.clone());
+        outcall_server::sheets::spawn_writeback(&state);
         let (stop, stopped) = oneshot::channel::<()>();
         let router = app(state, config.body_limit_bytes);
         tokio::spawn(async move {

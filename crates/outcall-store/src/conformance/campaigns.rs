@@ -81,9 +81,11 @@ fn full_campaign() -> Campaign {
     c.sheet_info = Some(SheetInfo {
         spreadsheet_id: "1AbCdEf".into(),
         sheet_name: Some("April".into()),
-        phone_column: Some("B".into()),
-        name_column: Some("A".into()),
-        status_column: Some("F".into()),
+        phone_column: Some("Phone".into()),
+        name_column: Some("Name".into()),
+        email_column: Some("E-mail".into()),
+        status_column: Some("Call status".into()),
+        result_column: Some("Result".into()),
         custom_message_column: None,
     });
     c.stats = CampaignStats {

@@ -721,6 +721,11 @@ async fn update_contact_changes_only_the_given_fields(store: DynStore) {
         priority: Some(10),
         tags: Some(strings(&["countess"])),
         custom_fields: Some(map(json!({"company": "none"}))),
+        sheet_info: Some(ContactSheetInfo {
+            spreadsheet_id: "2XyZ".into(),
+            sheet_name: Some("May".into()),
+            row_index: Some(42),
+        }),
         ..ContactPatch::default()
     };
     let updated = store
