@@ -9,6 +9,7 @@
 //! - [`bus`]: the event bus every state change is published on.
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
+//! - [`web`]: the embedded dashboard at `/`.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
@@ -31,6 +32,7 @@ pub mod routes;
 pub mod sim_cli;
 pub mod store;
 pub mod telephony;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(health::router())
         .merge(webhooks::router())
         .nest("/api", api)
-        .fallback(|| async { ApiError::not_found("not found") })
+        // The dashboard answers every other GET (crate::web); the rest stays JSON.
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

@@ -15,4 +15,5 @@ mod media;
 mod mongo_shard;
 mod recordings;
 mod transcripts;
+mod web;
 mod webhooks;
