@@ -1,17 +1,18 @@
-import { dateTime, duration } from "../format";
+import { dateTime, duration, time } from "../format";
 import type { Call } from "../types";
 import { Badge, Table } from "./ui";
 
-export function CallsTable({ calls, caption }: { calls: Call[]; caption: string }) {
+/// `compact` (for narrow cards) shows the time only and leaves out the outcome and number.
+export function CallsTable({ calls, caption, compact = false }: { calls: Call[]; caption: string; compact?: boolean }) {
   return (
     <Table caption={caption}>
       <thead>
         <tr>
           <th scope="col">Started</th>
-          <th scope="col">To</th>
+          {!compact && <th scope="col">To</th>}
           <th scope="col">Contact</th>
           <th scope="col">Status</th>
-          <th scope="col">Outcome</th>
+          {!compact && <th scope="col">Outcome</th>}
           <th scope="col" class="num">
             Duration
           </th>
@@ -21,16 +22,18 @@ export function CallsTable({ calls, caption }: { calls: Call[]; caption: string 
         {calls.map((c) => (
           <tr key={c.callSid}>
             <td>
-              <a href={`#/calls/${c.callSid}`}>{dateTime(c.startTime ?? c.createdAt)}</a>
+              <a href={`#/calls/${c.callSid}`}>{(compact ? time : dateTime)(c.startTime ?? c.createdAt)}</a>
             </td>
-            <td class="mono">{c.to}</td>
-            <td>{c.contactId ? <a href={`#/contacts/${c.contactId}`}>{c.contactName ?? "contact"}</a> : (c.contactName ?? "—")}</td>
+            {!compact && <td class="mono">{c.to}</td>}
+            <td>{c.contactId ? <a href={`#/contacts/${c.contactId}`}>{c.contactName ?? c.to}</a> : (c.contactName ?? (compact ? c.to : "—"))}</td>
             <td>
               <Badge value={c.status} />
             </td>
-            <td>
-              <Badge value={c.outcome ?? c.answeredBy} />
-            </td>
+            {!compact && (
+              <td>
+                <Badge value={c.outcome ?? c.answeredBy} />
+              </td>
+            )}
             <td class="num">{duration(c.duration)}</td>
           </tr>
         ))}

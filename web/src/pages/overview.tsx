@@ -64,7 +64,7 @@ export function OverviewPage() {
         <LiveActivity />
         <Card title="Latest calls" actions={<a href="#/calls">All calls →</a>}>
           <Async loaded={recent}>
-            {(page) => (page.items.length ? <CallsTable calls={page.items} caption="Latest calls" /> : <Empty>No calls yet.</Empty>)}
+            {(page) => (page.items.length ? <CallsTable calls={page.items} caption="Latest calls" compact /> : <Empty>No calls yet.</Empty>)}
           </Async>
         </Card>
       </div>
