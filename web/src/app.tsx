@@ -66,7 +66,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         </a>
         <button
           type="button"
-          class="menu-toggle"
+          class="menu-toggle secondary small"
           aria-expanded={menuOpen}
           aria-controls="nav"
           onClick={() => setMenuOpen((o) => !o)}

@@ -1,4 +1,5 @@
 import type { ComponentChildren } from "preact";
+import { useEffect, useRef } from "preact/hooks";
 import { errorText } from "../api";
 import { label } from "../format";
 import type { Pagination } from "../api";
@@ -85,6 +86,13 @@ export function Badge({ value }: { value?: string | null }) {
 
 export function Pager({ pagination, onPage }: { pagination: Pagination; onPage: (page: number) => void }) {
   const { page, pages, total } = pagination;
+  if (pages <= 1) {
+    return (
+      <p class="pager muted">
+        {total.toLocaleString()} in all
+      </p>
+    );
+  }
   return (
     <nav class="pager" aria-label="Pages">
       <button type="button" disabled={page <= 1} onClick={() => onPage(page - 1)}>
@@ -135,13 +143,40 @@ export function Field({ label: text, children, hint }: { label: string; children
 }
 
 /// A table that scrolls sideways inside its card rather than widening the page.
+/// On phones each row stacks into a small card, every cell labelled by its column
+/// heading (copied into `data-label` after each render).
 export function Table({ children, caption }: { children: ComponentChildren; caption: string }) {
+  const table = useRef<HTMLTableElement>(null);
+  useEffect(() => {
+    const heads = Array.from(table.current?.querySelectorAll("thead th") ?? []).map((th) => th.textContent ?? "");
+    table.current?.querySelectorAll("tbody tr").forEach((tr) => {
+      Array.from(tr.children).forEach((td, i) => {
+        (td as HTMLElement).dataset.label = heads[i] ?? "";
+      });
+    });
+  });
   return (
     <div class="table-wrap" tabIndex={0} role="region" aria-label={caption}>
-      <table>
+      <table ref={table} class="stack">
         <caption class="sr-only">{caption}</caption>
         {children}
       </table>
     </div>
+  );
+}
+
+/// An uncontrolled select starting at `initial` (Preact ignores `defaultValue` on selects).
+export function Select({ name, initial, options }: { name: string; initial: string; options: (string | [string, string])[] }) {
+  return (
+    <select name={name}>
+      {options.map((o) => {
+        const [value, text] = typeof o === "string" ? [o, o] : o;
+        return (
+          <option key={value} value={value} selected={value === initial}>
+            {text}
+          </option>
+        );
+      })}
+    </select>
   );
 }

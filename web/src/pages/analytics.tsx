@@ -2,7 +2,7 @@ import type { ChartConfiguration } from "chart.js";
 import { useState } from "preact/hooks";
 import { browserTz, doughnut, durations, hasCounts, lastDays, outcomes, sentiment, volume, volumeChart, type Range } from "../analytics";
 import { ChartView, PALETTE } from "../components/chart";
-import { Async, Card, Field, Kpi } from "../components/ui";
+import { Async, Card, Field, Kpi, Select } from "../components/ui";
 import { duration, num } from "../format";
 import { useLoad } from "../hooks";
 import type { CallDuration, Sentiment } from "../types";
@@ -43,11 +43,7 @@ export function AnalyticsPage() {
             <input name="tz" defaultValue={range.tz} />
           </Field>
           <Field label="Group by">
-            <select name="groupBy" defaultValue={range.groupBy}>
-              <option value="hour">hour</option>
-              <option value="day">day</option>
-              <option value="week">week</option>
-            </select>
+            <Select name="groupBy" initial={range.groupBy} options={["hour", "day", "week"]} />
           </Field>
           <div class="filter-actions">
             <button type="submit">Apply</button>

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { errorText, list } from "../api";
 import { CallsTable } from "../components/calls-table";
-import { Async, Card, Empty, Field, Pager } from "../components/ui";
+import { Async, Card, Empty, Field, Pager, Select } from "../components/ui";
 import { download, toCsv } from "../csv";
 import { useLoad } from "../hooks";
 import { setQuery } from "../router";
@@ -64,14 +64,7 @@ export function CallsPage({ query }: { query: URLSearchParams }) {
           }}
         >
           <Field label="Status">
-            <select name="status" defaultValue={filters.status ?? ""}>
-              <option value="">Any</option>
-              {CALL_STATUSES.map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
+            <Select name="status" initial={filters.status ?? ""} options={[["", "Any"], ...CALL_STATUSES]} />
           </Field>
           <Field label="To (number)">
             <input name="to" defaultValue={filters.to ?? ""} placeholder="+14155550100" />

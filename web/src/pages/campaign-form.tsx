@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { errorText, get, post, put } from "../api";
-import { Async, Card, ErrorBox, Field } from "../components/ui";
+import { Async, Card, ErrorBox, Field, Select } from "../components/ui";
 import { flashImport } from "../flash";
 import { useLoad } from "../hooks";
 import { navigate } from "../router";
@@ -173,11 +173,15 @@ function CampaignForm({ campaign }: { campaign?: Campaign }) {
         </fieldset>
         <div class="form-grid">
           <Field label="When a machine answers">
-            <select name="voicemailAction" defaultValue={s?.voicemail?.action ?? ""}>
-              <option value="">Server default (VOICEMAIL_ACTION)</option>
-              <option value="hangup">Hang up</option>
-              <option value="leave-message">Leave a message</option>
-            </select>
+            <Select
+              name="voicemailAction"
+              initial={s?.voicemail?.action ?? ""}
+              options={[
+                ["", "Server default (VOICEMAIL_ACTION)"],
+                ["hangup", "Hang up"],
+                ["leave-message", "Leave a message"],
+              ]}
+            />
           </Field>
           <Field label="Voicemail message">
             <input name="voicemailMessage" defaultValue={s?.voicemail?.message} />

@@ -1,6 +1,6 @@
 import { list } from "../api";
 import { CsvImport } from "../components/csv-import";
-import { Async, Badge, Card, Empty, Field, Pager, Table } from "../components/ui";
+import { Async, Badge, Card, Empty, Field, Pager, Select, Table } from "../components/ui";
 import { dateTime } from "../format";
 import { useLoad } from "../hooks";
 import { setQuery } from "../router";
@@ -38,12 +38,7 @@ export function ContactsPage({ query }: { query: URLSearchParams }) {
             <input name="tag" defaultValue={tag} />
           </Field>
           <Field label="Status">
-            <select name="status" defaultValue={status}>
-              <option value="">Any</option>
-              <option value="active">active</option>
-              <option value="inactive">inactive</option>
-              <option value="do-not-call">do-not-call</option>
-            </select>
+            <Select name="status" initial={status} options={[["", "Any"], "active", "inactive", "do-not-call"]} />
           </Field>
           <div class="filter-actions">
             <button type="submit">Search</button>
