@@ -340,7 +340,52 @@ impl Campaign {
     }
 }
 
+/// The campaign's calls as stored, counted the way the engine counts them as they end:
+/// completed vs. failed by final status, answered when the outcome is `held`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallTally {
+    pub placed: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub answered: i64,
+    /// Seconds of the answered calls together.
+    pub answered_duration: i64,
+}
+
+impl CallTally {
+    /// Adds `calls` stored calls of one `status` (its stored name) whose outcome is or
+    /// is not `held`, lasting `secs` together.
+    pub fn add_group(&mut self, status: &str, held: bool, calls: i64, secs: i64) {
+        self.placed += calls;
+        match status.parse::<crate::CallStatus>() {
+            Ok(crate::CallStatus::Completed) => self.completed += calls,
+            Ok(s) if s.is_terminal() => self.failed += calls,
+            _ => {}
+        }
+        if held {
+            self.answered += calls;
+            self.answered_duration += secs;
+        }
+    }
+}
+
 impl CampaignStats {
+    /// Replaces the call counters with a recount of the stored calls; keeps
+    /// `totalContacts`. Makes the stats exact again after a crash between an
+    /// attempt's end and its increment.
+    pub fn recount(&mut self, tally: &CallTally) {
+        self.calls_placed = tally.placed;
+        self.calls_completed = tally.completed;
+        self.calls_failed = tally.failed;
+        self.calls_answered = tally.answered;
+        self.total_duration = tally.answered_duration;
+        self.average_duration = if tally.answered > 0 {
+            tally.answered_duration as f64 / tally.answered as f64
+        } else {
+            0.0
+        };
+    }
+
     /// Adds `delta` and recomputes the average from exact totals.
     pub fn add(&mut self, delta: &StatsDelta) {
         self.total_contacts += delta.total_contacts;

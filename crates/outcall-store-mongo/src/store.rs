@@ -7,7 +7,7 @@ use mongodb::Collection;
 use mongodb::options::ReturnDocument;
 use outcall_domain::call::{Call, CallPatch, StatusChange, StatusUpdate};
 use outcall_domain::campaign::{
-    Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
+    CallTally, Campaign, CampaignAction, CampaignPatch, CampaignStatus, StatsDelta,
 };
 use outcall_domain::campaign_contact::{
     AttemptGuard, AttemptStep, CampaignContact, Claim, DialCounts, DialStatus,
@@ -544,6 +544,33 @@ impl CampaignStore for MongoStore {
         Err(contention("add_campaign_stats"))
     }
 
+    async fn recount_campaign_calls(&self, id: ObjectId) -> StoreResult<Option<Campaign>> {
+        // One pass over the campaign's calls (index campaignId+status), folded into a
+        // tally by the same rules the engine counts with as calls end.
+        let groups: Vec<Document> = self
+            .coll(&CALLS)
+            .aggregate(updates::campaign_call_tally(id))
+            .await
+            .map_err(|e| db_err(e, &[]))?
+            .try_collect()
+            .await
+            .map_err(|e| db_err(e, &[]))?;
+        let mut tally = CallTally::default();
+        for g in groups {
+            let key = g.get_document("_id").ok();
+            let status = key.and_then(|k| k.get_str("status").ok()).unwrap_or("");
+            let held = key.and_then(|k| k.get_bool("held").ok()).unwrap_or(false);
+            tally.add_group(status, held, number(g.get("n")), number(g.get("secs")));
+        }
+        self.modify(
+            &CAMPAIGNS,
+            doc! {"_id": oid(id)},
+            updates::campaign_recount(&tally, now()),
+            CAMPAIGN_RULES,
+        )
+        .await
+    }
+
     async fn hold_campaign_runner(
         &self,
         id: ObjectId,
@@ -878,12 +905,7 @@ impl CampaignContactStore for MongoStore {
         let mut counts = DialCounts::default();
         for g in groups {
             let Ok(name) = g.get_str("_id") else { continue };
-            let n = match g.get("n") {
-                Some(Bson::Int32(n)) => i64::from(*n),
-                Some(Bson::Int64(n)) => *n,
-                Some(Bson::Double(n)) => *n as i64,
-                _ => 0,
-            };
+            let n = number(g.get("n"));
             let status: DialStatus = serde_json::from_value(serde_json::Value::String(name.into()))
                 .map_err(|e| StoreError::Internal(format!("unknown dial status {name:?}: {e}")))?;
             counts.add(status, n);
@@ -954,5 +976,15 @@ impl CampaignContactStore for MongoStore {
             .await
             .map_err(|e| db_err(e, CC_RULES))?;
         Ok(done.deleted_count)
+    }
+}
+
+/// A count or sum from an aggregation, whatever numeric type the server chose.
+fn number(v: Option<&Bson>) -> i64 {
+    match v {
+        Some(Bson::Int32(n)) => i64::from(*n),
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Double(n)) => *n as i64,
+        _ => 0,
     }
 }

@@ -10,7 +10,7 @@ use bson::{Bson, Document, doc};
 use outcall_domain::ObjectId;
 use outcall_domain::call::{CALL_PATCH_FIELDS, Call};
 use outcall_domain::campaign::{
-    CampaignAction, CampaignPatch, CampaignStats, CampaignStatus, StatsDelta,
+    CallTally, CampaignAction, CampaignPatch, CampaignStats, CampaignStatus, StatsDelta,
 };
 use outcall_domain::contact::ContactPatch;
 use outcall_domain::recording::{RECORDING_MERGE_FIELDS, Recording};
@@ -262,6 +262,34 @@ pub(crate) fn campaign_stats(
     }
     set.insert("updatedAt", date(now));
     Ok((filter, doc! {"$inc": inc, "$set": set}))
+}
+
+/// Groups a campaign's calls by status and by whether the outcome is `held`, with
+/// their count and total duration: what [`CallTally::add_group`] folds.
+pub(crate) fn campaign_call_tally(id: ObjectId) -> Vec<Document> {
+    vec![
+        doc! {"$match": {"campaignId": oid(id)}},
+        doc! {"$group": {
+            "_id": {"status": "$status", "held": {"$eq": ["$outcome", "held"]}},
+            "n": {"$sum": 1},
+            "secs": {"$sum": {"$ifNull": ["$duration", 0]}},
+        }},
+    ]
+}
+
+/// Sets the call counters of a campaign's stats to a recount ([`CallTally`]).
+pub(crate) fn campaign_recount(tally: &CallTally, now: Timestamp) -> Document {
+    let mut stats = CampaignStats::default();
+    stats.recount(tally);
+    doc! {"$set": {
+        "stats.callsPlaced": stats.calls_placed,
+        "stats.callsCompleted": stats.calls_completed,
+        "stats.callsFailed": stats.calls_failed,
+        "stats.callsAnswered": stats.calls_answered,
+        "stats.totalDuration": stats.total_duration,
+        "stats.averageDuration": stats.average_duration,
+        "updatedAt": date(now),
+    }}
 }
 
 /// A contact edit: sets the patch's fields.
@@ -600,6 +628,49 @@ mod tests {
         assert_eq!(
             transcript_patch(&t, now()).expect("build"),
             doc! {"$set": {"summary": "ok", "updatedAt": d(now())}}
+        );
+    }
+
+    #[test]
+    fn campaign_recount_groups_by_status_and_held_and_sets_every_counter() {
+        let id = ObjectId::new();
+        let pipeline = campaign_call_tally(id);
+        assert_eq!(pipeline[0], doc! {"$match": {"campaignId": oid(id)}});
+        assert_eq!(
+            pipeline[1]
+                .get_document("$group")
+                .expect("pinned shape")
+                .get_document("_id")
+                .expect("pinned shape"),
+            &doc! {"status": "$status", "held": {"$eq": ["$outcome", "held"]}}
+        );
+        let tally = CallTally {
+            placed: 5,
+            completed: 3,
+            failed: 2,
+            answered: 2,
+            answered_duration: 150,
+        };
+        let update = campaign_recount(&tally, outcall_domain::time::now());
+        let set = update.get_document("$set").expect("pinned shape");
+        assert_eq!(set.get_i64("stats.callsPlaced").expect("pinned shape"), 5);
+        assert_eq!(
+            set.get_i64("stats.callsCompleted").expect("pinned shape"),
+            3
+        );
+        assert_eq!(set.get_i64("stats.callsFailed").expect("pinned shape"), 2);
+        assert_eq!(set.get_i64("stats.callsAnswered").expect("pinned shape"), 2);
+        assert_eq!(
+            set.get_i64("stats.totalDuration").expect("pinned shape"),
+            150
+        );
+        assert_eq!(
+            set.get_f64("stats.averageDuration").expect("pinned shape"),
+            75.0
+        );
+        assert!(
+            !set.contains_key("stats.totalContacts"),
+            "a recount keeps totalContacts"
         );
     }
 }

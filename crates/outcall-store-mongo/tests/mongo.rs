@@ -52,6 +52,9 @@ const STANDIN_SKIPS: &[&str] = &[
     // is cancelled (confirmed with pymongo). Its `findOneAndUpdate` matches correctly.
     "dialing::dial_counts_count_each_status_and_live_leases",
     "dialing::cancel_moves_only_what_waits_to_be_dialled",
+    // Both of the above: the recount's `$match` by `campaignId` finds no call, and the
+    // drifted counters it starts from were written with `$inc` in dot notation.
+    "campaigns::recount_sets_call_counters_from_the_stored_calls",
     // `$gte`/`$lt` on Dates select by BSON comparison order
     // (https://www.mongodb.com/docs/manual/reference/operator/query/gte/,
     // https://www.mongodb.com/docs/manual/reference/bson-type-comparison-order/#dates-and-timestamps).

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use outcall_domain::campaign::{
-    Campaign, CampaignAction, CampaignPatch, CampaignStatus, RunnerLease, StatsDelta,
+    CallTally, Campaign, CampaignAction, CampaignPatch, CampaignStatus, RunnerLease, StatsDelta,
 };
 use outcall_domain::time::{MillisecondTimes, Timestamp, now};
 use outcall_domain::{ObjectId, Page, PageRequest};
@@ -161,6 +161,29 @@ impl CampaignStore for SqliteStore {
         let result = self
             .modify_campaign(id, |c| {
                 c.stats.add(delta);
+                true
+            })
+            .await?;
+        Ok(result.map(|(c, _)| c))
+    }
+
+    async fn recount_campaign_calls(&self, id: ObjectId) -> StoreResult<Option<Campaign>> {
+        let rows: Vec<(String, bool, i64, i64)> = sqlx::query_as(
+            "SELECT status, COALESCE(json_extract(doc, '$.outcome'), '') = 'held', COUNT(*), \
+               COALESCE(SUM(json_extract(doc, '$.duration')), 0) \
+             FROM calls WHERE campaign_id = ? GROUP BY 1, 2",
+        )
+        .bind(id.to_hex())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_err)?;
+        let mut tally = CallTally::default();
+        for (status, held, n, secs) in rows {
+            tally.add_group(&status, held, n, secs);
+        }
+        let result = self
+            .modify_campaign(id, |c| {
+                c.stats.recount(&tally);
                 true
             })
             .await?;

@@ -127,6 +127,10 @@ pub trait CampaignStore: Send + Sync {
         id: ObjectId,
         delta: &StatsDelta,
     ) -> StoreResult<Option<Campaign>>;
+    /// Recounts the call counters of the stats from the stored calls of the campaign
+    /// ([`outcall_domain::campaign::CampaignStats::recount`]); `totalContacts` stays.
+    /// For when no call of the campaign is live: a concurrent increment could be lost.
+    async fn recount_campaign_calls(&self, id: ObjectId) -> StoreResult<Option<Campaign>>;
     /// Takes or renews the campaign's runner lease for `owner` until `expires_at`, in
     /// one compare-and-set that also requires the campaign to be `active` and the lease
     /// free, expired or already `owner`'s ([`Campaign::runnable_by`]); `dialled_at`

@@ -73,6 +73,10 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
     attempt::check_expired(state, &campaign).await?;
     let counts = state.store.count_campaign_contacts(id, now()).await?;
     if counts.is_done() {
+        // No call is live now: recount the stats from the stored calls (an increment
+        // lost to a crash between an attempt's end and its count comes back), before
+        // the status says completed, so whoever sees `completed` sees exact stats.
+        state.store.recount_campaign_calls(id).await?;
         if let Transition::Applied(c) = state
             .store
             .transition_campaign(id, CampaignAction::Complete)

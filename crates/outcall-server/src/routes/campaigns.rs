@@ -363,6 +363,14 @@ async fn remove_contacts(
     let id = campaign_id(&id)?;
     let campaign = load(&state, id).await?;
     editable(&campaign)?;
+    if body.contact_ids.is_empty() || body.contact_ids.len() > 10_000 {
+        return Err(ApiError::field(
+            "contactIds",
+            "must list 1 to 10000 contact ids",
+        ));
+    }
+    // All or nothing: refuse before removing any if one of them is being dialled.
+    refuse_if_dialling(&state, id, &body.contact_ids).await?;
     let mut removed = 0;
     for cid in &body.contact_ids {
         if state.store.remove_campaign_contact(id, *cid).await? {
@@ -376,6 +384,33 @@ async fn remove_contacts(
         state.store.remove_contact_campaign(*cid, id).await?;
     }
     ok(json!({ "removed": removed }))
+}
+
+/// 409 naming the contacts of `contact_ids` whose attempt in the campaign is live now.
+/// A claim can still start between this check and the removal; the store then refuses
+/// that one removal (`Conflict`), which this check makes rare, not impossible.
+pub(crate) async fn refuse_if_dialling(
+    state: &AppState,
+    campaign_id: ObjectId,
+    contact_ids: &[ObjectId],
+) -> ApiResult<()> {
+    let mut busy = Vec::new();
+    for cid in contact_ids {
+        let cc = state.store.get_campaign_contact(campaign_id, *cid).await?;
+        if cc.is_some_and(|cc| cc.status == DialStatus::Dialing) {
+            busy.push(*cid);
+        }
+    }
+    if busy.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        message: format!(
+            "{} contact(s) are being dialled in campaign {campaign_id} now; nothing was removed, try again when their calls end",
+            busy.len()
+        ),
+        details: Some(json!({ "campaignId": campaign_id, "dialing": busy })),
+    })
 }
 
 async fn transition(state: &AppState, id: ObjectId, action: CampaignAction) -> ApiResult<Campaign> {

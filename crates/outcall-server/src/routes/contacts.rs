@@ -267,6 +267,22 @@ async fn update(
 
 async fn delete(State(state): State<AppState>, ApiPath(raw): ApiPath) -> ApiResult<Response> {
     let id = contact_id(&raw)?;
+    let Some(contact) = state.store.get_contact(id).await? else {
+        return Err(not_found(id));
+    };
+    // Its places in campaigns go with it, unless a call to it is starting right now.
+    for campaign in &contact.campaign_ids {
+        super::campaigns::refuse_if_dialling(&state, *campaign, &[id]).await?;
+    }
+    for campaign in &contact.campaign_ids {
+        if state.store.remove_campaign_contact(*campaign, id).await? {
+            let delta = outcall_domain::campaign::StatsDelta {
+                total_contacts: -1,
+                ..Default::default()
+            };
+            state.store.add_campaign_stats(*campaign, &delta).await?;
+        }
+    }
     if !state.store.delete_contact(id).await? {
         return Err(not_found(id));
     }

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 
 mod calling;
 pub(crate) mod calls;
-mod campaigns;
+pub(crate) mod campaigns;
 mod contacts;
 mod events;
 mod health;

@@ -421,6 +421,65 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused()
 }
 
 #[tokio::test]
+async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row() {
+    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let ids = contacts(&s, 3, |_, _| {}).await;
+    let id = campaign(&s, json!({}), &ids).await;
+    let campaign_oid: outcall_domain::ObjectId = id.parse().expect("campaign id");
+    // One contact's attempt is live, as when the engine has claimed it.
+    let t = outcall_domain::time::now();
+    let claim = outcall_domain::campaign_contact::Claim {
+        owner: "test".into(),
+        attempt_id: "a1".into(),
+        now: t,
+        expires_at: t + chrono::TimeDelta::seconds(60),
+    };
+    let claimed = s
+        .store
+        .claim_campaign_contact(campaign_oid, &claim)
+        .await
+        .expect("claim")
+        .expect("a contact to claim");
+    let dialing = claimed.contact_id.to_hex();
+    let rows_path = format!("/api/db/campaigns/{id}/contacts");
+
+    let refused = s
+        .send_raw(
+            reqwest::Method::DELETE,
+            &rows_path,
+            "application/json",
+            json!({"contactIds": ids}).to_string(),
+        )
+        .await;
+    refused.assert_error(409, "conflict");
+    assert_eq!(
+        refused.body["error"]["details"]["dialing"],
+        json!([dialing])
+    );
+    assert_eq!(s.total(&rows_path).await, 3, "nothing removed");
+
+    s.delete(&format!("/api/db/contacts/{dialing}"))
+        .await
+        .assert_error(409, "conflict");
+    let kept = s.get(&format!("/api/db/contacts/{dialing}")).await;
+    assert_eq!(kept.status.as_u16(), 200, "the dialled contact stays");
+
+    let other = ids
+        .iter()
+        .find(|c| **c != dialing)
+        .expect("another contact");
+    let deleted = s.delete(&format!("/api/db/contacts/{other}")).await;
+    assert_eq!(deleted.status.as_u16(), 200, "{deleted:?}");
+    assert_eq!(
+        s.total(&rows_path).await,
+        2,
+        "its campaign row went with it"
+    );
+    let stats = s.get(&format!("/api/db/campaigns/{id}/stats")).await;
+    assert_eq!(stats.data()["stats"]["totalContacts"], json!(2));
+}
+
+#[tokio::test]
 async fn the_cli_moves_a_campaign_through_its_statuses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}/cli.db", dir.path().display());

@@ -182,8 +182,6 @@ async fn sigkill_twenty_times_dials_no_attempt_twice_and_loses_no_contact() {
         assert!(tokio::time::Instant::now() < deadline, "not completed: {r}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    child.kill().expect("stop");
-    let _ = child.wait();
 
     let calls = sim.calls();
     let attempts: Vec<String> = calls
@@ -209,6 +207,28 @@ async fn sigkill_twenty_times_dials_no_attempt_twice_and_loses_no_contact() {
         .map(|k| contacts[*k].as_i64().unwrap_or(0))
         .sum::<i64>();
     assert_eq!(settled, N as i64, "every contact final: {contacts}");
+    // Stats are exact after all the kills: the completion recounts the stored calls.
+    let stored: Value = http
+        .get(url(
+            port,
+            &format!("/api/db/calls?campaignId={id}&limit=100"),
+        ))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("calls")
+        .json()
+        .await
+        .expect("json");
+    child.kill().expect("stop");
+    let _ = child.wait();
+    let s = &stats["stats"];
+    assert_eq!(s["callsPlaced"], stored["pagination"]["total"], "stats {s}");
+    assert_eq!(
+        s["callsCompleted"].as_i64().unwrap_or(-1) + s["callsFailed"].as_i64().unwrap_or(-1),
+        s["callsPlaced"].as_i64().unwrap_or(-2),
+        "every placed call counted once as completed or failed: {s}"
+    );
     let numbers: HashSet<String> = calls.iter().map(|c| c.request().to.clone()).collect();
     assert!(
         numbers.len() >= N - 2,

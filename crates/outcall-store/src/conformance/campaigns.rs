@@ -35,6 +35,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(concurrent_starts_have_exactly_one_winner),
         crate::check!(add_campaign_stats_adds_every_counter),
         crate::check!(concurrent_stats_increments_are_exact),
+        crate::check!(recount_sets_call_counters_from_the_stored_calls),
         crate::check!(delete_campaign_removes_it_once),
     ]
 }
@@ -667,6 +668,87 @@ async fn concurrent_stats_increments_are_exact(store: DynStore) {
         &get(&store, id).await.stats,
         &expected,
         "after 50 concurrent increments",
+    );
+}
+
+async fn recount_sets_call_counters_from_the_stored_calls(store: DynStore) {
+    use outcall_domain::CallStatus;
+    use outcall_domain::call::{Call, CallOutcome};
+    let c = insert(&store, Campaign::new("Recount")).await;
+    let other = insert(&store, Campaign::new("Other")).await;
+    // Counters a crash left one short, and totalContacts, which a recount keeps.
+    let drifted = StatsDelta {
+        total_contacts: 7,
+        calls_placed: 4,
+        calls_completed: 1,
+        calls_answered: 1,
+        calls_failed: 2,
+        answered_duration: 60,
+    };
+    store
+        .add_campaign_stats(c.id, &drifted)
+        .await
+        .expect("add_campaign_stats");
+    let calls = [
+        (
+            c.id,
+            CallStatus::Completed,
+            Some(CallOutcome::Held),
+            Some(60),
+        ),
+        (
+            c.id,
+            CallStatus::Completed,
+            Some(CallOutcome::Held),
+            Some(90),
+        ),
+        (
+            c.id,
+            CallStatus::Completed,
+            Some(CallOutcome::Voicemail),
+            Some(20),
+        ),
+        (c.id, CallStatus::Busy, Some(CallOutcome::Busy), None),
+        (c.id, CallStatus::NoAnswer, None, None),
+        (c.id, CallStatus::InProgress, None, None),
+        (
+            other.id,
+            CallStatus::Completed,
+            Some(CallOutcome::Held),
+            Some(500),
+        ),
+    ];
+    for (i, (campaign, status, outcome, duration)) in calls.into_iter().enumerate() {
+        let mut call = Call::new(format!("CArecount{i:026}"), "+15550000000", "+15551230000");
+        call.campaign_id = Some(campaign);
+        call.status = status;
+        call.outcome = outcome;
+        call.duration = duration;
+        store.insert_call(call).await.expect("insert_call");
+    }
+    let got = store
+        .recount_campaign_calls(c.id)
+        .await
+        .expect("recount_campaign_calls")
+        .expect("the campaign exists");
+    let want = CampaignStats {
+        total_contacts: 7,
+        calls_placed: 6,
+        calls_completed: 3,
+        calls_answered: 2,
+        calls_failed: 2,
+        average_duration: 75.0,
+        total_duration: 150,
+    };
+    assert_eq!(got.stats, want, "the answer");
+    assert_eq!(get(&store, c.id).await.stats, want, "as stored");
+    assert!(
+        store
+            .recount_campaign_calls(ObjectId::new())
+            .await
+            .expect("recount_campaign_calls")
+            .is_none(),
+        "an unknown campaign is None"
     );
 }
 
