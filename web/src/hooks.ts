@@ -52,3 +52,24 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data, error, loading, reload };
 }
+
+/// A stable function that runs the latest `callback` at most once per `ms` (the last
+/// call within a window still runs at its end), so bursts of live events cause one reload.
+export function useThrottle(callback: () => void, ms = 1000): () => void {
+  const latest = useRef(callback);
+  latest.current = callback;
+  const timer = useRef<number | null>(null);
+  const last = useRef(0);
+  useEffect(() => () => {
+    if (timer.current !== null) window.clearTimeout(timer.current);
+  }, []);
+  return useCallback(() => {
+    if (timer.current !== null) return;
+    const wait = Math.max(0, last.current + ms - Date.now());
+    timer.current = window.setTimeout(() => {
+      timer.current = null;
+      last.current = Date.now();
+      latest.current();
+    }, wait);
+  }, [ms]);
+}

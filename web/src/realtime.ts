@@ -28,6 +28,9 @@ let socket: Socket | null = null;
 /// Subscriptions to send again after every (re)connection, with their use counts.
 const subscriptions = new Map<string, number>();
 const statusListeners = new Set<(connected: boolean) => void>();
+/// Handlers by event name, kept here (not on the socket) so pages can listen before
+/// the socket exists and across reconnections with a new key.
+const handlers = new Map<string, Set<(payload: unknown) => void>>();
 
 export function connect(apiKey: string): void {
   disconnect();
@@ -44,6 +47,7 @@ export function connect(apiKey: string): void {
     }
     statusListeners.forEach((l) => l(true));
   });
+  socket.onAny((event: string, payload: unknown) => handlers.get(event)?.forEach((h) => h(payload)));
   socket.on("disconnect", () => statusListeners.forEach((l) => l(false)));
   socket.on("connect_error", () => statusListeners.forEach((l) => l(false)));
 }
@@ -88,10 +92,12 @@ export function useLiveEvent<T>(
   latest.current = handler;
   useEffect(() => {
     const unsub = subscription ? subscribe(subscription, arg) : () => {};
-    const listener = (payload: T) => latest.current(payload);
-    socket?.on(event, listener);
+    const listener = (payload: unknown) => latest.current(payload as T);
+    const forEvent = handlers.get(event) ?? new Set();
+    handlers.set(event, forEvent);
+    forEvent.add(listener);
     return () => {
-      socket?.off(event, listener);
+      forEvent.delete(listener);
       unsub();
     };
   }, [subscription, arg, event]);

@@ -2,7 +2,7 @@ import { ApiError, get, list } from "../api";
 import { TranscriptView } from "../components/transcript";
 import { Async, Badge, Card, Empty, Table } from "../components/ui";
 import { dateTime, duration, label, time } from "../format";
-import { useLoad } from "../hooks";
+import { useLoad, useThrottle } from "../hooks";
 import { useLiveEvent } from "../realtime";
 import { LIVE_STATUSES, type Call, type CallEvent, type Recording, type Transcript } from "../types";
 
@@ -35,7 +35,7 @@ async function loadDetail(callSid: string): Promise<Detail> {
 
 export function CallPage({ callSid }: { callSid: string }) {
   const detail = useLoad(() => loadDetail(callSid), [callSid], 3000);
-  useLiveEvent("subscribe_to_call", callSid, "call_update", () => detail.reload());
+  useLiveEvent("subscribe_to_call", callSid, "call_update", useThrottle(detail.reload));
   return (
     <div class="page">
       <p class="crumbs">

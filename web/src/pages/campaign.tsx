@@ -6,7 +6,7 @@ import { SheetsImport } from "../components/sheets-import";
 import { Async, Badge, Card, Empty, Kpi, Pager, Table } from "../components/ui";
 import { takeImport } from "../flash";
 import { dateTime, duration, label, num } from "../format";
-import { useLoad } from "../hooks";
+import { useLoad, useThrottle } from "../hooks";
 import { useLiveEvent } from "../realtime";
 import { setQuery } from "../router";
 import type { Campaign, CampaignContact, CampaignProgress } from "../types";
@@ -23,10 +23,10 @@ export function CampaignPage({ campaignId, query }: { campaignId: string; query:
   const campaign = useLoad(() => get<Campaign>(`/api/db/campaigns/${campaignId}`), [campaignId], 5000);
   const progress = useLoad(() => get<CampaignProgress>(`/api/db/campaigns/${campaignId}/stats`), [campaignId], 5000);
   const [flash] = useState(() => takeImport(campaignId));
-  const refresh = () => {
+  const refresh = useThrottle(() => {
     campaign.reload();
     progress.reload();
-  };
+  });
   useLiveEvent("subscribe_to_campaign", campaignId, "campaign_update", refresh);
   return (
     <div class="page">

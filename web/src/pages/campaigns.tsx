@@ -2,7 +2,7 @@ import { list } from "../api";
 import { Progress } from "../components/progress";
 import { Async, Badge, Card, Empty, Pager, Table } from "../components/ui";
 import { dateTime } from "../format";
-import { useLoad } from "../hooks";
+import { useLoad, useThrottle } from "../hooks";
 import { useLiveEvent } from "../realtime";
 import { useState } from "preact/hooks";
 import type { Campaign } from "../types";
@@ -10,7 +10,7 @@ import type { Campaign } from "../types";
 export function CampaignsPage() {
   const [page, setPage] = useState(1);
   const campaigns = useLoad(() => list<Campaign>("/api/db/campaigns", { page, limit: 20 }), [page], 5000);
-  useLiveEvent("subscribe_to_campaigns", undefined, "campaign_update", () => campaigns.reload());
+  useLiveEvent("subscribe_to_campaigns", undefined, "campaign_update", useThrottle(campaigns.reload));
   return (
     <div class="page">
       <div class="page-head">

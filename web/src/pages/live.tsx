@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, errorText, get, list, post } from "../api";
 import { mergeTurn, TranscriptView } from "../components/transcript";
 import { Async, Badge, Empty } from "../components/ui";
-import { useLoad } from "../hooks";
+import { useLoad, useThrottle } from "../hooks";
 import { useLiveEvent, type TranscriptUpdate } from "../realtime";
 import type { Call, Transcript, Turn } from "../types";
 import { LIVE_STATUSES } from "../types";
@@ -14,7 +14,7 @@ async function liveCalls(): Promise<Call[]> {
 
 export function LivePage() {
   const calls = useLoad(liveCalls, [], 2000);
-  useLiveEvent<Call[]>("subscribe_to_calls", undefined, "active_calls", () => calls.reload());
+  useLiveEvent<Call[]>("subscribe_to_calls", undefined, "active_calls", useThrottle(calls.reload));
   return (
     <div class="page">
       <h1>Live calls</h1>

@@ -5,7 +5,7 @@ import { ChartView } from "../components/chart";
 import { CallsTable } from "../components/calls-table";
 import { Async, Badge, Card, Empty, Kpi } from "../components/ui";
 import { duration, label, num, percent, time } from "../format";
-import { useLoad } from "../hooks";
+import { useLoad, useThrottle } from "../hooks";
 import { useLiveEvent, type CallUpdate } from "../realtime";
 import type { Activity, Call, Overview } from "../types";
 
@@ -16,10 +16,11 @@ export function OverviewPage() {
   const outs = useLoad(() => outcomes(range), [range], 30000);
   const recent = useLoad(() => list<Call>("/api/db/calls", { limit: 8 }), [], 5000);
 
-  useLiveEvent<CallUpdate>("subscribe_to_calls", undefined, "call_update", () => {
+  const refresh = useThrottle(() => {
     overview.reload();
     recent.reload();
   });
+  useLiveEvent<CallUpdate>("subscribe_to_calls", undefined, "call_update", refresh);
 
   return (
     <div class="page">
