@@ -67,20 +67,38 @@ export function volumeChart(v: CallVolume): ChartConfiguration {
   };
 }
 
-export function doughnut(counts: Record<string, number>): ChartConfiguration {
-  const entries = Object.entries(counts).filter(([, n]) => n > 0);
+/// The same colour for a status or outcome on every chart.
+const COLORS: Record<string, string> = {
+  completed: PALETTE[1],
+  answered: PALETTE[1],
+  human: PALETTE[1],
+  held: PALETTE[1],
+  "no-answer": PALETTE[3],
+  noAnswer: PALETTE[3],
+  busy: PALETTE[6],
+  failed: PALETTE[2],
+  canceled: PALETTE[7],
+  voicemail: PALETTE[4],
+  machine: PALETTE[4],
+  unknown: PALETTE[7],
+};
+
+/// Counts by status or outcome; `omit` leaves out keys (e.g. calls still live).
+export function doughnut(counts: Record<string, number>, omit: string[] = []): ChartConfiguration {
+  const entries = Object.entries(counts).filter(([k, n]) => n > 0 && !omit.includes(k));
   return {
     type: "doughnut",
     data: {
       labels: entries.map(([k]) => label(k)),
-      datasets: [{ data: entries.map(([, n]) => n), backgroundColor: entries.map((_, i) => PALETTE[i % PALETTE.length]) }],
+      datasets: [{ data: entries.map(([, n]) => n), backgroundColor: entries.map(([k], i) => COLORS[k] ?? (k.startsWith("machine") ? COLORS.machine : PALETTE[(i + 5) % PALETTE.length])) }],
     },
-    options: { plugins: { legend: { position: "right" } } },
+    // Beside the ring on wide cards, under it on phones.
+    options: { plugins: { legend: { position: window.innerWidth < 600 ? "bottom" : "right" } } },
   };
 }
 
-export function hasCounts(counts?: Record<string, number>): boolean {
-  return !!counts && Object.values(counts).some((n) => n > 0);
+export function hasCounts(counts?: Record<string, number>, omit: string[] = []): boolean {
+  return !!counts && Object.entries(counts).some(([k, n]) => n > 0 && !omit.includes(k));
 }
 
 /// Start of today and of tomorrow, as `YYYY-MM-DD`, and of `days` ago.

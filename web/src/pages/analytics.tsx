@@ -5,7 +5,7 @@ import { ChartView, PALETTE } from "../components/chart";
 import { Async, Card, Field, Kpi, Select } from "../components/ui";
 import { duration, num } from "../format";
 import { useLoad } from "../hooks";
-import type { CallDuration, Sentiment } from "../types";
+import { LIVE_STATUSES, type CallDuration, type Sentiment } from "../types";
 
 export function AnalyticsPage() {
   const [range, setRange] = useState<Range>({ ...lastDays(7), tz: browserTz, groupBy: "day" });
@@ -65,8 +65,20 @@ export function AnalyticsPage() {
           <Async loaded={outs}>
             {(o) => (
               <div class="grid two tight">
-                <ChartView label="By status" config={doughnut(o.byStatus)} empty={!hasCounts(o.byStatus) && "No calls."} height={200} />
-                <ChartView label="By answering party" config={doughnut(o.byAnsweredBy)} empty={!hasCounts(o.byAnsweredBy) && "No answered calls."} height={200} />
+                <figure>
+                  <figcaption>Finished calls by status</figcaption>
+                  <ChartView label="Finished calls by status" config={doughnut(o.byStatus, LIVE_STATUSES)} empty={!hasCounts(o.byStatus, LIVE_STATUSES) && "No finished calls."} height={200} />
+                </figure>
+                <figure>
+                  <figcaption>Who answered (AMD)</figcaption>
+                  <ChartView label="Who answered" config={doughnut(o.byAnsweredBy)} empty={!hasCounts(o.byAnsweredBy) && "No answered calls."} height={200} />
+                </figure>
+                {hasCounts(o.byOutcome) && (
+                  <figure>
+                    <figcaption>By outcome</figcaption>
+                    <ChartView label="Calls by outcome" config={doughnut(o.byOutcome)} height={200} />
+                  </figure>
+                )}
               </div>
             )}
           </Async>
@@ -102,8 +114,8 @@ function SentimentView({ s }: { s: Sentiment }) {
   const config: ChartConfiguration = {
     type: "line",
     data: {
-      labels: s.trend.map((t) => new Date(t.start).toLocaleDateString()),
-      datasets: [{ label: "Average score", data: s.trend.map((t) => t.averageScore), borderColor: PALETTE[4], backgroundColor: PALETTE[4] }],
+      labels: s.trend.map((t) => new Date(t.start).toLocaleDateString(undefined, { month: "short", day: "numeric" })),
+      datasets: [{ label: "Average score", data: s.trend.map((t) => (t.count ? t.averageScore : null)), borderColor: PALETTE[4], backgroundColor: PALETTE[4] }],
     },
     options: { plugins: { legend: { display: false } }, scales: { y: { suggestedMin: -1, suggestedMax: 1 } } },
   };

@@ -7,7 +7,7 @@ import { Async, Badge, Card, Empty, Kpi } from "../components/ui";
 import { duration, label, num, percent, time } from "../format";
 import { useLoad, useThrottle } from "../hooks";
 import { useLiveEvent, type CallUpdate } from "../realtime";
-import type { Activity, Call, Overview } from "../types";
+import { LIVE_STATUSES, type Activity, type Call, type Overview } from "../types";
 
 export function OverviewPage() {
   const overview = useLoad(() => get<Overview>("/api/db/dashboard/overview", { tz: browserTz }), [], 10000);
@@ -54,15 +54,15 @@ export function OverviewPage() {
             {(o) => (
               <ChartView
                 label="Calls by status"
-                config={doughnut(o.byStatus)}
-                empty={!hasCounts(o.byStatus) && "No finished calls yet."}
+                config={doughnut(o.byStatus, LIVE_STATUSES)}
+                empty={!hasCounts(o.byStatus, LIVE_STATUSES) && "No finished calls yet."}
               />
             )}
           </Async>
         </Card>
       </div>
       <div class="grid two">
-        <LiveActivity />
+        <LiveActivity names={new Map((recent.data?.items ?? []).map((c) => [c.callSid, c.contactName ?? c.to]))} />
         <Card title="Latest calls" actions={<a href="#/calls">All calls →</a>}>
           <Async loaded={recent}>
             {(page) => (page.items.length ? <CallsTable calls={page.items} caption="Latest calls" compact /> : <Empty>No calls yet.</Empty>)}
@@ -73,7 +73,8 @@ export function OverviewPage() {
   );
 }
 
-function LiveActivity() {
+/// `names` labels pushed events, which carry no call details, by the calls already known.
+function LiveActivity({ names }: { names: Map<string, string> }) {
   const activity = useLoad(() => list<Activity>("/api/db/dashboard/activity", { limit: 12 }), [], 10000);
   const [pushed, setPushed] = useState<Activity[]>([]);
   useLiveEvent<CallUpdate>("subscribe_to_calls", undefined, "call_update", (u) => {
@@ -93,7 +94,7 @@ function LiveActivity() {
                   <span>{label(a.eventType)}</span>
                   {typeof a.data?.status === "string" && <Badge value={a.data.status} />}
                   <a href={`#/calls/${a.callSid}`} class="mono">
-                    {a.call?.contactName ?? a.call?.to ?? a.callSid.slice(0, 10) + "…"}
+                    {a.call?.contactName ?? a.call?.to ?? names.get(a.callSid) ?? a.callSid.slice(0, 10) + "…"}
                   </a>
                 </li>
               ))}
