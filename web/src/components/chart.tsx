@@ -38,6 +38,7 @@ function themeColors() {
   return {
     text: css.getPropertyValue("--muted").trim() || "#666",
     grid: css.getPropertyValue("--border").trim() || "#ddd",
+    surface: css.getPropertyValue("--surface").trim() || "#fff",
   };
 }
 
@@ -58,9 +59,11 @@ export function ChartView({
 
   useEffect(() => {
     if (empty || !canvas.current) return;
-    const { text, grid } = themeColors();
+    const { text, grid, surface } = themeColors();
     Chart.defaults.color = text;
     Chart.defaults.borderColor = grid;
+    // Slices separated by the card's colour, not white, in dark mode too.
+    Chart.defaults.elements.arc.borderColor = surface;
     const options = { responsive: true, maintainAspectRatio: false, animation: false as const, ...config.options };
     if (chart.current) {
       chart.current.data = config.data;
