@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`id`]: `ObjectId`, the 24-hex-digit `_id` of every document.
 //! - [`phone`]: `PhoneNumber`, parsed and normalised to E.164.
+//! - [`analytics`]: counts the stores aggregate, local-time buckets, percentiles.
 //! - [`call`]: the call record and its status precedence rules.
 //! - [`recording`], [`transcript`], [`event`]: what hangs off a call.
 //! - [`callstats`]: daily rollups of calls, kept when calls are archived.
@@ -13,6 +14,7 @@
 //! - [`page`]: pagination and sorting shared by every list.
 //! - [`validate`]: small validation helpers shared by the types.
 
+pub mod analytics;
 pub mod call;
 pub mod callstats;
 pub mod campaign;

@@ -13,6 +13,7 @@
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
+pub mod analytics;
 pub mod archive;
 pub mod auth;
 pub mod bridge;
@@ -29,6 +30,7 @@ pub mod extract;
 pub mod metrics;
 pub mod mongo_cli;
 pub mod routes;
+pub mod sentiment;
 pub mod sim_cli;
 pub mod store;
 pub mod telephony;

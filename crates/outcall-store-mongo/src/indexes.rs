@@ -102,6 +102,9 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
             .sparse()
             .unique_unless_sharded(ATTEMPT_ID_NOT_UNIQUE),
         I::new("calls", doc! {"status": 1, "createdAt": -1}),
+        // calls (analytics: a date range of one campaign or one agent)
+        I::new("calls", doc! {"campaignId": 1, "createdAt": -1}),
+        I::new("calls", doc! {"agentId": 1, "createdAt": -1}),
         // recordings
         I::new("recordings", doc! {"recordingSid": 1}).unique(),
         I::new("recordings", doc! {"callSid": 1}),
@@ -111,6 +114,8 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
         // callevents
         I::new("callevents", doc! {"callSid": 1, "timestamp": 1}),
         I::new("callevents", doc! {"eventType": 1}),
+        // callevents (the dashboard's activity feed, newest first)
+        I::new("callevents", doc! {"timestamp": -1}),
         // campaigns
         I::new("campaigns", doc! {"name": 1}),
         I::new("campaigns", doc! {"status": 1}),

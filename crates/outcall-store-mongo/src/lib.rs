@@ -30,6 +30,7 @@ use mongodb::options::{
 use mongodb::{Client, Database};
 use outcall_store::{Store, StoreError, StoreResult};
 
+mod analytics;
 mod archive;
 mod dialing;
 pub mod indexes;

@@ -28,6 +28,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod analytics;
 mod archive;
 mod calls;
 mod campaign_contacts;

@@ -12,15 +12,18 @@
 //! - [`error`]: `StoreError`, the few failures callers distinguish.
 //! - [`filter`]: the filters each list accepts, and their sortable fields.
 //! - [`port`]: the traits.
+//! - [`analytics`]: aggregated counts for the analytics and dashboard API.
 //! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
 //! - [`conformance`]: the shared behaviour suite.
 
+pub mod analytics;
 pub mod archive;
 pub mod conformance;
 pub mod error;
 pub mod filter;
 pub mod port;
 
+pub use analytics::{AnalyticsFilter, AnalyticsStore, EventWithCall};
 pub use archive::ArchiveStore;
 pub use error::{StoreError, StoreResult};
 pub use filter::*;

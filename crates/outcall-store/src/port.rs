@@ -270,6 +270,7 @@ pub trait Store:
     + ContactStore
     + CampaignContactStore
     + crate::archive::ArchiveStore
+    + crate::analytics::AnalyticsStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

@@ -6,10 +6,12 @@ use axum::middleware::from_fn_with_state;
 use crate::AppState;
 use crate::error::ApiError;
 
+mod analytics;
 mod calling;
 pub(crate) mod calls;
 pub(crate) mod campaigns;
 mod contacts;
+mod dashboard;
 mod events;
 mod health;
 mod recordings;
@@ -26,6 +28,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(recordings::router())
         .merge(transcripts::router())
         .merge(events::router())
+        .merge(analytics::router())
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such API route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn_with_state(state, crate::auth::require_api_key));

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod analytics;
 mod archive;
 mod calling;
 mod calls;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::port::Store;
 
+mod analytics;
 mod archive;
 mod calls;
 mod campaigns;
@@ -59,6 +60,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(contacts::checks());
     checks.extend(dialing::checks());
     checks.extend(archive::checks());
+    checks.extend(analytics::checks());
     checks
 }
 

@@ -134,7 +134,17 @@ async fn store_transcription(state: &AppState, t: &PostCallTranscription) -> Api
         analysis,
         status: Some(TranscriptStatus::Done),
     };
-    let transcript = match state.store.get_transcript(&call_sid).await? {
+    let stored = state.store.get_transcript(&call_sid).await?;
+    let mut patch = patch;
+    // ElevenLabs sends no sentiment: compute it from the callee's turns, unless the
+    // transcript already has one (set through the API, or by an earlier delivery).
+    if stored.as_ref().is_none_or(|t| t.sentiment.is_none()) {
+        patch.sentiment = patch
+            .transcript
+            .as_deref()
+            .and_then(crate::sentiment::of_user_turns);
+    }
+    let transcript = match stored {
         Some(existing) => {
             let mut merged = existing.clone();
             patch.apply(&mut merged);
