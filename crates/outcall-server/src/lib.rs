@@ -12,6 +12,7 @@
 //! - [`realtime`]: live events: Socket.IO, Server-Sent Events, the cross-process relay.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
 //! - [`sheets`]: Google Sheets: campaign imports from a sheet, results written back.
+//! - [`web`]: the embedded dashboard at `/`.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
@@ -39,6 +40,7 @@ pub mod sheets;
 pub mod sim_cli;
 pub mod store;
 pub mod telephony;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

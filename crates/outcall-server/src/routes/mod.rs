@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         // Outside the API-key layer: it also takes the key as `?token=` (EventSource).
         .merge(crate::realtime::sse::router())
         .nest("/api", api)
-        .fallback(|| async { ApiError::not_found("not found") })
+        // The dashboard answers every other GET (crate::web); the rest stays JSON.
+        .fallback(crate::web::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }

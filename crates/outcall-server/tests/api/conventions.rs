@@ -244,9 +244,9 @@ async fn errors_have_exactly_success_and_error() {
 #[tokio::test]
 async fn unknown_routes_are_404_envelopes() {
     let s = TestServer::start().await;
+    // Other paths outside the API are the dashboard's (tests/api/web.rs).
     for path in [
-        "/nope",
-        "/",
+        "/webhooks/nope",
         "/api",
         "/api/nope",
         "/api/db/nope",
@@ -272,8 +272,8 @@ async fn unknown_api_routes_need_a_key_too() {
     }
     let wrong_method = s.send(Method::PATCH, "/api/db/calls", None, None).await;
     wrong_method.assert_error(401, "unauthorized");
-    // Outside `/api` an unknown path is simply not found.
-    s.send(Method::GET, "/nope", None, None)
+    // Outside `/api` an unknown server path is simply not found.
+    s.send(Method::GET, "/webhooks/nope", None, None)
         .await
         .assert_error(404, "not_found");
 }

@@ -19,4 +19,5 @@ mod mongo_shard;
 mod recordings;
 mod sheets;
 mod transcripts;
+mod web;
 mod webhooks;
