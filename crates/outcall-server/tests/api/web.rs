@@ -81,12 +81,16 @@ async fn browser_routes_get_the_page_and_server_paths_stay_json() {
         assert_eq!(page.status, 200, "{path}");
         assert_eq!(page.body, root.body, "{path}");
     }
-    for path in ["/api/nope", "/webhooks/nope", "/socket.io/nope"] {
+    for path in ["/api/nope", "/webhooks/nope"] {
         let answer = s
             .send(Method::GET, path, Some(crate::support::KEY), None)
             .await;
         answer.assert_error(404, "not_found");
     }
+    // Socket.IO owns its path and answers a request that is not Engine.IO itself.
+    let socket = s.send(Method::GET, "/socket.io/nope", None, None).await;
+    assert!(socket.status.is_client_error(), "{socket:?}");
+    assert_ne!(socket.body, root.body, "never the dashboard page");
     // Only GET and HEAD read the dashboard.
     s.send(Method::POST, "/calls", None, None)
         .await
