@@ -124,3 +124,30 @@ fn take_agent(params: &mut Params) -> ApiResult<Option<String>> {
     }
     Ok(agent)
 }
+
+impl AnalyticsQuery {
+    /// What a cached answer of `report` for this query is keyed on: every field,
+    /// defaults filled in.
+    pub fn cache_key(&self, report: &str) -> serde_json::Value {
+        serde_json::json!({
+            "report": report,
+            "startDate": self.start,
+            "endDate": self.end,
+            "tz": self.tz.name(),
+            "groupBy": self.group_by.as_str(),
+            "campaignId": self.campaign_id.map(|id| id.to_hex()),
+            "agentId": self.agent_id,
+        })
+    }
+}
+
+impl OverviewQuery {
+    /// What a cached overview for this query is keyed on.
+    pub fn cache_key(&self) -> serde_json::Value {
+        serde_json::json!({
+            "tz": self.tz.name(),
+            "campaignId": self.campaign_id.map(|id| id.to_hex()),
+            "agentId": self.agent_id,
+        })
+    }
+}

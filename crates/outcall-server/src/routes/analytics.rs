@@ -9,8 +9,9 @@ use axum::routing::get;
 
 use crate::AppState;
 use crate::analytics::{self, AnalyticsQuery};
+use crate::cache::{CacheKey, CachedRoute, Dep};
 use crate::envelope::ok;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +25,23 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// Every report depends on every call: any call, recording or transcript change drops it.
+async fn cached<T: serde::Serialize, E: Into<ApiError>>(
+    state: &AppState,
+    q: &AnalyticsQuery,
+    report: &str,
+    compute: impl std::future::Future<Output = Result<T, E>>,
+) -> ApiResult<Response> {
+    let key = CacheKey::new(CachedRoute::Analytics, &q.cache_key(report))?;
+    let answer = state
+        .cache
+        .get_or_compute(key, &[Dep::AnyCall], async {
+            compute.await.map_err(Into::into)
+        })
+        .await?;
+    ok(&*answer)
+}
+
 fn query(mut params: Params) -> ApiResult<AnalyticsQuery> {
     let query = AnalyticsQuery::take(&mut params)?;
     params.finish()?;
@@ -32,17 +50,21 @@ fn query(mut params: Params) -> ApiResult<AnalyticsQuery> {
 
 async fn call_volume(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
     let q = query(params)?;
-    ok(analytics::call_volume(state.store.as_ref(), &q, outcall_domain::time::now()).await?)
+    let now = outcall_domain::time::now();
+    let report = analytics::call_volume(state.store.as_ref(), &q, now);
+    cached(&state, &q, "call-volume", report).await
 }
 
 async fn call_duration(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
     let q = query(params)?;
-    ok(analytics::call_duration(state.store.as_ref(), &q).await?)
+    let report = analytics::call_duration(state.store.as_ref(), &q);
+    cached(&state, &q, "call-duration", report).await
 }
 
 async fn call_outcomes(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
     let q = query(params)?;
-    ok(analytics::call_outcomes(state.store.as_ref(), &q).await?)
+    let report = analytics::call_outcomes(state.store.as_ref(), &q);
+    cached(&state, &q, "call-outcomes", report).await
 }
 
 async fn conversation_sentiment(
@@ -50,8 +72,7 @@ async fn conversation_sentiment(
     params: Params,
 ) -> ApiResult<Response> {
     let q = query(params)?;
-    ok(
-        analytics::conversation_sentiment(state.store.as_ref(), &q, outcall_domain::time::now())
-            .await?,
-    )
+    let now = outcall_domain::time::now();
+    let report = analytics::conversation_sentiment(state.store.as_ref(), &q, now);
+    cached(&state, &q, "conversation-sentiment", report).await
 }

@@ -11,6 +11,7 @@ use outcall_domain::page::Sort;
 use super::validate::sid;
 use crate::AppState;
 use crate::analytics::{self, OverviewQuery};
+use crate::cache::{CacheKey, CachedRoute, Dep};
 use crate::envelope::{ok, page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, Params};
@@ -26,7 +27,15 @@ pub fn router() -> Router<AppState> {
 async fn overview(State(state): State<AppState>, mut params: Params) -> ApiResult<Response> {
     let q = OverviewQuery::take(&mut params)?;
     params.finish()?;
-    ok(analytics::overview(state.store.as_ref(), &q, outcall_domain::time::now()).await?)
+    let key = CacheKey::new(CachedRoute::Overview, &q.cache_key())?;
+    let answer = state
+        .cache
+        .get_or_compute(key, &[Dep::AnyCall], async {
+            let now = outcall_domain::time::now();
+            Ok(analytics::overview(state.store.as_ref(), &q, now).await?)
+        })
+        .await?;
+    ok(&*answer)
 }
 
 async fn activity(State(state): State<AppState>, mut params: Params) -> ApiResult<Response> {
@@ -46,15 +55,30 @@ async fn call_details(
 ) -> ApiResult<Response> {
     sid("callSid", &call_sid)?;
     params.finish()?;
-    match analytics::call_details(state.store.as_ref(), &call_sid).await? {
-        Some(details) => ok(details),
-        None => Err(ApiError::not_found(format!(
-            "no call with callSid {call_sid}"
-        ))),
-    }
+    let key = CacheKey::new(
+        CachedRoute::CallDetails,
+        &serde_json::json!({"combined": true, "callSid": call_sid}),
+    )?;
+    let answer = state
+        .cache
+        .get_or_compute(key, &[Dep::call(&call_sid)], async {
+            analytics::call_details(state.store.as_ref(), &call_sid)
+                .await?
+                .ok_or_else(|| ApiError::not_found(format!("no call with callSid {call_sid}")))
+        })
+        .await?;
+    ok(&*answer)
 }
 
 async fn realtime(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
     params.finish()?;
-    ok(analytics::realtime(state.store.as_ref(), outcall_domain::time::now()).await?)
+    let key = CacheKey::new(CachedRoute::Realtime, &serde_json::json!({}))?;
+    let answer = state
+        .cache
+        .get_or_compute(key, &[Dep::AnyCall], async {
+            let now = outcall_domain::time::now();
+            Ok(analytics::realtime(state.store.as_ref(), now).await?)
+        })
+        .await?;
+    ok(&*answer)
 }

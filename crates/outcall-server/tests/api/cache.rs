@@ -129,6 +129,32 @@ async fn a_call_read_after_a_twilio_status_callback_is_fresh() {
 }
 
 #[tokio::test]
+async fn dashboard_and_analytics_answers_follow_twilio_callbacks() {
+    let s = server().await;
+    let sid = new_call(&s, 3, json!({})).await;
+    let details = format!("/api/db/dashboard/call/{sid}");
+    let overview = "/api/db/dashboard/overview";
+    let realtime = "/api/db/dashboard/realtime";
+    let outcomes = "/api/db/analytics/call-outcomes";
+    for _ in 0..2 {
+        assert_eq!(s.get(&details).await.data()["call"]["status"], "initiated");
+        assert_eq!(s.get(overview).await.data()["activeCalls"], 1);
+        assert_eq!(s.get(realtime).await.data()["activeCount"], 1);
+        assert_eq!(s.get(outcomes).await.data()["byStatus"]["initiated"], 1);
+    }
+    for route in ["callDetails", "overview", "realtime", "analytics"] {
+        assert_eq!(hits_misses(&s, route).await, (1, 1), "{route}: second read is a hit");
+    }
+    twilio_status(&s, &sid, "in-progress", 1).await;
+    assert_eq!(s.get(&details).await.data()["call"]["status"], "in-progress");
+    twilio_status(&s, &sid, "completed", 2).await;
+    assert_eq!(s.get(&details).await.data()["call"]["status"], "completed");
+    assert_eq!(s.get(overview).await.data()["activeCalls"], 0);
+    assert_eq!(s.get(realtime).await.data()["activeCount"], 0);
+    assert_eq!(s.get(outcomes).await.data()["byStatus"]["completed"], 1);
+}
+
+#[tokio::test]
 async fn a_transcript_from_elevenlabs_refreshes_the_calls_details() {
     let s = server().await;
     let sid = new_call(&s, 2, json!({})).await;

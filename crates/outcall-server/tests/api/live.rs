@@ -232,7 +232,7 @@ async fn sse_follows_a_simulated_call_in_order() {
     assert!(
         dashboards
             .iter()
-            .any(|(_, d)| d["activeCalls"].as_u64() >= Some(1) && d["callsLast5Minutes"] == 1),
+            .any(|(_, d)| d["activeCount"].as_u64() >= Some(1) && d["last5Minutes"]["calls"] == 1),
         "the dashboard counted the live call: {dashboards:?}"
     );
     for pair in dashboards.windows(2) {
