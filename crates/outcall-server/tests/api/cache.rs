@@ -143,10 +143,17 @@ async fn dashboard_and_analytics_answers_follow_twilio_callbacks() {
         assert_eq!(s.get(outcomes).await.data()["byStatus"]["initiated"], 1);
     }
     for route in ["callDetails", "overview", "realtime", "analytics"] {
-        assert_eq!(hits_misses(&s, route).await, (1, 1), "{route}: second read is a hit");
+        assert_eq!(
+            hits_misses(&s, route).await,
+            (1, 1),
+            "{route}: second read is a hit"
+        );
     }
     twilio_status(&s, &sid, "in-progress", 1).await;
-    assert_eq!(s.get(&details).await.data()["call"]["status"], "in-progress");
+    assert_eq!(
+        s.get(&details).await.data()["call"]["status"],
+        "in-progress"
+    );
     twilio_status(&s, &sid, "completed", 2).await;
     assert_eq!(s.get(&details).await.data()["call"]["status"], "completed");
     assert_eq!(s.get(overview).await.data()["activeCalls"], 0);
