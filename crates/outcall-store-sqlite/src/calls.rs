@@ -15,7 +15,7 @@ use crate::rows::{
 };
 
 /// Writes the whole row (columns and document) for a call, inserting or replacing.
-async fn write_call(
+pub(crate) async fn write_call(
     conn: &mut sqlx::SqliteConnection,
     call: &Call,
     insert: bool,

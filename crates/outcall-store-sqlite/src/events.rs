@@ -10,24 +10,33 @@ use outcall_store::{CallEventStore, EventFilter, StoreResult};
 use crate::SqliteStore;
 use crate::rows::{db_err, encode, list_page, millis};
 
+pub(crate) async fn write_event(
+    conn: &mut sqlx::SqliteConnection,
+    e: &CallEvent,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO callevents (id, call_sid, event_type, timestamp, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.id.to_hex())
+    .bind(&e.call_sid)
+    .bind(&e.event_type)
+    .bind(millis(e.timestamp))
+    .bind(millis(e.created_at))
+    .bind(encode(e)?)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl CallEventStore for SqliteStore {
     async fn insert_event(&self, mut e: CallEvent) -> StoreResult<CallEvent> {
         e.created_at = now();
         e.updated_at = e.created_at;
         e.truncate_times();
-        sqlx::query(
-            "INSERT INTO callevents (id, call_sid, event_type, timestamp, created_at, doc) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.id.to_hex())
-        .bind(&e.call_sid)
-        .bind(&e.event_type)
-        .bind(millis(e.timestamp))
-        .bind(millis(e.created_at))
-        .bind(encode(&e)?)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        write_event(&mut conn, &e).await?;
         Ok(e)
     }
 

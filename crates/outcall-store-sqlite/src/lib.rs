@@ -30,6 +30,7 @@ use sqlx::sqlite::{
 
 mod analytics;
 mod archive;
+mod bulk;
 mod calls;
 mod campaign_contacts;
 mod campaigns;
@@ -41,6 +42,8 @@ mod rows;
 mod transcripts;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub use bulk::Bulk;
 
 /// The embedded store. Cheap to clone.
 #[derive(Debug, Clone)]

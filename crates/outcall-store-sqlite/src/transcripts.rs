@@ -9,23 +9,32 @@ use outcall_store::{StoreResult, TranscriptStore};
 use crate::SqliteStore;
 use crate::rows::{db_err, decode, encode, load_for_update, millis};
 
+pub(crate) async fn write_transcript(
+    conn: &mut sqlx::SqliteConnection,
+    t: &Transcript,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO transcripts (id, call_sid, conversation_id, created_at, doc) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(t.id.to_hex())
+    .bind(&t.call_sid)
+    .bind(&t.conversation_id)
+    .bind(millis(t.created_at))
+    .bind(encode(t)?)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TranscriptStore for SqliteStore {
     async fn insert_transcript(&self, mut t: Transcript) -> StoreResult<Transcript> {
         t.created_at = now();
         t.updated_at = t.created_at;
         t.truncate_times();
-        sqlx::query(
-            "INSERT INTO transcripts (id, call_sid, conversation_id, created_at, doc) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(t.id.to_hex())
-        .bind(&t.call_sid)
-        .bind(&t.conversation_id)
-        .bind(millis(t.created_at))
-        .bind(encode(&t)?)
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        write_transcript(&mut conn, &t).await?;
         Ok(t)
     }
 
