@@ -501,10 +501,14 @@ async fn poll(server: &Server, cli: &Cli) -> anyhow::Result<Polling> {
     // Each change stores a new call, as a running campaign does: it drops every answer
     // that depends on any call (overview, realtime, analytics).
     let mut changes = 0;
+    // A fresh run id: the database is reused between runs, and a callSid is stored once.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(cli.change_ms)).await;
         let body = json!({
-            "callSid": format!("CAbenchpolling{changes:018}"),
+            "callSid": format!("CApoll{run:016}{changes:010}"),
             "from": "+15005550006",
             "to": "+14155550100",
         });

@@ -1,7 +1,7 @@
 //! Analytics queries: one aggregate statement each, over the indexed `created_at`,
-//! `campaign_id` and `agent_id` columns; document fields are read with `json_extract`.
-
-use std::collections::BTreeMap;
+//! `campaign_id` and `agent_id` columns and the generated columns of migration 0040
+//! (`answered`, `duration_secs`, `outcome`, `answered_by`), which one covering index
+//! holds, so a report reads the index, not the documents.
 
 use async_trait::async_trait;
 use outcall_domain::analytics::{
@@ -18,12 +18,9 @@ use crate::SqliteStore;
 use crate::rows::{db_err, decode, millis};
 
 /// The answered test of `Call::is_answered`, on a `calls` row aliased `c`.
-const ANSWERED: &str =
-    "(json_extract(c.doc, '$.answerTime') IS NOT NULL OR c.status = 'completed')";
+const ANSWERED: &str = "c.answered";
 /// The duration of an answered call that has one, else NULL.
-const DURATION: &str = "(CASE WHEN (json_extract(c.doc, '$.answerTime') IS NOT NULL OR c.status = 'completed') \
-     AND typeof(json_extract(c.doc, '$.duration')) = 'integer' AND json_extract(c.doc, '$.duration') >= 0 \
-     THEN json_extract(c.doc, '$.duration') END)";
+const DURATION: &str = "c.duration_secs";
 
 fn push_filter(filter: &AnalyticsFilter, q: &mut QueryBuilder<'_, Sqlite>) {
     if let Some(t) = filter.start {
@@ -38,6 +35,27 @@ fn push_filter(filter: &AnalyticsFilter, q: &mut QueryBuilder<'_, Sqlite>) {
     if let Some(a) = &filter.agent_id {
         q.push(" AND c.agent_id = ").push_bind(a.clone());
     }
+}
+
+/// `calls c`, steered to the covering report index when nothing narrows the calls but
+/// their creation time: SQLite's planner does not count an index of virtual columns
+/// as covering, and left alone scans the documents (2 s instead of 0.2 s over 10^6
+/// calls, dashboard-bench). A campaign or agent filter keeps its own index.
+fn report_calls(filter: &AnalyticsFilter) -> &'static str {
+    if filter.campaign_id.is_none() && filter.agent_id.is_none() {
+        "calls c INDEXED BY calls_created_report"
+    } else {
+        "calls c"
+    }
+}
+
+/// [`push_filter`], plus an always-true lower bound on `created_at` without a start, so
+/// the report index is searched by its first column.
+fn push_report_filter(filter: &AnalyticsFilter, q: &mut QueryBuilder<'_, Sqlite>) {
+    if filter.start.is_none() && filter.campaign_id.is_none() && filter.agent_id.is_none() {
+        q.push(" AND c.created_at >= ").push_bind(i64::MIN);
+    }
+    push_filter(filter, q);
 }
 
 fn counts_columns() -> String {
@@ -73,10 +91,11 @@ fn slot_time(ms: i64) -> StoreResult<Timestamp> {
 impl AnalyticsStore for SqliteStore {
     async fn call_counts(&self, filter: &AnalyticsFilter) -> StoreResult<CallCounts> {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {} FROM calls c WHERE 1=1",
-            counts_columns()
+            "SELECT {} FROM {} WHERE 1=1",
+            counts_columns(),
+            report_calls(filter)
         ));
-        push_filter(filter, &mut q);
+        push_report_filter(filter, &mut q);
         let row = q.build().fetch_one(&self.reader).await.map_err(db_err)?;
         read_counts(&row, 0)
     }
@@ -88,10 +107,11 @@ impl AnalyticsStore for SqliteStore {
     ) -> StoreResult<Vec<(Timestamp, CallCounts)>> {
         let g = grain.millis();
         let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT (c.created_at / {g}) * {g} AS slot, {} FROM calls c WHERE 1=1",
-            counts_columns()
+            "SELECT (c.created_at / {g}) * {g} AS slot, {} FROM {} WHERE 1=1",
+            counts_columns(),
+            report_calls(filter)
         ));
-        push_filter(filter, &mut q);
+        push_report_filter(filter, &mut q);
         q.push(" GROUP BY slot ORDER BY slot");
         let rows = q.build().fetch_all(&self.reader).await.map_err(db_err)?;
         rows.iter()
@@ -114,10 +134,11 @@ impl AnalyticsStore for SqliteStore {
             .collect();
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT COUNT(d), COALESCE(SUM(d), 0), MIN(d), MAX(d), {} FROM \
-             (SELECT {DURATION} AS d FROM calls c WHERE 1=1",
-            buckets.join(", ")
+             (SELECT {DURATION} AS d FROM {} WHERE 1=1",
+            buckets.join(", "),
+            report_calls(filter)
         ));
-        push_filter(filter, &mut q);
+        push_report_filter(filter, &mut q);
         q.push(") WHERE d IS NOT NULL");
         let row = q.build().fetch_one(&self.reader).await.map_err(db_err)?;
         let mut summary = DurationSummary {
@@ -154,31 +175,30 @@ impl AnalyticsStore for SqliteStore {
     }
 
     async fn outcome_counts(&self, filter: &AnalyticsFilter) -> StoreResult<OutcomeCounts> {
+        // One pass over the report index (it holds all three fields), folded here.
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT c.status, c.outcome, c.answered_by, COUNT(*) FROM {} WHERE 1=1",
+            report_calls(filter)
+        ));
+        push_report_filter(filter, &mut q);
+        q.push(" GROUP BY 1, 2, 3");
+        let rows: Vec<(String, Option<String>, Option<String>, i64)> = q
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
         let mut counts = OutcomeCounts::default();
-        for (key, target) in [
-            ("c.status", &mut counts.by_status),
-            ("json_extract(c.doc, '$.outcome')", &mut counts.by_outcome),
-            (
-                "json_extract(c.doc, '$.answeredBy')",
-                &mut counts.by_answered_by,
-            ),
-        ] {
-            let mut q = QueryBuilder::<Sqlite>::new(format!(
-                "SELECT {key} AS k, COUNT(*) FROM calls c WHERE {key} IS NOT NULL"
-            ));
-            push_filter(filter, &mut q);
-            q.push(" GROUP BY k");
-            let rows: Vec<(String, i64)> = q
-                .build_query_as()
-                .fetch_all(&self.reader)
-                .await
-                .map_err(db_err)?;
-            *target = rows
-                .into_iter()
-                .map(|(k, n)| (k, n as u64))
-                .collect::<BTreeMap<_, _>>();
+        for (status, outcome, answered_by, n) in rows {
+            let n = n as u64;
+            counts.total += n;
+            *counts.by_status.entry(status).or_default() += n;
+            if let Some(o) = outcome {
+                *counts.by_outcome.entry(o).or_default() += n;
+            }
+            if let Some(a) = answered_by {
+                *counts.by_answered_by.entry(a).or_default() += n;
+            }
         }
-        counts.total = counts.by_status.values().sum();
         Ok(counts)
     }
 

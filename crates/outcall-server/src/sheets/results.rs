@@ -189,18 +189,7 @@ impl Layout {
             None => "1:1".to_string(),
         };
         let answer = client.read_range(&info.spreadsheet_id, &range).await?;
-        let sheet = match &info.sheet_name {
-            Some(name) => name.clone(),
-            None => A1Range::parse(&answer.range)
-                .ok()
-                .and_then(|r| r.sheet)
-                .ok_or_else(|| {
-                    SourceError::Unusable(format!(
-                        "Google did not say which sheet it read ({:?}): set sheetInfo.sheetName",
-                        answer.range
-                    ))
-                })?,
-        };
+        let sheet = super::source::sheet_read(info, &answer.range)?;
         let header = answer.values.into_iter().next().unwrap_or_default();
         let find = |name: &str| {
             let name = name.trim();

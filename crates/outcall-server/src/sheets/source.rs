@@ -45,6 +45,22 @@ pub fn spreadsheet_id_of(text: &str) -> &str {
 }
 
 /// Reads the sheet `info` names and turns its rows into drafts.
+/// The sheet a read of `info`'s sheet touched: the one it names, or (without a name,
+/// the first sheet) the one Google's answered `range` names.
+pub fn sheet_read(info: &SheetInfo, range: &str) -> Result<String, SourceError> {
+    if let Some(name) = &info.sheet_name {
+        return Ok(name.clone());
+    }
+    A1Range::parse(range)
+        .ok()
+        .and_then(|r| r.sheet)
+        .ok_or_else(|| {
+            SourceError::Unusable(format!(
+                "Google did not say which sheet it read ({range:?}): give sheetName"
+            ))
+        })
+}
+
 pub async fn read_contacts(
     client: &SheetsClient,
     info: &SheetInfo,
@@ -57,18 +73,7 @@ pub async fn read_contacts(
         None => "A1:ZZZ".to_string(),
     };
     let answer = client.read_range(id, &range).await?;
-    let sheet_name = match &info.sheet_name {
-        Some(name) => name.clone(),
-        None => A1Range::parse(&answer.range)
-            .ok()
-            .and_then(|r| r.sheet)
-            .ok_or_else(|| {
-                SourceError::Unusable(format!(
-                    "Google did not say which sheet it read ({:?}): give sheetName",
-                    answer.range
-                ))
-            })?,
-    };
+    let sheet_name = sheet_read(info, &answer.range)?;
     let table = SheetTable::from_values(answer.values);
     if table.header.iter().all(|h| h.trim().is_empty()) {
         return Err(SourceError::Unusable(format!(
