@@ -13,7 +13,7 @@ use outcall_domain::campaign::SheetInfo;
 use outcall_domain::campaign_contact::CampaignContact;
 use outcall_domain::page::{PageRequest, Sort};
 use outcall_domain::phone::{PhoneNumber, Region};
-use outcall_sheets::{A1Range, SheetsClient, ValueRange, cell_range, quote_sheet_name};
+use outcall_sheets::{SheetsClient, ValueRange, cell_range, quote_sheet_name};
 use serde::Serialize;
 
 use super::source::SourceError;
