@@ -104,26 +104,31 @@ async fn save_turns(
         ..Default::default()
     };
     match state.store.get_transcript(call_sid).await? {
-        Some(t) if t.status == TranscriptStatus::Done && t.conversation_id.is_some() => Ok(()),
-        Some(_) => state
-            .store
-            .update_transcript(call_sid, &patch)
-            .await
-            .map(|_| ()),
+        Some(t) if t.status == TranscriptStatus::Done && t.conversation_id.is_some() => {
+            return Ok(());
+        }
+        Some(_) => {
+            state.store.update_transcript(call_sid, &patch).await?;
+        }
         None => {
             let mut fresh = Transcript::new(call_sid);
             patch.apply(&mut fresh);
             match state.store.insert_transcript(fresh).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_conflict() => state
-                    .store
-                    .update_transcript(call_sid, &patch)
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
+                Ok(_) => {}
+                Err(e) if e.is_conflict() => {
+                    state.store.update_transcript(call_sid, &patch).await?;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
+    // Published after the write: cached call details show the turns now.
+    state.bus.call(
+        "transcript_saved",
+        call_sid,
+        json!({"callSid": call_sid, "turns": turns.len(), "status": status}),
+    );
+    Ok(())
 }
 
 /// A turn at `secs` into the call.

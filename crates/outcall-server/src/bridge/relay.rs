@@ -275,14 +275,21 @@ impl MediaBridge {
 
     /// Records a call event off the audio path.
     fn event(&self, kind: &'static str, data: Value) {
-        let (store, sid) = (self.state.store.clone(), self.call.call_sid.clone());
+        let state = self.state.clone();
+        let sid = self.call.call_sid.clone();
         let data = match data {
             Value::Object(m) => m,
             _ => Map::new(),
         };
         tokio::spawn(async move {
-            if let Err(e) = store.insert_event(CallEvent::new(sid, kind, data)).await {
-                tracing::warn!(error = %e, "could not store a call event");
+            match state
+                .store
+                .insert_event(CallEvent::new(&sid, kind, data))
+                .await
+            {
+                // Published after the write: cached call details show the event now.
+                Ok(event) => state.bus.call("event_added", &sid, &event),
+                Err(e) => tracing::warn!(error = %e, "could not store a call event"),
             }
         });
     }

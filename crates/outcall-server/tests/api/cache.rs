@@ -422,3 +422,44 @@ async fn measure_polling_hit_ratio() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_call_details_follow_a_live_call_turn_by_turn() {
+    use crate::conversation::{place, world};
+    let w = world(
+        outcall_sim::twilio::Scenario::Human,
+        Duration::from_secs(60),
+    )
+    .await;
+    let sid = place(&w.server).await;
+    let path = format!("/api/db/dashboard/call/{sid}");
+    // Read all along, so an answer is always cached; the turns must still show up as the
+    // bridge stores them, long before the 30 s TTL would end a stale answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = 0;
+    while seen < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "call details showed {seen} turns; the live transcript has more"
+        );
+        let details = w.server.get(&path).await;
+        seen = details.data()["transcript"]["transcript"]
+            .as_array()
+            .map_or(0, Vec::len);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And the route was cached all along: once the call is quiet, reads are hits.
+    let quiet = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        w.server.get(&path).await;
+        let stats = w.server.get("/api/cache/stats").await;
+        if stats.data()["hits"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < quiet,
+            "never a hit: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
