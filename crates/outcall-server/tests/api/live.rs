@@ -249,6 +249,27 @@ async fn an_event_published_in_one_process_reaches_sse_clients_of_another() {
     let relay = ["--event-relay=on", "--event-relay-poll-ms=50"];
     let a = TestServer::start_with(&relay).await;
     let b = TestServer::start_beside(&a, &relay).await;
+    relay_both_ways(a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_mongodb_events_reach_the_clients_of_every_process() {
+    let Some(uri) = std::env::var("OUTCALL_TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: OUTCALL_TEST_MONGODB_URI is not set (scripts/test sets it)");
+        return;
+    };
+    let db = format!("relay_{}", outcall_domain::ObjectId::new().to_hex());
+    let db_flag = format!("--mongodb-db={db}");
+    // EVENT_RELAY's default (`auto`) is on for MongoDB.
+    let a = TestServer::start_on_mongodb(&uri, &db, &["--event-relay-poll-ms=50"]).await;
+    let b = TestServer::start_beside(&a, &[db_flag.as_str(), "--event-relay-poll-ms=50"]).await;
+    relay_both_ways(a, b).await;
+}
+
+async fn relay_both_ways(a: TestServer, b: TestServer) {
     let mut on_a = SseStream::open(&a, "?topics=calls").await;
     let mut on_b = SseStream::open(&b, "?topics=calls").await;
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -173,6 +173,14 @@ impl TestServer {
     }
 
     /// A second server (as another process would be) on `other`'s database.
+    /// A server on the MongoDB at `uri`, database `db` (`start_beside` shares it).
+    pub async fn start_on_mongodb(uri: &str, db: &str, extra: &[&str]) -> Self {
+        let db = format!("--mongodb-db={db}");
+        let mut flags = vec![db.as_str()];
+        flags.extend_from_slice(extra);
+        Self::start_on(format!("--mongodb-uri={uri}"), None, &flags).await
+    }
+
     pub async fn start_beside(other: &TestServer, extra: &[&str]) -> Self {
         Self::start_on(other.database_flag.clone(), None, extra).await
     }
