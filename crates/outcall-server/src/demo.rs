@@ -119,6 +119,7 @@ pub async fn run(
         let base = state.public_url.to_string();
         println!();
         println!("  outcall demo is running at {base}");
+        println!("  dashboard: open {base}/ and sign in with the API key below");
         println!(
             "  simulated Twilio at {} and ElevenLabs at {}",
             twilio.base_url(),
