@@ -235,10 +235,12 @@ async fn sse_follows_a_simulated_call_in_order() {
             .any(|(_, d)| d["activeCount"].as_u64() >= Some(1) && d["last5Minutes"]["calls"] == 1),
         "the dashboard counted the live call: {dashboards:?}"
     );
+    // Sent at least 1 s apart; measured where they arrive, so allow for delivery jitter
+    // on a loaded machine (an unthrottled feed sends them milliseconds apart).
     for pair in dashboards.windows(2) {
         let gap = pair[1].0 - pair[0].0;
         assert!(
-            gap >= Duration::from_millis(900),
+            gap >= Duration::from_millis(750),
             "two dashboard updates {gap:?} apart"
         );
     }
