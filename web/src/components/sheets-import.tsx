@@ -14,7 +14,7 @@ export function SheetsImport({ campaignId, onDone }: { campaignId: string; onDon
     e.preventDefault();
     const data = new FormData(e.currentTarget as HTMLFormElement);
     const body: Record<string, string> = {};
-    for (const k of ["spreadsheetId", "sheetName", "phoneColumn", "nameColumn", "statusColumn"]) {
+    for (const k of ["spreadsheetId", "sheetName", "phoneColumn", "nameColumn", "statusColumn", "resultColumn"]) {
       const v = String(data.get(k) ?? "").trim();
       if (v) body[k] = v;
     }
@@ -33,20 +33,23 @@ export function SheetsImport({ campaignId, onDone }: { campaignId: string; onDon
   return (
     <form class="sheets-form" onSubmit={submit}>
       <div class="form-grid">
-        <Field label="Spreadsheet id" hint="The long id in the sheet's address.">
+        <Field label="Spreadsheet" hint="Its address, or the long id in it. Share the sheet with the server's service account.">
           <input name="spreadsheetId" required />
         </Field>
-        <Field label="Sheet name">
-          <input name="sheetName" defaultValue="Sheet1" />
+        <Field label="Sheet name" hint="Empty: the first sheet.">
+          <input name="sheetName" placeholder="Leads" />
         </Field>
-        <Field label="Phone column">
-          <input name="phoneColumn" defaultValue="A" />
+        <Field label="Phone column" hint="The header in row 1; empty: a column named phone, number, mobile…">
+          <input name="phoneColumn" placeholder="Phone" />
         </Field>
-        <Field label="Name column">
-          <input name="nameColumn" defaultValue="B" />
+        <Field label="Name column" hint="The header in row 1.">
+          <input name="nameColumn" placeholder="Name" />
         </Field>
-        <Field label="Status column" hint="Where each call's result is written back.">
-          <input name="statusColumn" />
+        <Field label="Status column" hint="Where each contact's call status is written back (added if missing).">
+          <input name="statusColumn" placeholder="Call status" />
+        </Field>
+        <Field label="Result column" hint="Optional: the call's outcome, beside the status.">
+          <input name="resultColumn" placeholder="Result" />
         </Field>
       </div>
       <button type="submit" disabled={busy}>
