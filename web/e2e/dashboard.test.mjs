@@ -116,6 +116,26 @@ test("campaigns: create one from a CSV upload, then start and pause it", async (
   await page.close();
 });
 
+test("campaigns: import contacts from the demo's Google Sheet", async () => {
+  const created = await api(demo.base, "POST", "/api/db/campaigns", { name: "From the sheet", prompt: "You are Sam." });
+  const id = created._id ?? created.data?._id;
+  const page = await signedInPage();
+  await page.goto(`${demo.base}/#/campaigns/${id}`);
+  await page.getByRole("heading", { name: /From the sheet/ }).waitFor();
+  await page.getByText("Import contacts from Google Sheets").click();
+  const form = page.locator(".sheets-form");
+  await form.locator("input[name=spreadsheetId]").fill("demo-leads");
+  await form.locator("input[name=sheetName]").fill("Leads");
+  await form.locator("input[name=statusColumn]").fill("Call status");
+  await page.getByRole("button", { name: "Import from Google Sheets" }).click();
+  const summary = page.locator(".sheets-form .import-result");
+  await summary.waitFor({ timeout: 20_000 });
+  assert.match(await summary.innerText(), /12 created/);
+  const contacts = page.locator(".kpi", { hasText: "Contacts" }).locator(".kpi-value");
+  await contacts.filter({ hasText: "12" }).waitFor();
+  await page.close();
+});
+
 test("contacts: mark one do-not-call and see the badge", async () => {
   await api(demo.base, "POST", "/api/db/contacts", { phoneNumber: "+14155550177", name: "Katherine Johnson", tags: ["nasa"] });
   const page = await signedInPage();
