@@ -59,8 +59,10 @@ impl CallOwners {
     pub(super) fn changed_by(&self, event: &BusEvent) -> Vec<Dep> {
         match event {
             BusEvent::Call(update) => self.call_changed(update),
-            // A live utterance: only that call's own answers show it.
-            BusEvent::Transcript(t) => vec![Dep::call(&t.call_sid)],
+            // A live utterance is published before it is stored, from the media relay;
+            // the store write that follows publishes `transcript_saved`, which drops
+            // the call's answers. Nothing to do here, on the audio path.
+            BusEvent::Transcript(_) => Vec::new(),
             BusEvent::Campaign(c) => vec![Dep::Campaign(c.campaign_id.clone())],
             BusEvent::Contact(c) if c.contact_id.is_empty() => vec![Dep::AnyContact],
             BusEvent::Contact(c) => vec![Dep::Contact(c.contact_id.clone())],
@@ -126,6 +128,25 @@ mod tests {
                 Dep::Campaign("c1".into()),
                 Dep::Contact("k1".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_live_utterance_changes_nothing_until_it_is_stored() {
+        let owners = CallOwners::new();
+        let live = BusEvent::Transcript(crate::bus::TranscriptUpdate {
+            call_sid: "CA1".into(),
+            role: outcall_domain::transcript::Role::User,
+            message: "Yes".into(),
+            time_in_call_secs: 1.0,
+            is_final: true,
+        });
+        assert!(owners.changed_by(&live).is_empty());
+        assert!(
+            owners
+                .changed_by(&call_event("transcript_saved", json!({"callSid": "CA1"})))
+                .contains(&Dep::call("CA1")),
+            "the stored turns drop the call's answers"
         );
     }
 

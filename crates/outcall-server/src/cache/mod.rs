@@ -183,7 +183,11 @@ impl ResponseCache {
         if !self.settings.enabled {
             return;
         }
-        for dep in self.owners.changed_by(event) {
+        let deps = self.owners.changed_by(event);
+        if deps.is_empty() {
+            return;
+        }
+        for dep in deps {
             self.generations.bump(&dep);
         }
         self.sweep();
