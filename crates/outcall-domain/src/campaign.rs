@@ -361,6 +361,16 @@ pub struct CallTally {
     pub answered_duration: i64,
 }
 
+impl StatsDelta {
+    /// `n` contacts more (or fewer, when negative) in the campaign.
+    pub fn contacts(n: i64) -> Self {
+        Self {
+            total_contacts: n,
+            ..Self::default()
+        }
+    }
+}
+
 impl CallTally {
     /// Adds `calls` stored calls of one `status` (its stored name) whose outcome is or
     /// is not `held`, lasting `secs` together.

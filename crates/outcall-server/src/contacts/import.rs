@@ -105,10 +105,7 @@ pub async fn import_contacts(
     if let (Some(id), Some(n)) = (campaign, report.enrolled)
         && n > 0
     {
-        let delta = StatsDelta {
-            total_contacts: n as i64,
-            ..StatsDelta::default()
-        };
+        let delta = StatsDelta::contacts(n as i64);
         store.add_campaign_stats(id, &delta).await?;
     }
     if let Some(e) = first_failure {

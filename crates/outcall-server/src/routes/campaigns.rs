@@ -276,6 +276,18 @@ struct ContactIds {
     contact_ids: Vec<ObjectId>,
 }
 
+impl ContactIds {
+    fn check(&self) -> ApiResult<()> {
+        if self.contact_ids.is_empty() || self.contact_ids.len() > 10_000 {
+            return Err(ApiError::field(
+                "contactIds",
+                "must list 1 to 10000 contact ids",
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn editable(campaign: &Campaign) -> ApiResult<()> {
     if campaign.status.is_final() {
         return Err(ApiError::Conflict {
@@ -299,12 +311,7 @@ async fn add_contacts(
     let id = campaign_id(&id)?;
     let campaign = load(&state, id).await?;
     editable(&campaign)?;
-    if body.contact_ids.is_empty() || body.contact_ids.len() > 10_000 {
-        return Err(ApiError::field(
-            "contactIds",
-            "must list 1 to 10000 contact ids",
-        ));
-    }
+    body.check()?;
     let mut contacts = Vec::with_capacity(body.contact_ids.len());
     for cid in &body.contact_ids {
         let c =
@@ -369,10 +376,7 @@ async fn enroll(
 ) -> ApiResult<bool> {
     let created = crate::contacts::enroll(state.store.as_ref(), campaign_id, contact).await?;
     if created {
-        let delta = StatsDelta {
-            total_contacts: 1,
-            ..Default::default()
-        };
+        let delta = StatsDelta::contacts(1);
         state.store.add_campaign_stats(campaign_id, &delta).await?;
     }
     Ok(created)
@@ -386,22 +390,14 @@ async fn remove_contacts(
     let id = campaign_id(&id)?;
     let campaign = load(&state, id).await?;
     editable(&campaign)?;
-    if body.contact_ids.is_empty() || body.contact_ids.len() > 10_000 {
-        return Err(ApiError::field(
-            "contactIds",
-            "must list 1 to 10000 contact ids",
-        ));
-    }
+    body.check()?;
     // All or nothing: refuse before removing any if one of them is being dialled.
     refuse_if_dialling(&state, id, &body.contact_ids).await?;
     let mut removed = 0;
     for cid in &body.contact_ids {
         if state.store.remove_campaign_contact(id, *cid).await? {
             removed += 1;
-            let delta = StatsDelta {
-                total_contacts: -1,
-                ..Default::default()
-            };
+            let delta = StatsDelta::contacts(-1);
             state.store.add_campaign_stats(id, &delta).await?;
         }
         state.store.remove_contact_campaign(*cid, id).await?;

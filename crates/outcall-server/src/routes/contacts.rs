@@ -291,10 +291,7 @@ async fn delete(State(state): State<AppState>, ApiPath(raw): ApiPath) -> ApiResu
     }
     for campaign in &contact.campaign_ids {
         if state.store.remove_campaign_contact(*campaign, id).await? {
-            let delta = outcall_domain::campaign::StatsDelta {
-                total_contacts: -1,
-                ..Default::default()
-            };
+            let delta = outcall_domain::campaign::StatsDelta::contacts(-1);
             state.store.add_campaign_stats(*campaign, &delta).await?;
         }
     }

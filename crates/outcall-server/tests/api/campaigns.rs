@@ -16,7 +16,9 @@ use crate::support::TestServer;
 
 const FROM: &str = "+15005550006";
 
-async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
+/// A Twilio simulator with campaign-speed timings, and the server flags that use it
+/// with the engine at full speed.
+pub(crate) async fn fast_twilio(book: ScenarioBook) -> (TwilioSim, Vec<String>) {
     let sim = TwilioSim::start(TwilioSimConfig {
         timings: Timings {
             dial: Duration::from_millis(2),
@@ -29,7 +31,7 @@ async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
     })
     .await
     .expect("start the Twilio simulator");
-    let flags = [
+    let flags = vec![
         format!("--twilio-account-sid={}", sim.account_sid()),
         format!("--twilio-auth-token={}", sim.auth_token()),
         format!("--twilio-from-number={FROM}"),
@@ -38,6 +40,11 @@ async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
         "--engine-tick-ms=50".to_string(),
         "--record-calls=false".to_string(),
     ];
+    (sim, flags)
+}
+
+async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
+    let (sim, flags) = fast_twilio(book).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     (TestServer::start_with(&flags).await, sim)
 }

@@ -7,13 +7,12 @@
 use std::time::Duration;
 
 use outcall_sim::sheets::SheetsSim;
-use outcall_sim::twilio::{Scenario, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
+use outcall_sim::twilio::{Scenario, ScenarioBook, TwilioSim};
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
 
 const BOOK: &str = "1LeadsBook";
-const FROM: &str = "+15005550006";
 
 fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
     cells
@@ -45,27 +44,8 @@ async fn start(book: Option<ScenarioBook>) -> Setup {
     let twilio = match book {
         None => None,
         Some(book) => {
-            let sim = TwilioSim::start(TwilioSimConfig {
-                timings: Timings {
-                    dial: Duration::from_millis(2),
-                    ring: Duration::from_millis(10),
-                    talk: Duration::from_millis(40),
-                    amd: Duration::from_millis(5),
-                },
-                scenarios: book,
-                ..Default::default()
-            })
-            .await
-            .expect("start the Twilio simulator");
-            flags.extend([
-                format!("--twilio-account-sid={}", sim.account_sid()),
-                format!("--twilio-auth-token={}", sim.auth_token()),
-                format!("--twilio-from-number={FROM}"),
-                format!("--twilio-api-base={}", sim.base_url()),
-                "--calls-per-second=10000".to_string(),
-                "--engine-tick-ms=50".to_string(),
-                "--record-calls=false".to_string(),
-            ]);
+            let (sim, twilio_flags) = crate::campaigns::fast_twilio(book).await;
+            flags.extend(twilio_flags);
             Some(sim)
         }
     };
