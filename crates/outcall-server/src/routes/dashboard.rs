@@ -72,13 +72,20 @@ async fn call_details(
 
 async fn realtime(State(state): State<AppState>, params: Params) -> ApiResult<Response> {
     params.finish()?;
+    ok(&*realtime_answer(&state).await?)
+}
+
+/// The realtime numbers through the cache: this route and the live feed's
+/// `dashboard_update` share one computation per change.
+pub(crate) async fn realtime_answer(
+    state: &AppState,
+) -> ApiResult<std::sync::Arc<serde_json::Value>> {
     let key = CacheKey::new(CachedRoute::Realtime, &serde_json::json!({}))?;
-    let answer = state
+    state
         .cache
         .get_or_compute(key, &[Dep::AnyCall], async {
             let now = outcall_domain::time::now();
             Ok(analytics::realtime(state.store.as_ref(), now).await?)
         })
-        .await?;
-    ok(&*answer)
+        .await
 }

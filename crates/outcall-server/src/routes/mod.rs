@@ -12,7 +12,7 @@ mod calling;
 pub(crate) mod calls;
 pub(crate) mod campaigns;
 mod contacts;
-mod dashboard;
+pub(crate) mod dashboard;
 mod events;
 mod health;
 mod recordings;
