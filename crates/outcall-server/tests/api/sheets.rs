@@ -391,6 +391,7 @@ async fn sync_writes_every_contact_to_its_row_now() {
     );
 
     sheets.fail_next(1, 500);
+    let writes_before = sheets.batch_updates();
     let sync = s
         .post(
             &format!("/api/db/campaigns/{campaign}/sheets/sync"),
@@ -401,6 +402,11 @@ async fn sync_writes_every_contact_to_its_row_now() {
     assert_eq!(
         sync.data(),
         &json!({"contacts": 3, "rowsWritten": 2, "notInSheet": 1})
+    );
+    assert_eq!(
+        sheets.batch_updates() - writes_before,
+        1,
+        "both rows written in one batchUpdate"
     );
     assert_eq!(
         sheets.sheet(BOOK, "Leads"),
