@@ -227,4 +227,36 @@ impl CampaignStore for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>> {
+        let result = self
+            .modify_campaign(id, |c| c.open_dial(owner, dial_id, now, expires_at))
+            .await?;
+        Ok(result.and_then(|(c, opened)| opened.then_some(c)))
+    }
+
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = self
+            .modify_campaign(id, |c| c.renew_runner(owner, dial, expires_at))
+            .await?;
+        Ok(result.is_some_and(|(_, held)| held))
+    }
+
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()> {
+        self.modify_campaign(id, |c| c.close_dial(dial_id)).await?;
+        Ok(())
+    }
 }

@@ -121,6 +121,7 @@ pub(super) async fn dial(
     campaign: &Campaign,
     cc: CampaignContact,
     attempt_id: &str,
+    gate: &super::DialGate,
 ) -> StoreResult<()> {
     let Some(tel) = state.telephony.clone() else {
         return Ok(());
@@ -144,6 +145,13 @@ pub(super) async fn dial(
         step(state, &cc, attempt_id, later).await?;
         return Ok(());
     }
+    // The call slot, then the status re-read that marks the dial in flight: a campaign
+    // paused or stopped since the claim gets its contact back untouched.
+    let Some(campaign) = gate.open().await? else {
+        let back = AttemptStep::to(waiting_status(&cc), LeaseStep::Release);
+        step(state, &cc, attempt_id, back).await?;
+        return Ok(());
+    };
     // Marks the dial as sent before sending it: a claim without this mark was never
     // dialled and may be released if its process dies; one with it may have rung.
     let sent = AttemptStep {
