@@ -205,8 +205,9 @@ async fn skipped_contacts_do_not_count_towards_call_delay() {
         gaps.iter().all(|g| *g < 1.5 * DELAY),
         "a skipped contact delayed the next dial by callDelay: {gaps:.3?}"
     );
+    // Less a little for the HTTP hops between the engine's clock and the simulator's.
     assert!(
-        gaps.iter().all(|g| *g > 0.9 * DELAY),
+        gaps.iter().all(|g| *g > 0.75 * DELAY),
         "callDelay not kept: {gaps:.3?}"
     );
 }
@@ -238,8 +239,8 @@ async fn exec(db: &sqlx::SqlitePool, statement: &str) {
 
 /// The runner's lease as stored: it is renewed at every look the runner takes.
 async fn runner_expiry(s: &TestServer, id: &str) -> Option<String> {
-    let c = s.get(&format!("/api/db/campaigns/{id}")).await;
-    c.data()["runner"]["expiresAt"].as_str().map(str::to_string)
+    let c = s.store.get_campaign(id.parse().expect("id")).await.expect("get");
+    c.and_then(|c| c.runner).map(|r| r.expires_at.to_rfc3339())
 }
 
 /// Issue 14, defect 7 (second half): when the campaign's dial counts read zero because
