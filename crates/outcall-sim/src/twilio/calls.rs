@@ -96,11 +96,6 @@ impl SimCall {
         &self.0.request
     }
 
-    /// When the simulator created the call (received its `POST Calls.json`).
-    pub fn created(&self) -> DateTime<Utc> {
-        self.0.created
-    }
-
     pub fn scenario(&self) -> Scenario {
         self.0.scenario
     }
