@@ -379,7 +379,9 @@ mod tests {
     #[test]
     fn calls_per_second_out_of_range_is_refused_with_its_name() {
         for bad in ["0", "-1", "NaN", "inf", "1e-300", "0.0009", "1001", "fast"] {
-            let e = parse(&["--calls-per-second", bad]).err().unwrap_or_default();
+            let e = parse(&["--calls-per-second", bad])
+                .err()
+                .unwrap_or_default();
             assert!(
                 e.contains("CALLS_PER_SECOND must be a number from 0.001 to 1000"),
                 "{bad}: {e}"

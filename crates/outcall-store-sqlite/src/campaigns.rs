@@ -38,13 +38,21 @@ async fn write_campaign(
 
 impl SqliteStore {
     /// Loads a campaign, lets `change` edit it, and writes it back if it says so,
-    /// all in one write transaction.
+    /// all in one write transaction. `IMMEDIATE`: the write lock is taken before the
+    /// read, so another process's write in between cannot fail this one with
+    /// `database is locked` (a deferred transaction cannot upgrade past it), which the
+    /// runner's lease renewals and the dial fence would otherwise meet under a second
+    /// process answering pause or stop.
     async fn modify_campaign(
         &self,
         id: ObjectId,
         change: impl FnOnce(&mut Campaign) -> bool,
     ) -> StoreResult<Option<(Campaign, bool)>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
         else {
             return Ok(None);

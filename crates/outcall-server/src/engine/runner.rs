@@ -171,7 +171,10 @@ async fn complete(state: &AppState, campaign: &Campaign) -> StoreResult<Next> {
     // lost to a crash between an attempt's end and its count comes back), before
     // the status says completed, so whoever sees `completed` sees exact stats.
     store.recount_campaign_calls(id).await?;
-    if let Transition::Applied(c) = store.transition_campaign(id, CampaignAction::Complete).await? {
+    if let Transition::Applied(c) = store
+        .transition_campaign(id, CampaignAction::Complete)
+        .await?
+    {
         tracing::info!(campaign = %id, "campaign completed");
         state.bus.campaign("status_update", &id.to_hex(), &*c);
     }
@@ -208,7 +211,9 @@ pub(super) async fn has_contacts_to_dial(store: &dyn Store, id: ObjectId) -> Sto
 
 /// How many of the campaign's contacts a read finds.
 async fn contacts_found(store: &dyn Store, id: ObjectId) -> StoreResult<i64> {
-    let got = store.list_campaign_contacts(id, None, &first_of(1)?).await?;
+    let got = store
+        .list_campaign_contacts(id, None, &first_of(1)?)
+        .await?;
     let total = i64::try_from(got.total).unwrap_or(i64::MAX);
     Ok(total.max(got.items.len() as i64))
 }

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use outcall_domain::contact::{Contact, ContactPatch, ContactStatus};
-use outcall_sim::twilio::{Scenario, ScenarioBook, SimCall, TwilioSim};
+use outcall_sim::twilio::log::CreateRecord;
+use outcall_sim::twilio::{Scenario, ScenarioBook, TwilioSim};
 use serde_json::{Value, json};
 
 use crate::campaigns::fast_twilio;
@@ -34,7 +35,14 @@ async fn contacts(s: &TestServer, block: usize, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let c = Contact::new(number(block, i));
-        ids.push(s.store.insert_contact(c).await.expect("contact").id.to_hex());
+        ids.push(
+            s.store
+                .insert_contact(c)
+                .await
+                .expect("contact")
+                .id
+                .to_hex(),
+        );
     }
     ids
 }
@@ -93,23 +101,25 @@ fn closed_window() -> Value {
     json!({"start": hm(opens), "end": hm(opens + chrono::Duration::hours(1)), "timezone": "UTC"})
 }
 
-/// The simulator's calls to numbers of `block`, in the order it created them.
-fn calls_of(sim: &TwilioSim, block: usize) -> Vec<SimCall> {
+/// The calls the simulator created to numbers of `block`, from its log, in the order
+/// their requests came.
+fn calls_of(sim: &TwilioSim, block: usize) -> Vec<CreateRecord> {
     let prefix = &number(block, 0)[..9];
-    let mut calls: Vec<SimCall> = sim
-        .calls()
-        .into_iter()
-        .filter(|c| c.request().to.starts_with(prefix))
+    let mut calls: Vec<CreateRecord> = sim
+        .log()
+        .calls_created()
+        .filter(|c| c.to.starts_with(prefix))
+        .cloned()
         .collect();
-    calls.sort_by_key(SimCall::created);
+    calls.sort_by_key(|c| c.at);
     calls
 }
 
-/// Seconds between consecutive creations.
-fn gaps(calls: &[SimCall]) -> Vec<f64> {
+/// Seconds between consecutive create requests.
+fn gaps(calls: &[CreateRecord]) -> Vec<f64> {
     calls
         .windows(2)
-        .map(|w| (w[1].created() - w[0].created()).as_seconds_f64())
+        .map(|w| (w[1].at - w[0].at).as_seconds_f64())
         .collect()
 }
 
@@ -120,7 +130,10 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
 ) {
     let deadline = tokio::time::Instant::now() + within;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}: not in time");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not in time"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -149,7 +162,12 @@ async fn idle_campaigns_take_no_call_slot_from_a_busy_one() {
     let (s, sim) = start("5").await;
     for block in 1..=3 {
         let ids = contacts(&s, block, 3).await;
-        campaign(&s, json!({"callDelay": 0, "callingWindow": closed_window()}), &ids).await;
+        campaign(
+            &s,
+            json!({"callDelay": 0, "callingWindow": closed_window()}),
+            &ids,
+        )
+        .await;
     }
     for block in 4..=5 {
         let ids = contacts(&s, block, 3).await;
@@ -164,7 +182,10 @@ async fn idle_campaigns_take_no_call_slot_from_a_busy_one() {
     let calls = calls_of(&sim, 0);
     assert_eq!(calls.len(), 10, "every due contact dialled once");
     for block in 1..=5 {
-        assert!(calls_of(&sim, block).is_empty(), "campaign {block} dials no one");
+        assert!(
+            calls_of(&sim, block).is_empty(),
+            "campaign {block} dials no one"
+        );
     }
     let gaps = gaps(&calls);
     let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
@@ -190,7 +211,12 @@ async fn skipped_contacts_do_not_count_towards_call_delay() {
     let (s, sim) = start("1000").await;
     // Dialable and do-not-call contacts alternate in the campaign's order.
     let ids = contacts(&s, 0, 12).await;
-    let id = enrolled(&s, json!({"callDelay": DELAY, "maxConcurrentCalls": 10}), &ids).await;
+    let id = enrolled(
+        &s,
+        json!({"callDelay": DELAY, "maxConcurrentCalls": 10}),
+        &ids,
+    )
+    .await;
     let odd: Vec<String> = ids.iter().skip(1).step_by(2).cloned().collect();
     do_not_call(&s, &odd).await;
     start_campaign(&s, &id).await;
@@ -239,7 +265,11 @@ async fn exec(db: &sqlx::SqlitePool, statement: &str) {
 
 /// The runner's lease as stored: it is renewed at every look the runner takes.
 async fn runner_expiry(s: &TestServer, id: &str) -> Option<String> {
-    let c = s.store.get_campaign(id.parse().expect("id")).await.expect("get");
+    let c = s
+        .store
+        .get_campaign(id.parse().expect("id"))
+        .await
+        .expect("get");
     c.and_then(|c| c.runner).map(|r| r.expires_at.to_rfc3339())
 }
 
@@ -270,11 +300,18 @@ async fn a_campaign_whose_contacts_read_as_none_does_not_complete() {
         {
             seen.push(t);
         }
-        assert!(tokio::time::Instant::now() < deadline, "the runner does not run");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runner does not run"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let now = status_of(&s, &id).await;
-    assert_eq!(now["status"], json!("active"), "completed on counts alone: {now}");
+    assert_eq!(
+        now["status"],
+        json!("active"),
+        "completed on counts alone: {now}"
+    );
     assert_eq!(sim.calls_placed(), 0);
 
     exec(
@@ -300,7 +337,11 @@ async fn contacts_added_as_a_campaign_completes_are_dialled() {
     let csv = dir.path().join("late.csv");
     std::fs::write(
         &csv,
-        format!("phone,name\n{},Late one\n{},Late two\n", number(0, 1), number(0, 2)),
+        format!(
+            "phone,name\n{},Late one\n{},Late two\n",
+            number(0, 1),
+            number(0, 2)
+        ),
     )
     .expect("write csv");
     let url = s
@@ -314,11 +355,17 @@ async fn contacts_added_as_a_campaign_completes_are_dialled() {
         .output()
         .await
         .expect("run outcall contacts import");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    wait_until("both late contacts dialled", Duration::from_secs(30), || async {
-        calls_of(&sim, 0).len() == 3
-    })
+    wait_until(
+        "both late contacts dialled",
+        Duration::from_secs(30),
+        || async { calls_of(&sim, 0).len() == 3 },
+    )
     .await;
     let done = wait_status(&s, &id, "completed", Duration::from_secs(30)).await;
     assert_eq!(done["contacts"]["completed"], json!(3), "{done}");
@@ -346,7 +393,8 @@ async fn a_failed_event_write_does_not_keep_the_attempt_open() {
     assert_eq!(done["contacts"]["completed"], json!(2), "{done}");
     assert_eq!(done["stats"]["callsCompleted"], json!(2), "{done}");
     for call in calls_of(&sim, 0) {
-        let stored = s.get(&format!("/api/db/calls/{}", call.sid())).await;
+        let sid = call.call_sid.expect("a created call");
+        let stored = s.get(&format!("/api/db/calls/{sid}")).await;
         assert_eq!(stored.data()["status"], json!("completed"), "{stored:?}");
     }
 }
@@ -362,7 +410,11 @@ async fn bad_engine_settings_stop_serve_at_start() {
         ("CALLS_PER_SECOND", "1e-300", "CALLS_PER_SECOND"),
         ("AMD_TIMEOUT_SECS", "120", "AMD_TIMEOUT_SECS"),
         ("AMD_SPEECH_THRESHOLD_MS", "50", "AMD_SPEECH_THRESHOLD_MS"),
-        ("VOICEMAIL_MESSAGE", &"Hello there. ".repeat(400), "VOICEMAIL_MESSAGE"),
+        (
+            "VOICEMAIL_MESSAGE",
+            &"Hello there. ".repeat(400),
+            "VOICEMAIL_MESSAGE",
+        ),
     ];
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}/start.db", dir.path().display());
@@ -388,4 +440,258 @@ async fn bad_engine_settings_stop_serve_at_start() {
             "{name}={value:.20}: the first line does not name it: {err}"
         );
     }
+}
+
+/// `outcall serve` as its own process on a shared SQLite file and the simulator.
+struct Serve {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PROC_KEY: &str = "engine-test-key";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+async fn serve(db: &str, sim: &TwilioSim, env: &[(&str, &str)]) -> Serve {
+    let port = free_port();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_outcall"));
+    cmd.arg("serve")
+        .env("API_KEY", PROC_KEY)
+        .env("PORT", port.to_string())
+        .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .env("DATABASE_URL", db)
+        .env("TWILIO_ACCOUNT_SID", sim.account_sid())
+        .env("TWILIO_AUTH_TOKEN", sim.auth_token())
+        .env("TWILIO_FROM_NUMBER", "+15005550006")
+        .env("TWILIO_API_BASE", sim.base_url())
+        .env("CALLS_PER_SECOND", "1000")
+        .env("ENGINE_TICK_MS", "50")
+        .env("RECORD_CALLS", "false")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Serve {
+        child: cmd.spawn().expect("start outcall serve"),
+        port,
+    };
+    let http = reqwest::Client::new();
+    wait_until("outcall serve up", Duration::from_secs(20), || async {
+        http.get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    server
+}
+
+impl Serve {
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{}{path}", self.port))
+            .bearer_auth(PROC_KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status();
+        let v: Value = r.json().await.expect("json");
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v["data"].clone()
+    }
+}
+
+/// A campaign of `n` contacts made through `api`, started.
+async fn process_campaign(api: &Serve, n: usize, settings: Value) -> String {
+    let rows: Vec<Value> = (0..n)
+        .map(|i| json!({"phoneNumber": number(0, i)}))
+        .collect();
+    api.post("/api/db/contacts/import", json!(rows)).await;
+    let c = api
+        .post(
+            "/api/db/campaigns",
+            json!({"name": "two processes", "settings": settings}),
+        )
+        .await;
+    let id = c["_id"].as_str().expect("id").to_string();
+    let mut ids = Vec::new();
+    for page in 1..=n.div_ceil(100) {
+        let r: Value = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{}/api/db/contacts?limit=100&page={page}",
+                api.port
+            ))
+            .bearer_auth(PROC_KEY)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        ids.extend(
+            r["data"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|c| c["_id"].clone()),
+        );
+    }
+    api.post(
+        &format!("/api/db/campaigns/{id}/contacts"),
+        json!({"contactIds": ids}),
+    )
+    .await;
+    api.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    id
+}
+
+/// The store the processes share, opened as the CLI does.
+async fn shared_store(db: &str) -> std::sync::Arc<dyn outcall_store::Store> {
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        store: outcall_server::config::StoreConfig,
+    }
+    let flags = <Flags as clap::Parser>::try_parse_from(["outcall", "--database-url", db])
+        .expect("store flags");
+    outcall_server::store::open(&flags.store)
+        .await
+        .expect("open the shared store")
+}
+
+/// Waits until no process runs the campaign: its runner lease released, which its
+/// runner does only after its last dial was answered.
+async fn wait_runner_gone(store: &dyn outcall_store::Store, id: &str) {
+    let id = id.parse().expect("id");
+    wait_until(
+        "the engine lets go of the campaign",
+        Duration::from_secs(20),
+        || async {
+            store
+                .get_campaign(id)
+                .await
+                .expect("get")
+                .is_some_and(|c| c.runner.is_none())
+        },
+    )
+    .await;
+}
+
+/// Issue 14: pause and stop answered by a process that runs no engine (or by the CLI)
+/// wait for the engine process's dial in flight: once answered, no call of the
+/// campaign is created at the simulator. Every REST hop takes 200 ms, so a dial is
+/// in flight most of the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_stop_answered_by_another_process_wait_for_the_engines_dial() {
+    let (sim, _) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    sim.faults()
+        .set_latency(outcall_sim::faults::Latency::fixed(Duration::from_millis(
+            200,
+        )));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/shared.db", dir.path().display());
+    let engine = serve(&db, &sim, &[]).await;
+    let api = serve(&db, &sim, &[("CAMPAIGN_ENGINE", "false")]).await;
+    let store = shared_store(&db).await;
+    let id = process_campaign(&api, 40, json!({"callDelay": 0, "maxConcurrentCalls": 5})).await;
+
+    let mut placed = 0;
+    for round in 0..3 {
+        wait_until("calls flowing", Duration::from_secs(20), || async {
+            sim.calls_placed() >= placed + 2
+        })
+        .await;
+        let how = match round {
+            0 => {
+                api.post(&format!("/api/db/campaigns/{id}/pause"), json!({}))
+                    .await;
+                "the API of a process without an engine"
+            }
+            1 => {
+                let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_outcall"))
+                    .args(["campaign", "pause", &id])
+                    .env("DATABASE_URL", &db)
+                    .output()
+                    .await
+                    .expect("outcall campaign pause");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                "the CLI"
+            }
+            _ => {
+                api.post(&format!("/api/db/campaigns/{id}/stop"), json!({}))
+                    .await;
+                "stop, on the API of a process without an engine"
+            }
+        };
+        let at_answer = sim.calls_placed();
+        wait_runner_gone(store.as_ref(), &id).await;
+        assert_eq!(
+            sim.calls_placed(),
+            at_answer,
+            "round {round}: a call was created after {how} answered"
+        );
+        placed = at_answer;
+        if round < 2 {
+            api.post(&format!("/api/db/campaigns/{id}/resume"), json!({}))
+                .await;
+        }
+    }
+    drop(engine);
+}
+
+/// Issue 14: the runner lease (1 s here) is renewed while a dial waits for Twilio (each
+/// create answered after 1.5 s), so a second engine process never dials the campaign
+/// meanwhile: the simulator receives one create at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_waiting_on_twilio_keeps_the_campaign_from_a_second_engine() {
+    use outcall_sim::twilio::{CreateFault, CreateRule};
+    const ANSWER: Duration = Duration::from_millis(1500);
+    let (sim, _) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    sim.faults().on_create(
+        CreateRule::any()
+            .always()
+            .fault(CreateFault::AnswerDelayed(ANSWER)),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/lease.db", dir.path().display());
+    let lease = [("RUNNER_LEASE_SECS", "1")];
+    let a = serve(&db, &sim, &lease).await;
+    let _b = serve(&db, &sim, &lease).await;
+    let id = process_campaign(&a, 4, json!({"callDelay": 0, "maxConcurrentCalls": 4})).await;
+    let store = shared_store(&db).await;
+    wait_until("campaign completed", Duration::from_secs(60), || async {
+        store
+            .get_campaign(id.parse().expect("id"))
+            .await
+            .expect("get")
+            .is_some_and(|c| c.status == outcall_domain::CampaignStatus::Completed)
+    })
+    .await;
+    let calls = calls_of(&sim, 0);
+    assert_eq!(calls.len(), 4);
+    let gaps = gaps(&calls);
+    assert!(
+        gaps.iter().all(|g| *g >= ANSWER.as_secs_f64() - 0.05),
+        "a create came while another waited for its answer (two runners): gaps {gaps:.3?}"
+    );
 }

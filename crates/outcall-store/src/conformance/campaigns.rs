@@ -811,7 +811,11 @@ async fn a_dial_opens_only_while_active_under_the_runner_lease(store: DynStore) 
     let now = time::now();
     let draft = insert(&store, Campaign::new("Draft")).await;
     assert!(open(&store, draft.id, "a", "d0", now).await.is_none());
-    assert_eq!(get(&store, draft.id).await, draft, "a refused dial changes nothing");
+    assert_eq!(
+        get(&store, draft.id).await,
+        draft,
+        "a refused dial changes nothing"
+    );
 
     let id = started(&store, "Dials").await;
     let c = open(&store, id, "a", "d1", now)
@@ -827,7 +831,11 @@ async fn a_dial_opens_only_while_active_under_the_runner_lease(store: DynStore) 
         open(&store, id, "b", "d2", now).await.is_none(),
         "b may not dial while a holds the campaign"
     );
-    assert_eq!(get(&store, id).await, before, "b's refused dial changes nothing");
+    assert_eq!(
+        get(&store, id).await,
+        before,
+        "b's refused dial changes nothing"
+    );
 
     store
         .transition_campaign(id, CampaignAction::Pause)
@@ -838,7 +846,10 @@ async fn a_dial_opens_only_while_active_under_the_runner_lease(store: DynStore) 
         "no dial opens once paused"
     );
     let paused = get(&store, id).await;
-    assert!(paused.dialling(now), "the dial opened before the pause is still in flight");
+    assert!(
+        paused.dialling(now),
+        "the dial opened before the pause is still in flight"
+    );
     assert_eq!(paused.dials.len(), 1);
 }
 
@@ -872,9 +883,16 @@ async fn dial_marks_are_renewed_by_their_owner_and_closed(store: DynStore) {
     assert!(c.dialling(now + TimeDelta::seconds(30)));
 
     store.close_campaign_dial(id, "d1").await.expect("close");
-    store.close_campaign_dial(id, "d1").await.expect("close twice");
+    store
+        .close_campaign_dial(id, "d1")
+        .await
+        .expect("close twice");
     let c = get(&store, id).await;
-    assert!(c.dials.is_empty() && !c.dialling(now), "closed: {:?}", c.dials);
+    assert!(
+        c.dials.is_empty() && !c.dialling(now),
+        "closed: {:?}",
+        c.dials
+    );
     assert!(
         store
             .renew_campaign_runner(id, "a", Some("d1"), later)
@@ -882,7 +900,10 @@ async fn dial_marks_are_renewed_by_their_owner_and_closed(store: DynStore) {
             .expect("renew"),
         "the lease alone is still a's"
     );
-    assert!(get(&store, id).await.dials.is_empty(), "a closed mark is not renewed back");
+    assert!(
+        get(&store, id).await.dials.is_empty(),
+        "a closed mark is not renewed back"
+    );
 }
 
 async fn concurrent_dial_openings_of_two_processes_have_one_winner(store: DynStore) {
@@ -909,7 +930,11 @@ async fn concurrent_dial_openings_of_two_processes_have_one_winner(store: DynSto
             opened += 1;
         }
     }
-    assert_eq!(owners.len(), 1, "one process dials the campaign: {owners:?}");
+    assert_eq!(
+        owners.len(),
+        1,
+        "one process dials the campaign: {owners:?}"
+    );
     let c = get(&store, id).await;
     assert_eq!(c.dials.len(), opened, "every opened dial is marked");
     assert!(c.dials.values().all(|m| owners.contains(&m.owner)));
