@@ -379,9 +379,8 @@ mod tests {
     #[test]
     fn calls_per_second_out_of_range_is_refused_with_its_name() {
         for bad in ["0", "-1", "NaN", "inf", "1e-300", "0.0009", "1001", "fast"] {
-            let e = parse(&["--calls-per-second", bad])
-                .err()
-                .unwrap_or_default();
+            let arg = format!("--calls-per-second={bad}");
+            let e = parse(&[&arg]).err().unwrap_or_default();
             assert!(
                 e.contains("CALLS_PER_SECOND must be a number from 0.001 to 1000"),
                 "{bad}: {e}"
@@ -398,7 +397,8 @@ mod tests {
     fn lease_seconds_out_of_range_are_refused() {
         for flag in ["--attempt-lease-secs", "--runner-lease-secs"] {
             for bad in ["0", "0.5", "-3", "NaN", "inf", "86401"] {
-                let e = parse(&[flag, bad]).err().unwrap_or_default();
+                let arg = format!("{flag}={bad}");
+                let e = parse(&[&arg]).err().unwrap_or_default();
                 assert!(e.contains("from 1 to 86400"), "{flag} {bad}: {e}");
             }
             assert!(parse(&[flag, "1"]).is_ok());
