@@ -388,7 +388,7 @@ mod tests {
         }
         for good in ["0.001", "1", "2.5", "1000"] {
             let s = parse(&["--calls-per-second", good]).expect(good);
-            assert_eq!(s.engine.calls_per_second, good.parse::<f64>().unwrap());
+            assert_eq!(s.engine.calls_per_second, good.parse::<f64>().expect(good));
         }
         assert_eq!(parse(&[]).map(|s| s.engine.calls_per_second), Ok(1.0));
     }
