@@ -272,7 +272,8 @@ mod tests {
                 settings: &settings,
             })
             .expect("a sent attempt ends");
-        let (filter, update) = attempt_step(cc.campaign_id, cc.contact_id, &next.guard, &next.step, t);
+        let (filter, update) =
+            attempt_step(cc.campaign_id, cc.contact_id, &next.guard, &next.step, t);
         assert_eq!(
             filter,
             doc! {
@@ -307,7 +308,10 @@ mod tests {
             .transition(Event::Renew { expires_at: t })
             .expect("placed");
         let (filter, _) = attempt_step(cc.campaign_id, cc.contact_id, &renew.guard, &renew.step, t);
-        assert_eq!(filter.get("lastCallSid"), Some(&Bson::Document(doc! {"$ne": Bson::Null})));
+        assert_eq!(
+            filter.get("lastCallSid"),
+            Some(&Bson::Document(doc! {"$ne": Bson::Null}))
+        );
         let mut guard = renew.guard.clone();
         guard.stage = Stage::Claimed;
         let (filter, _) = attempt_step(cc.campaign_id, cc.contact_id, &guard, &renew.step, t);
@@ -350,7 +354,8 @@ mod tests {
                 owner: "host-1".into()
             })
         );
-        let (filter, update) = attempt_step(cc.campaign_id, cc.contact_id, &next.guard, &next.step, t);
+        let (filter, update) =
+            attempt_step(cc.campaign_id, cc.contact_id, &next.guard, &next.step, t);
         assert_eq!(
             filter,
             doc! {

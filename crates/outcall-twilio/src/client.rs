@@ -483,7 +483,10 @@ impl TwilioClient {
         let prefix = url.path().trim_end_matches('/').to_string();
         url.set_path(&format!("{prefix}{path}"));
         url.set_query((!query.is_empty()).then_some(query));
-        if !url.path().contains(&format!("/Accounts/{}/", self.account_sid)) {
+        if !url
+            .path()
+            .contains(&format!("/Accounts/{}/", self.account_sid))
+        {
             return Err(TwilioError::BadResponse {
                 status: 200,
                 detail: format!("next_page_uri outside the account: {uri}"),

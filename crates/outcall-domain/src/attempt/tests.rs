@@ -48,7 +48,11 @@ fn go(cc: &mut CampaignContact, event: Event<'_>) -> Next {
     let next = Attempt::of(cc)
         .transition(event.clone())
         .unwrap_or_else(|e| panic!("{}: {e}", event.name()));
-    assert!(write(cc, &next), "{}: the guard admits its own read", event.name());
+    assert!(
+        write(cc, &next),
+        "{}: the guard admits its own read",
+        event.name()
+    );
     next
 }
 
@@ -107,10 +111,7 @@ fn every_stage_and_event_has_one_answer() {
     let late = t0() + secs(60);
     // Each event with the stage it leads to from each stage (None: refused).
     let table: Vec<(Event<'_>, [Option<Stage>; 5])> = vec![
-        (
-            Event::Claim(&c),
-            [Some(Claimed), None, None, None, None],
-        ),
+        (Event::Claim(&c), [Some(Claimed), None, None, None, None]),
         (
             Event::Skip(SkipReason::DoNotCall),
             [None, Some(Final), None, None, None],
@@ -178,7 +179,10 @@ fn every_stage_and_event_has_one_answer() {
                     assert_eq!(after.lease.is_some(), to.is_leased());
                 }
                 (None, Err(_)) => {}
-                (want, got) => panic!("{} from {stage:?}: want {want:?}, got {got:?}", event.name()),
+                (want, got) => panic!(
+                    "{} from {stage:?}: want {want:?}, got {got:?}",
+                    event.name()
+                ),
             }
         }
     }
@@ -197,7 +201,10 @@ fn a_claim_clears_the_previous_attempts_call_and_dial() {
             settings: &s,
         },
     );
-    assert_eq!((cc.status, cc.last_call_sid.as_deref()), (DialStatus::Retry, Some("CA1")));
+    assert_eq!(
+        (cc.status, cc.last_call_sid.as_deref()),
+        (DialStatus::Retry, Some("CA1"))
+    );
     let due = cc.next_attempt_at.expect("a retry is scheduled");
     assert_eq!(
         Attempt::of(&cc).transition(Event::Claim(&claim("a", "A2", due - secs(1)))),
@@ -232,8 +239,14 @@ fn a_stalled_owner_loses_to_the_one_that_took_over() {
     let send = Attempt::of(&stale)
         .transition(Event::Send { at: later })
         .expect("applies to what a read");
-    assert_eq!(send.guard.lease.as_ref().map(|k| k.owner.as_str()), Some("a"));
-    assert!(!write(&mut cc, &send), "owner a's dial is refused after b took over");
+    assert_eq!(
+        send.guard.lease.as_ref().map(|k| k.owner.as_str()),
+        Some("a")
+    );
+    assert!(
+        !write(&mut cc, &send),
+        "owner a's dial is refused after b took over"
+    );
     // The new owner releases the never-dialled attempt.
     go(&mut cc, Event::Release);
     assert_eq!((cc.status, cc.attempts), (DialStatus::Pending, 0));
@@ -264,7 +277,10 @@ fn take_over_needs_an_expired_lease_and_happens_once() {
         })
         .expect("expired");
     assert!(write(&mut cc, &b));
-    assert!(!write(&mut cc, &c), "the second take-over of one read loses");
+    assert!(
+        !write(&mut cc, &c),
+        "the second take-over of one read loses"
+    );
     assert_eq!(cc.lease.as_ref().map(|l| l.owner.as_str()), Some("b"));
     assert_eq!(Stage::of(&cc), Stage::Sent, "a take-over keeps the stage");
 }
@@ -294,7 +310,10 @@ fn a_call_ending_before_its_placement_is_counted_once() {
     let placed = Attempt::of(&owner_view)
         .transition(Event::Placed { call_sid: "CA7" })
         .expect("applies to the owner's read");
-    assert!(!write(&mut cc, &placed), "the late placement changes nothing");
+    assert!(
+        !write(&mut cc, &placed),
+        "the late placement changes nothing"
+    );
     assert_eq!(cc.attempts, 1);
 }
 
@@ -321,7 +340,10 @@ fn an_end_names_the_attempts_own_call() {
     );
     assert_eq!(own.effect.call_placed, None, "counted when it was placed");
     assert!(own.effect.call_ended);
-    assert_eq!((cc.status, cc.attempts, cc.lease.clone()), (DialStatus::Completed, 1, None));
+    assert_eq!(
+        (cc.status, cc.attempts, cc.lease.clone()),
+        (DialStatus::Completed, 1, None)
+    );
 }
 
 #[test]
@@ -334,7 +356,10 @@ fn not_sent_counts_no_attempt_and_backs_off() {
             retry_after: None,
         },
     );
-    assert_eq!((cc.status, cc.attempts, cc.dialled_at), (DialStatus::Pending, 0, None));
+    assert_eq!(
+        (cc.status, cc.attempts, cc.dialled_at),
+        (DialStatus::Pending, 0, None)
+    );
     assert_eq!(cc.next_attempt_at, Some(t0() + secs(2)));
     assert_eq!(cc.last_result.as_deref(), Some(NOT_SENT));
     go(&mut cc, Event::Claim(&claim("a", "A2", t0() + secs(2))));
@@ -399,7 +424,10 @@ fn skip_and_defer_release_without_an_attempt() {
     let mut cc = in_stage(Stage::Claimed);
     let until = t0() + secs(3600);
     go(&mut cc, Event::Defer { until });
-    assert_eq!((cc.status, cc.next_attempt_at), (DialStatus::Pending, Some(until)));
+    assert_eq!(
+        (cc.status, cc.next_attempt_at),
+        (DialStatus::Pending, Some(until))
+    );
 }
 
 #[test]

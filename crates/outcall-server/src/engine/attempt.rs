@@ -133,7 +133,6 @@ fn variables(contact: Option<&Contact>, cc: &CampaignContact) -> Map<String, Val
     vars
 }
 
-
 /// What the engine dials for this attempt.
 fn placement(
     state: &AppState,
@@ -304,7 +303,11 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
         else {
             return Ok(());
         };
-        if cc.lease.as_ref().is_none_or(|l| &l.attempt_id != attempt_id) {
+        if cc
+            .lease
+            .as_ref()
+            .is_none_or(|l| &l.attempt_id != attempt_id)
+        {
             return Ok(()); // another attempt's call, or this one already ended
         }
         let event = Event::Ended {

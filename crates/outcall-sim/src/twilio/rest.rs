@@ -336,7 +336,8 @@ async fn list_calls(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let since = match param("StartTime>").map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")) {
+    let since = match param("StartTime>").map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+    {
         None => None,
         Some(Ok(day)) => Some(day.and_hms_opt(0, 0, 0).map(|t| t.and_utc())),
         Some(Err(_)) => {
@@ -352,7 +353,9 @@ async fn list_calls(
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(50)
         .clamp(1, 1000);
-    let page = param("Page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(0);
+    let page = param("Page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0);
     let mut calls: Vec<(chrono::DateTime<chrono::Utc>, Value)> = shared
         .calls
         .all()

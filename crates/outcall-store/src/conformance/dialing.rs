@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use outcall_domain::ObjectId;
-use outcall_domain::campaign::{Campaign, CampaignAction};
 use outcall_domain::attempt::{Attempt, Event, Next};
 use outcall_domain::campaign::CampaignSettings;
+use outcall_domain::campaign::{Campaign, CampaignAction};
 use outcall_domain::campaign_contact::{CampaignContact, Claim, DialStatus, SkipReason, Stage};
 use outcall_domain::time::{self, Timestamp};
 
@@ -210,9 +210,13 @@ async fn an_attempt_step_needs_the_attempts_lease(store: DynStore) {
         .await
         .expect("the lease holder's step applies");
     assert_eq!(Stage::of(&sent), Stage::Sent);
-    let placed = persist(&store, &sent, &decide(&sent, Event::Placed { call_sid: "CA0001" }))
-        .await
-        .expect("applies");
+    let placed = persist(
+        &store,
+        &sent,
+        &decide(&sent, Event::Placed { call_sid: "CA0001" }),
+    )
+    .await
+    .expect("applies");
     assert_eq!(
         (placed.attempts, placed.last_call_sid.as_deref()),
         (1, Some("CA0001"))
@@ -287,7 +291,10 @@ async fn a_stalled_owners_step_loses_to_the_take_over(store: DynStore) {
     let back = persist(&store, &taken, &decide(&taken, Event::Release))
         .await
         .expect("released");
-    assert_eq!((back.status, back.attempts, back.lease), (DialStatus::Pending, 0, None));
+    assert_eq!(
+        (back.status, back.attempts, back.lease),
+        (DialStatus::Pending, 0, None)
+    );
 }
 
 async fn a_step_needs_the_stage_it_was_decided_in(store: DynStore) {
@@ -335,9 +342,13 @@ async fn a_new_claim_forgets_the_previous_attempts_call(store: DynStore) {
     let sent = persist(&store, &first, &decide(&first, Event::Send { at: now }))
         .await
         .expect("sent");
-    let placed = persist(&store, &sent, &decide(&sent, Event::Placed { call_sid: "CAold" }))
-        .await
-        .expect("placed");
+    let placed = persist(
+        &store,
+        &sent,
+        &decide(&sent, Event::Placed { call_sid: "CAold" }),
+    )
+    .await
+    .expect("placed");
     let settings = CampaignSettings {
         retry_on: vec!["busy".into()],
         retry_count: 2,
@@ -358,7 +369,10 @@ async fn a_new_claim_forgets_the_previous_attempts_call(store: DynStore) {
     let second = claim_ok(&store, campaign, &claim("A2", now + TimeDelta::seconds(1)))
         .await
         .expect("the retry is claimed");
-    assert_eq!((second.last_call_sid.clone(), second.dialled_at), (None, None));
+    assert_eq!(
+        (second.last_call_sid.clone(), second.dialled_at),
+        (None, None)
+    );
     let sent = persist(&store, &second, &decide(&second, Event::Send { at: now }))
         .await
         .expect("sent");
