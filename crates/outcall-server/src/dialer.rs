@@ -145,11 +145,18 @@ pub async fn record(
     let p = p.clone();
 
     let mut call = Call::new(&resource.sid, &p.from, &p.to);
-    call.status = resource
+    let status: CallStatus = resource
         .status
         .as_str()
         .parse()
         .unwrap_or(CallStatus::Queued);
+    // A call found already ended is stored as queued and its end applied as a status
+    // update, so its end time and outcome are derived as a callback's would be.
+    call.status = if status.is_terminal() {
+        CallStatus::Queued
+    } else {
+        status
+    };
     call.prompt = p.prompt;
     call.first_message = p.first_message;
     call.dynamic_variables = p.dynamic_variables;
@@ -169,6 +176,20 @@ pub async fn record(
         Err(e) => return Err(e),
     };
     state.bus.call("new_call", &call.call_sid, &call);
+    if status.is_terminal() && !call.status.is_terminal() {
+        let update = outcall_domain::StatusUpdate {
+            duration: resource.duration_secs().map(|d| d as i64),
+            ..outcall_domain::StatusUpdate::to(status)
+        };
+        if let Some((ended, _)) = state
+            .store
+            .update_call_status(&call.call_sid, &update)
+            .await?
+        {
+            crate::routes::calls::publish_status(state, &ended);
+            return Ok(ended);
+        }
+    }
     Ok(call)
 }
 
