@@ -534,7 +534,12 @@ async fn settle_sent(
                     apply(state, &cc, Event::Unconfirmed).await?;
                     state.engine.wake();
                 } else {
+                    // Its call may be live: the renewed lease keeps its slot taken.
                     tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "cannot ask Twilio about the dial yet, checking again when its lease expires: {e}");
+                    let renew = Event::Renew {
+                        expires_at: now() + state.engine.attempt_lease,
+                    };
+                    apply(state, &cc, renew).await?;
                 }
                 return Ok(());
             }

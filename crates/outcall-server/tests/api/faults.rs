@@ -341,3 +341,44 @@ async fn a_contact_left_stuck_by_the_old_retry_bug_is_recovered() {
         "the stuck attempt was never dialled again: a new attempt was"
     );
 }
+
+/// A maybe-sent dial (a 500) while Twilio then cannot be reached at all: the attempt
+/// stays leased (its slot held, never `unconfirmed`), is checked again when its lease
+/// expires, and once Twilio's call list shows no call it goes back to the queue and
+/// is dialled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
+    let n = number(40);
+    let (sim, mut flags) =
+        crate::campaigns::fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    flags.push("--attempt-lease-secs=2".into());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+    sim.faults()
+        .on_create(CreateRule::to(&n).fault(CreateFault::ServerError { status: 503 }));
+    let settings = json!({"callDelay": 0.005, "maxConcurrentCalls": 1, "retryCount": 0});
+    let id = run_campaign(&s, settings, std::slice::from_ref(&n)).await;
+
+    // Right after the 503, Twilio goes out of reach for longer than the lease.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.log().creates.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never dialled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sim.faults().refuse_for(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = s.get(&format!("/api/db/campaigns/{id}/contacts")).await;
+    assert_eq!(
+        during.items()[0]["status"],
+        json!("dialing"),
+        "still leased while Twilio cannot be asked: {during:?}"
+    );
+
+    let contacts = completed(&s, &id, Duration::from_secs(40)).await;
+    let cc = &contacts[&n];
+    assert_eq!(cc["status"], json!("completed"), "{cc}");
+    assert_eq!(cc["attempts"], json!(1), "{cc}");
+    let log = sim.log();
+    assert_eq!(creates_to(&log, &n), (2, 1), "the 503, then the call");
+    one_call_per_attempt(&log);
+}
