@@ -216,15 +216,20 @@ pub trait CampaignContactStore: Send + Sync {
     ) -> StoreResult<Page<CampaignContact>>;
     /// Claims the campaign's next contact to dial, atomically: one that is
     /// [claimable](CampaignContact::is_claimable) at `claim.now`, highest `priority`
-    /// first, then earliest `nextAttemptAt` (none first), then oldest. It becomes
-    /// `dialing` under a lease of `claim.attempt_id`. Concurrent claims never share one.
+    /// first, then earliest `nextAttemptAt` (none first), then oldest. It gets the
+    /// attempt machine's claim step ([`CampaignContact::claim`]): `dialing` under a lease
+    /// of `claim.attempt_id`, the previous attempt's `lastCallSid` and `dialledAt`
+    /// cleared. Concurrent claims never share one.
     async fn claim_campaign_contact(
         &self,
         campaign_id: ObjectId,
         claim: &Claim,
     ) -> StoreResult<Option<CampaignContact>>;
-    /// Applies `step` ([`AttemptStep::apply`]) if the contact still holds the lease the
-    /// guard names ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise.
+    /// One transition of an attempt (decided by `outcall_domain::attempt`) as a
+    /// compare-and-set: applies `step` ([`AttemptStep::apply`]) only if the contact is
+    /// still in the guard's stage under the same lease, attempt id **and** owner
+    /// ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise. The adapter
+    /// decides nothing: it compares and writes, atomically.
     async fn step_attempt(
         &self,
         campaign_id: ObjectId,

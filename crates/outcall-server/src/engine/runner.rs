@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use outcall_domain::campaign::Campaign;
-use outcall_domain::campaign_contact::{AttemptGuard, AttemptStep, Claim, DialStatus, LeaseStep};
+use outcall_domain::campaign_contact::Claim;
 use outcall_domain::dialing::next_start;
 use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{CampaignAction, ObjectId};
@@ -115,27 +115,7 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
     // The status re-read right before the dial: a campaign paused or stopped since
     // the claim gets its contact back untouched.
     let Some(campaign) = hold(state, id, Some(t)).await? else {
-        let back = if cc.attempts > 0 {
-            DialStatus::Retry
-        } else {
-            DialStatus::Pending
-        };
-        let released = state
-            .store
-            .step_attempt(
-                id,
-                cc.contact_id,
-                &AttemptGuard::of(&claim.attempt_id),
-                &AttemptStep::to(back, LeaseStep::Release),
-            )
-            .await?;
-        if let Some(cc) = released {
-            state.bus.campaign(
-                "progress_update",
-                &id.to_hex(),
-                serde_json::json!({"contactId": cc.contact_id, "status": cc.status}),
-            );
-        }
+        attempt::release(state, &cc).await?;
         return Ok(Next::Stop);
     };
     attempt::dial(state, &campaign, cc, &claim.attempt_id).await?;

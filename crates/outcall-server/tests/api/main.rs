@@ -13,6 +13,7 @@ mod conventions;
 mod conversation;
 mod crash;
 mod events;
+mod faults;
 mod live;
 mod media;
 mod mongo_shard;
