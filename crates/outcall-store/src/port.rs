@@ -145,6 +145,29 @@ pub trait CampaignStore: Send + Sync {
     ) -> StoreResult<Option<Campaign>>;
     /// Drops `owner`'s runner lease (if it holds it), whatever the status.
     async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()>;
+    /// The dial fence's entry, right before a request to Twilio: one compare-and-set of
+    /// [`Campaign::open_dial`] (the campaign `active`, the runner lease `owner`'s or
+    /// free; then the lease renewed, `dial_id` marked in flight until `expires_at`,
+    /// `lastExecuted` set to `now`). The campaign as written, or `None` if refused.
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>>;
+    /// [`Campaign::renew_runner`]: extends `owner`'s runner lease and its mark of `dial`
+    /// until `expires_at`, whatever the status. Whether anything was `owner`'s.
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// [`Campaign::close_dial`]: the dial was answered (or never sent); its mark goes.
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()>;
 }
 
 #[async_trait]

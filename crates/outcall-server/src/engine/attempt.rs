@@ -166,6 +166,7 @@ pub(super) async fn dial(
     campaign: &Campaign,
     cc: CampaignContact,
     attempt_id: &str,
+    gate: &super::DialGate,
 ) -> StoreResult<()> {
     let Some(tel) = state.telephony.clone() else {
         return Ok(());
@@ -181,6 +182,13 @@ pub(super) async fn dial(
         apply(state, &cc, Event::Defer { until }).await?;
         return Ok(());
     }
+    // The call slot, then the status re-read that marks the dial in flight: a campaign
+    // paused or stopped since the claim gets its contact back untouched.
+    let Some(campaign) = gate.open().await? else {
+        release(state, &cc).await?;
+        return Ok(());
+    };
+    let campaign = &campaign;
     let Some(placement) = placement(state, campaign, contact.as_ref(), &cc, attempt_id) else {
         return Ok(());
     };
