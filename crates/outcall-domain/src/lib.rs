@@ -11,6 +11,7 @@
 //! - [`campaign`]: campaigns and their state machine.
 //! - [`contact`], [`campaign_contact`]: who is called, and per-campaign dial state.
 //! - [`dialing`]: the campaign engine's decisions: calling windows, retries, pacing.
+//! - [`dnc`]: the number-level do-not-call list, and why a number is blocked.
 //! - [`page`]: pagination and sorting shared by every list.
 //! - [`validate`]: small validation helpers shared by the types.
 
@@ -21,6 +22,7 @@ pub mod campaign;
 pub mod campaign_contact;
 pub mod contact;
 pub mod dialing;
+pub mod dnc;
 pub mod event;
 pub mod id;
 pub mod page;
