@@ -53,6 +53,8 @@ fn unique_rule(message: &str) -> String {
             "a recording with this recordingSid",
         ),
         ("transcripts.call_sid", "a transcript for this callSid"),
+        ("contacts.phone_number", "a contact with this phoneNumber"),
+        ("donotcall.phone_number", "this number on the do-not-call list"),
         (
             "contact_campaigns.phone_number",
             "a contact with this phoneNumber in the same campaign",
