@@ -285,8 +285,10 @@ mod tests {
         let mut c = Contact::new("+14155550100");
         c.name = Some("Ada".into());
         c.custom_fields.insert("call_sid".into(), json!("CAforged"));
-        c.custom_fields.insert("phone_number".into(), json!("+19995550000"));
-        c.custom_fields.insert("system__caller_id".into(), json!("x"));
+        c.custom_fields
+            .insert("phone_number".into(), json!("+19995550000"));
+        c.custom_fields
+            .insert("system__caller_id".into(), json!("x"));
         c.custom_fields.insert("plan".into(), json!("gold"));
         c.custom_fields.insert("nested".into(), json!({"a": 1}));
         let vars = dynamic_variables(Some(&c), "+14155550100");
@@ -330,7 +332,11 @@ mod tests {
         assert_eq!(kept.campaign_ids, vec![a, b]);
         assert_eq!(kept.tags, vec!["x".to_string(), "y".to_string()]);
         assert_eq!((kept.call_count, kept.priority), (3, 7));
-        assert_eq!(kept.custom_fields["plan"], json!("gold"), "the oldest's value");
+        assert_eq!(
+            kept.custom_fields["plan"],
+            json!("gold"),
+            "the oldest's value"
+        );
         assert_eq!(kept.custom_fields["city"], json!("Oslo"));
         assert!(merge_duplicates(Vec::new()).is_none());
     }

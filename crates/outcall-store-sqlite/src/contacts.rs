@@ -150,12 +150,13 @@ impl SqliteStore {
     /// and calls to it, then creates the unique index. Nothing to do once the index
     /// exists. Returns how many records were merged away.
     pub(crate) async fn merge_duplicate_contacts(&self) -> StoreResult<u64> {
-        let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?")
-                .bind(UNIQUE_INDEX)
-                .fetch_one(&self.writer)
-                .await
-                .map_err(db_err)?;
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+        )
+        .bind(UNIQUE_INDEX)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(db_err)?;
         if exists > 0 {
             return Ok(0);
         }

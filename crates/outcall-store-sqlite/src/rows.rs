@@ -54,7 +54,10 @@ fn unique_rule(message: &str) -> String {
         ),
         ("transcripts.call_sid", "a transcript for this callSid"),
         ("contacts.phone_number", "a contact with this phoneNumber"),
-        ("donotcall.phone_number", "this number on the do-not-call list"),
+        (
+            "donotcall.phone_number",
+            "this number on the do-not-call list",
+        ),
         (
             "contact_campaigns.phone_number",
             "a contact with this phoneNumber in the same campaign",

@@ -266,10 +266,17 @@ async fn opening_merges_contacts_that_share_a_number() {
         )
         .await
         .expect("calls");
-    assert_eq!(calls.items.len(), 1, "the twin's call is the kept contact's");
+    assert_eq!(
+        calls.items.len(),
+        1,
+        "the twin's call is the kept contact's"
+    );
     assert_eq!(calls.items[0].contact_id, Some(older.id));
     assert_eq!(
-        store.do_not_call_contact("+14155550100").await.expect("dnc"),
+        store
+            .do_not_call_contact("+14155550100")
+            .await
+            .expect("dnc"),
         Some(older.id)
     );
     let err = store

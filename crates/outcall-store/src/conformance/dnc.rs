@@ -45,7 +45,10 @@ async fn added_numbers_are_found_with_their_reason(store: DynStore) {
     assert_eq!(got.reason.as_deref(), Some("asked on the phone"));
     assert_eq!(got.phone_number, "+14155550100");
     assert!(got.created_at <= outcall_domain::time::now());
-    assert_eq!(get(&store, "+14155550101").await.expect("listed").reason, None);
+    assert_eq!(
+        get(&store, "+14155550101").await.expect("listed").reason,
+        None
+    );
     assert_eq!(get(&store, "+14155550102").await, None, "never listed");
 }
 
@@ -79,7 +82,10 @@ async fn concurrent_adds_of_one_number_list_it_once(store: DynStore) {
     }
     let mut added = 0;
     for t in tasks {
-        added += t.await.expect("task").expect("add_dnc never fails on a race");
+        added += t
+            .await
+            .expect("task")
+            .expect("add_dnc never fails on a race");
     }
     assert_eq!(added, 1, "one add wins");
     let listed = store
@@ -142,7 +148,11 @@ async fn removed_numbers_are_no_longer_listed(store: DynStore) {
         .await
         .expect("add_dnc");
     let removed = store
-        .remove_dnc(&["+14155550100".into(), "+14155550101".into(), "+14155550199".into()])
+        .remove_dnc(&[
+            "+14155550100".into(),
+            "+14155550101".into(),
+            "+14155550199".into(),
+        ])
         .await
         .expect("remove_dnc");
     assert_eq!(removed, 2, "only listed numbers count");
