@@ -2,11 +2,6 @@
 //! tables so they can be indexed. The number is unique (`contacts_phone_unique`);
 //! a database from before that rule has its duplicates merged when it is opened
 //! ([`SqliteStore::merge_duplicate_contacts`]).
-//!
-//! Writes open with `BEGIN IMMEDIATE`: a read-then-write transaction that starts
-//! deferred cannot wait for another process's writer (SQLite answers "database is
-//! locked" at once when its snapshot went stale), while an immediate one waits out the
-//! busy timeout.
 
 use async_trait::async_trait;
 use outcall_domain::contact::{Contact, ContactPatch, ContactStatus, merge_duplicates};
@@ -137,14 +132,6 @@ fn like_pattern(text: &str) -> String {
 const UNIQUE_INDEX: &str = "contacts_phone_unique";
 
 impl SqliteStore {
-    /// A write transaction that holds the write lock from its start.
-    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)
-    }
-
     /// Makes contact numbers unique: folds the records of each number held more than
     /// once into the oldest ([`merge_duplicates`]), moves the others' campaign places
     /// and calls to it, then creates the unique index. Nothing to do once the index
@@ -160,7 +147,7 @@ impl SqliteStore {
         if exists > 0 {
             return Ok(0);
         }
-        let mut tx = self.write_tx().await?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let numbers: Vec<String> = sqlx::query_scalar(
             "SELECT phone_number FROM contacts GROUP BY phone_number HAVING COUNT(*) > 1",
         )
@@ -219,7 +206,7 @@ impl SqliteStore {
         id: ObjectId,
         change: impl FnOnce(&mut Contact),
     ) -> StoreResult<Option<Contact>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut c): Option<Contact> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
         else {
             return Ok(None);
@@ -239,7 +226,7 @@ impl ContactStore for SqliteStore {
         c.created_at = now();
         c.updated_at = c.created_at;
         c.truncate_times();
-        let mut tx = self.write_tx().await?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         write_contact(&mut tx, &c, true).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(c)

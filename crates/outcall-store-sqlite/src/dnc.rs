@@ -18,11 +18,7 @@ fn digits_pattern(q: &str) -> Option<String> {
 #[async_trait]
 impl DncStore for SqliteStore {
     async fn add_dnc(&self, entries: Vec<DncEntry>) -> StoreResult<u64> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let mut added = 0;
         for mut e in entries {
             e.created_at = now();
@@ -70,11 +66,7 @@ impl DncStore for SqliteStore {
     }
 
     async fn remove_dnc(&self, phone_numbers: &[String]) -> StoreResult<u64> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let mut removed = 0;
         for n in phone_numbers {
             let done = sqlx::query("DELETE FROM donotcall WHERE phone_number = ?")

@@ -9,7 +9,9 @@
 //! writer, a read-modify-write inside one transaction is atomic, so the domain's
 //! pure rules (status precedence, campaign transitions) run in Rust on the loaded
 //! document and no two writers can interleave. SQLite takes one writer at a time
-//! anyway; queueing in the pool is cheaper than `SQLITE_BUSY` retries.
+//! anyway; queueing in the pool is cheaper than `SQLITE_BUSY` retries. Every write
+//! transaction begins `IMMEDIATE` (`rows::write_tx`), so a writer in another process
+//! (the CLI, a second server) is waited for, not answered with "database is locked".
 //!
 //! # Layout
 //! - [`SqliteStore`]: opening, migrations, health.

@@ -145,6 +145,14 @@ pub(crate) async fn query_plan(
     Ok(rows.into_iter().map(|(_, _, _, detail)| detail).collect())
 }
 
+/// A write transaction that takes the write lock at its start (`BEGIN IMMEDIATE`).
+/// A deferred one that reads first cannot wait for another process's writer: when
+/// its snapshot went stale SQLite answers "database is locked" at once, while an
+/// immediate one waits out the busy timeout.
+pub(crate) async fn write_tx(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+}
+
 /// Loads one document inside a write transaction.
 pub(crate) async fn load_for_update<T: DeserializeOwned>(
     tx: &mut sqlx::SqliteConnection,

@@ -179,10 +179,7 @@ impl Skip {
 
 /// Checks every row and drops repeated numbers (the first row keeps its number).
 /// Also returns a warning for each kept row whose reserved custom fields were dropped.
-fn check_all(
-    rows: Vec<ContactDraft>,
-    region: Region,
-) -> (Vec<ValidRow>, Vec<Skip>, Vec<RowError>) {
+fn check_all(rows: Vec<ContactDraft>, region: Region) -> (Vec<ValidRow>, Vec<Skip>, Vec<RowError>) {
     let mut first_row: HashMap<PhoneNumber, usize> = HashMap::with_capacity(rows.len());
     let mut valid = Vec::with_capacity(rows.len());
     let mut skipped = Vec::new();
@@ -260,19 +257,22 @@ fn check_row(mut d: ContactDraft, region: Region) -> Result<(ValidRow, Vec<Strin
         .and_then(|s| take(p, "timezone", fields::timezone(s)));
     take(p, "customFields", fields::custom_fields(&d.custom_fields));
     match phone {
-        Some(phone) if problems.is_empty() => Ok((ValidRow {
-            row: d.row,
-            phone,
-            name,
-            email,
-            tags,
-            notes,
-            priority,
-            status,
-            timezone,
-            custom_fields: d.custom_fields,
-            sheet: d.sheet,
-        }, dropped)),
+        Some(phone) if problems.is_empty() => Ok((
+            ValidRow {
+                row: d.row,
+                phone,
+                name,
+                email,
+                tags,
+                notes,
+                priority,
+                status,
+                timezone,
+                custom_fields: d.custom_fields,
+                sheet: d.sheet,
+            },
+            dropped,
+        )),
         _ => Err(problems.join("; ")),
     }
 }

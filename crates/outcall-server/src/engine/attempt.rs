@@ -74,7 +74,9 @@ async fn vet(
         return Ok((contact, Some(SkipReason::InvalidNumber)));
     }
     // Do-not-call holds for the number: the list, or any contact record carrying it.
-    let dnc = contact.as_ref().is_some_and(|c| c.status == ContactStatus::DoNotCall)
+    let dnc = contact
+        .as_ref()
+        .is_some_and(|c| c.status == ContactStatus::DoNotCall)
         || crate::dnc::blocked(state, &number).await?.is_some();
     Ok((contact, dnc.then_some(SkipReason::DoNotCall)))
 }

@@ -156,11 +156,10 @@ pub(crate) async fn refuse_do_not_call(
 ) -> ApiResult<()> {
     let blocked = match contact_id {
         Some(id) => {
-            let contact = state
-                .store
-                .get_contact(id)
-                .await?
-                .ok_or_else(|| ApiError::field("contactId", format!("no contact with id {id}")))?;
+            let contact =
+                state.store.get_contact(id).await?.ok_or_else(|| {
+                    ApiError::field("contactId", format!("no contact with id {id}"))
+                })?;
             (contact.status == ContactStatus::DoNotCall)
                 .then_some(Blocked::Contact { contact_id: id })
         }
@@ -177,7 +176,11 @@ pub(crate) async fn refuse_do_not_call(
         {
             d.extend(why.into_iter().map(|(k, v)| {
                 // The list's own reason is `listReason`: `reason` says "do-not-call".
-                if k == "reason" { ("listReason".to_string(), v) } else { (k, v) }
+                if k == "reason" {
+                    ("listReason".to_string(), v)
+                } else {
+                    (k, v)
+                }
             }));
         }
         return Err(ApiError::Conflict {

@@ -13,8 +13,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -40,7 +40,9 @@ pub fn router() -> Router<AppState> {
         .route(
             "/db/dnc",
             post(add)
-                .layer(DefaultBodyLimit::max(super::contacts::IMPORT_BODY_LIMIT_BYTES))
+                .layer(DefaultBodyLimit::max(
+                    super::contacts::IMPORT_BODY_LIMIT_BYTES,
+                ))
                 .get(list)
                 .delete(remove_many),
         )
@@ -115,8 +117,7 @@ async fn add(
     let (entries, invalid, total) = if content_type.starts_with("application/json") {
         let (entries, total) = json_entries(&state, &body)?;
         (entries, Vec::new(), total)
-    } else if content_type.starts_with("text/csv") || content_type.starts_with("application/csv")
-    {
+    } else if content_type.starts_with("text/csv") || content_type.starts_with("application/csv") {
         csv_entries(&state, body).await?
     } else {
         return Err(ApiError::UnsupportedMediaType(
@@ -149,7 +150,10 @@ fn json_entries(state: &AppState, body: &[u8]) -> ApiResult<(Vec<DncEntry>, usiz
         v.error("phoneNumbers", "give phoneNumber or phoneNumbers");
     }
     if raw.len() > MAX_NUMBERS {
-        v.error("phoneNumbers", format!("at most {MAX_NUMBERS} numbers at once"));
+        v.error(
+            "phoneNumbers",
+            format!("at most {MAX_NUMBERS} numbers at once"),
+        );
     }
     v.max_len("reason", body.reason.as_deref(), MAX_REASON);
     let numbers: Vec<PhoneNumber> = raw
@@ -235,7 +239,10 @@ async fn remove_many(
         v.error("phoneNumbers", "must name at least one number");
     }
     if body.phone_numbers.len() > MAX_NUMBERS {
-        v.error("phoneNumbers", format!("at most {MAX_NUMBERS} numbers at once"));
+        v.error(
+            "phoneNumbers",
+            format!("at most {MAX_NUMBERS} numbers at once"),
+        );
     }
     let numbers: Vec<String> = body
         .phone_numbers
