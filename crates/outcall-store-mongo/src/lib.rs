@@ -16,7 +16,8 @@
 //! - `mapping`: domain struct ⇄ BSON document.
 //! - `updates`: the filter and update documents of conditional writes (pure, tested).
 //! - [`indexes`]: the index list and its idempotent creation.
-//! - `store`: the port's traits.
+//! - `store`: the port's traits; `dnc`: the do-not-call list; `contacts`: merging
+//!   contact records that share a number, before the unique index is built.
 
 use std::time::Duration;
 
@@ -32,7 +33,9 @@ use outcall_store::{Store, StoreError, StoreResult};
 
 mod analytics;
 mod archive;
+mod contacts;
 mod dialing;
+mod dnc;
 mod fence;
 pub mod indexes;
 mod mapping;
@@ -195,8 +198,17 @@ impl MongoStore {
         }
     }
 
-    /// Creates every index (see [`indexes::all_indexes`]); idempotent.
+    /// Creates every index (see [`indexes::all_indexes`]); idempotent. Contacts that
+    /// share a number are merged first, so the unique number index can be built.
     pub async fn ensure_indexes(&self) -> Result<(), IndexError> {
+        contacts::unique_numbers(&self.db)
+            .await
+            .map_err(|e| IndexError {
+                collection: "contacts",
+                name: "phoneNumber_1".into(),
+                keys: "{ \"phoneNumber\": 1 }".into(),
+                reason: format!("merging the contacts that share a number failed: {e}"),
+            })?;
         indexes::ensure(&self.db, &indexes::all_indexes(self.event_retention)).await
     }
 

@@ -54,9 +54,10 @@ const EVENT_RULES: Rules = &[("_id_", "an event with this _id")];
 const CAMPAIGN_RULES: Rules = &[("_id_", "a campaign with this _id")];
 const CONTACT_RULES: Rules = &[
     (
-        "phoneNumber",
+        "phoneNumber_1_campaignIds",
         "a contact with this phoneNumber in the same campaign",
     ),
+    ("phoneNumber", "a contact with this phoneNumber"),
     ("_id_", "a contact with this _id"),
 ];
 const CC_RULES: Rules = &[
@@ -139,7 +140,7 @@ impl MongoStore {
 
     /// A page of a list: the total matching `filter`, and the page sorted by `sort_field`
     /// then `_id` in the same direction, so equal keys still page without overlap.
-    async fn list<T: DeserializeOwned>(
+    pub(crate) async fn list<T: DeserializeOwned>(
         &self,
         schema: &Schema,
         filter: Document,
@@ -702,6 +703,17 @@ impl ContactStore for MongoStore {
             .map_err(|e| db_err(e, &[]))?;
         doc.map(|d| mapping::from_document(d, &CONTACTS))
             .transpose()
+    }
+
+    async fn do_not_call_contact(&self, phone_number: &str) -> StoreResult<Option<ObjectId>> {
+        let status = outcall_domain::contact::ContactStatus::DoNotCall.as_str();
+        let found: Option<Contact> = self
+            .find_value(
+                &CONTACTS,
+                doc! {"phoneNumber": phone_number, "status": status},
+            )
+            .await?;
+        Ok(found.map(|c| c.id))
     }
 
     async fn list_contacts(
