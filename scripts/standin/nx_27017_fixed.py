@@ -120,16 +120,28 @@ UpdateOperationsMixin._perform_python_update = _perform_python_update
 
 # 2. ObjectIds outside `_id`.
 
+# neosqlite's SQL cannot compare a stored ObjectId; its Python tier can. A command whose
+# filter or pipeline holds an ObjectId outside `_id` is matched on the Python tier,
+# through neosqlite's own switch for it, made per thread here (the server runs each
+# command on a worker thread). Such a command keeps its ObjectIds (`_id`'s too) and
+# compares them as BSON does; every other command runs exactly as before.
+_tier = threading.local()
+
+
+def _on_python_tier():
+    return getattr(_tier, "python", False)
+
+
 _normalize_ids = type_correction.normalize_id_query_for_db
 
 
 def _normalize_keeping_object_ids(query):
-    """neosqlite's rewrites of its `id` alias; every ObjectId left an ObjectId."""
+    """neosqlite's rewrites of `id` and, off the Python tier, `_id`; ObjectIds kept."""
     if not isinstance(query, dict):
         return query
     out = {}
     for key, value in query.items():
-        if key == "id":
+        if key == "id" or (key == "_id" and not _on_python_tier()):
             out.update(_normalize_ids({key: value}))
         elif isinstance(value, dict):
             out[key] = _normalize_keeping_object_ids(value)
@@ -143,30 +155,24 @@ def _normalize_keeping_object_ids(query):
 for module in (type_correction, query_helper, sql_query_builder, gridfs_bucket):
     module.normalize_id_query_for_db = _normalize_keeping_object_ids
 
-
-def _object_id_eq(self, other):
-    """BSON equality: an ObjectId equals an ObjectId (or its 12 bytes), never a string."""
-    if isinstance(other, ObjectId):
-        return self.binary == other.binary
-    if isinstance(other, bytes):
-        return self.binary == other
-    return False
+_object_id_eq = ObjectId.__eq__
 
 
-ObjectId.__eq__ = _object_id_eq
-ObjectId.__ne__ = lambda self, other: not _object_id_eq(self, other)
+def _bson_eq(self, other):
+    """On the Python tier, an ObjectId equals an ObjectId, never a string holding its hex."""
+    if _on_python_tier() and isinstance(other, str):
+        return False
+    return _object_id_eq(self, other)
 
 
-# neosqlite's SQL cannot compare a stored ObjectId; its Python tier can. A command whose
-# filter or pipeline holds an ObjectId outside `_id` is matched on the Python tier,
-# through neosqlite's own switch for it, made per thread here (the server runs each
-# command on a worker thread).
-_tier = threading.local()
+ObjectId.__eq__ = _bson_eq
+ObjectId.__ne__ = lambda self, other: not _bson_eq(self, other)
+
 _global_fallback = query_utils.get_force_fallback
 
 
 def _get_force_fallback():
-    return getattr(_tier, "python", False) or _global_fallback()
+    return _on_python_tier() or _global_fallback()
 
 
 # Matching only: how an update is applied to a matched document stays neosqlite's choice.
@@ -178,7 +184,7 @@ _translate_match = SQLTranslator.translate_match
 
 def _translate_match_or_python(self, match_spec, *args, **kwargs):
     # neosqlite's other SQL translator, which its switch does not reach.
-    if getattr(_tier, "python", False):
+    if _on_python_tier():
         return None, []
     return _translate_match(self, match_spec, *args, **kwargs)
 
@@ -190,7 +196,7 @@ _distinct = QueryMethodsMixin.distinct
 
 def _distinct_on_python(self, key, filter=None, session=None):
     # neosqlite's `distinct` drops a filter its SQL cannot translate; match in Python.
-    if not (filter and getattr(_tier, "python", False)):
+    if not (filter and _on_python_tier()):
         return _distinct(self, key, filter, session=session)
     values = []
     for doc in self.find(filter, session=session):
