@@ -49,7 +49,10 @@ import neosqlite.collection.type_correction as type_correction
 import neosqlite.gridfs.gridfs_bucket as gridfs_bucket
 from bson import ObjectId as BsonObjectId
 from neosqlite.collection.query_helper._sql_updates import SqlUpdatesMixin
+from neosqlite.collection.expr_evaluator import ExprEvaluator
 from neosqlite.collection.query_engine.query_methods import QueryMethodsMixin
+from neosqlite.collection.query_helper._sql_query_builder import SqlQueryBuilderMixin
+from neosqlite.collection.query_helper.aggregation import AggregationMixin
 from neosqlite.collection.query_helper.update_operations import UpdateOperationsMixin
 from neosqlite.collection.sql_translator_unified import SQLTranslator
 from neosqlite.query_operators import _field_exists, _get_nested_field
@@ -222,14 +225,27 @@ def _holds_object_id(value):
 
 
 def _filters(doc):
-    """The filters and pipelines of one command section (not the documents it writes)."""
-    for key in ("filter", "query", "pipeline"):
-        if key in doc:
+    """The filters of one command section (not the documents it writes)."""
+    for key in ("filter", "query"):
+        if isinstance(doc.get(key), dict):
             yield doc[key]
     for key in ("updates", "deletes"):
         for op in doc.get(key) or ():
-            if isinstance(op, dict):
-                yield op.get("q")
+            if isinstance(op, dict) and isinstance(op.get("q"), dict):
+                yield op["q"]
+    for stage in doc.get("pipeline") or ():
+        if isinstance(stage, dict) and isinstance(stage.get("$match"), dict):
+            yield stage["$match"]
+
+
+def _groups_by_document(doc):
+    """A `$group` whose `_id` is a document of expressions."""
+    return any(
+        isinstance(stage, dict)
+        and isinstance(stage.get("$group"), dict)
+        and _is_document_key(stage["$group"].get("_id"))
+        for stage in doc.get("pipeline") or ()
+    )
 
 
 _handle_command = NeoSQLiteHandler.handle_command
@@ -244,7 +260,10 @@ def handle_command(self, msg):
             for command, field in (("aggregate", "pipeline"), ("count", "query"), ("distinct", "query")):
                 if command in doc and field in doc:
                     doc[field] = convert_bson_to_neo_objectids(doc[field])
-            holds = holds or any(_holds_object_id(f) for f in _filters(doc))
+            for f in _filters(doc):
+                _ne_null_needs_the_field(f)
+                holds = holds or _holds_object_id(f)
+            holds = holds or _groups_by_document(doc)
     _tier.python = holds
     try:
         return _handle_command(self, msg)
@@ -253,6 +272,68 @@ def handle_command(self, msg):
 
 
 NeoSQLiteHandler.handle_command = handle_command
+
+
+# 3. Smaller departures met on the way, each in the engine's path.
+
+# `{f: {$ne: null}}` matched documents without `f`. In MongoDB it matches only documents
+# where `f` exists and is not null, as `{f: null}` matches null and missing alike
+# (https://www.mongodb.com/docs/manual/tutorial/query-for-null-fields/). Such a
+# condition gets the `$exists: true` it implies.
+def _ne_null_needs_the_field(node):
+    if isinstance(node, list):
+        for v in node:
+            _ne_null_needs_the_field(v)
+    elif isinstance(node, dict):
+        if "$ne" in node and node["$ne"] is None and "$exists" not in node:
+            node["$exists"] = True
+        for k, v in node.items():
+            if k != "$expr":
+                _ne_null_needs_the_field(v)
+
+
+# Equality on an indexed array field (`{tags: "vip"}` with an index on `tags`) matched
+# only a whole value, not an element, in `find`; in MongoDB it matches an array holding
+# the value (https://www.mongodb.com/docs/manual/tutorial/query-arrays/#query-an-array-for-an-element).
+# neosqlite's own array form is used for every field.
+SqlQueryBuilderMixin._field_has_index = lambda self, field: False
+
+
+# A `$group` `_id` that is a document of expressions (`{status: "$status", held:
+# {$eq: [...]}}`) grouped everything under that literal document. In MongoDB the group
+# key is the evaluated document
+# (https://www.mongodb.com/docs/manual/reference/operator/aggregation/group/). Such a
+# pipeline runs on the Python tier (above), whose `$group` gets the evaluated key.
+def _is_document_key(key):
+    return isinstance(key, dict) and bool(key) and not any(k.startswith("$") for k in key)
+
+
+_process_group_stage = AggregationMixin._process_group_stage
+_GROUP_KEY = "__outcall_group_key__"
+
+
+def _process_group_stage_with_document_key(self, group_query, docs):
+    key = group_query.get("_id")
+    if not _is_document_key(key):
+        return _process_group_stage(self, group_query, docs)
+    evaluator = ExprEvaluator(data_column="data", db_connection=self.collection.db)
+    keyed = []
+    for doc in docs:
+        doc = dict(doc)
+        doc[_GROUP_KEY] = {name: _evaluate(self, evaluator, expr, doc) for name, expr in key.items()}
+        keyed.append(doc)
+    return _process_group_stage(self, {**group_query, "_id": "$" + _GROUP_KEY}, keyed)
+
+
+def _evaluate(self, evaluator, expr, doc):
+    if isinstance(expr, str) and expr.startswith("$"):
+        return self.collection._get_val(doc, expr)
+    if isinstance(expr, dict):
+        return evaluator._evaluate_expr_python(expr, doc)
+    return expr
+
+
+AggregationMixin._process_group_stage = _process_group_stage_with_document_key
 
 if __name__ == "__main__":
     sys.argv[0] = "nx-27017"
