@@ -54,7 +54,7 @@ from neosqlite.collection.query_engine.query_methods import QueryMethodsMixin
 from neosqlite.collection.query_helper._sql_query_builder import SqlQueryBuilderMixin
 from neosqlite.collection.query_helper.aggregation import AggregationMixin
 from neosqlite.collection.query_helper.update_operations import UpdateOperationsMixin
-from neosqlite.collection.sql_translator_unified import SQLTranslator
+from neosqlite.collection.sql_translator_unified import SQLClauseBuilder, SQLTranslator
 from neosqlite.query_operators import _field_exists, _get_nested_field
 from neosqlite.objectid import ObjectId
 from nx_27017.handler import NeoSQLiteHandler
@@ -290,6 +290,26 @@ def _ne_null_needs_the_field(node):
         for k, v in node.items():
             if k != "$expr":
                 _ne_null_needs_the_field(v)
+
+
+# `{status: "active", $or: [a, b]}` matched documents where `b` held whatever their
+# status: one of neosqlite's SQL translators joined the `$or` arms without parentheses,
+# so the SQL read `status AND a OR b`. In MongoDB the conditions of a filter are all
+# ANDed, an `$or` being one of them
+# (https://www.mongodb.com/docs/manual/tutorial/query-documents/#specify-and-as-well-as-or-conditions).
+# (It let the engine's runner lease match a paused campaign.) The logical operator's
+# SQL is parenthesised.
+_logical_condition = SQLClauseBuilder._build_logical_condition
+
+
+def _parenthesised_logical_condition(self, operator, conditions, *args, **kwargs):
+    sql, params = _logical_condition(self, operator, conditions, *args, **kwargs)
+    if sql:
+        sql = f"({sql})"
+    return sql, params
+
+
+SQLClauseBuilder._build_logical_condition = _parenthesised_logical_condition
 
 
 # Equality on an indexed array field (`{tags: "vip"}` with an index on `tags`) matched

@@ -3,7 +3,8 @@
 //! holds as the simulator sees it, pause answers only when no call can start, and
 //! do-not-call, calling windows and retries behave as configured. Callees hang up
 //! after a short talk: the simulator's `Human` talks until the agent ends the call,
-//! and these tests run no agent.
+//! and these tests run no agent. Each runs on SQLite, then on MongoDB when
+//! `OUTCALL_TEST_MONGODB_URI` is set (a fresh database each time).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use outcall_domain::contact::{Contact, ContactStatus};
 use outcall_sim::twilio::{Scenario, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{Backend, TestServer, on_each_backend};
 
 const FROM: &str = "+15005550006";
 
@@ -43,10 +44,10 @@ pub(crate) async fn fast_twilio(book: ScenarioBook) -> (TwilioSim, Vec<String>) 
     (sim, flags)
 }
 
-async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
+async fn start(backend: Backend, book: ScenarioBook) -> (TestServer, TwilioSim) {
     let (sim, flags) = fast_twilio(book).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    (TestServer::start_with(&flags).await, sim)
+    (TestServer::start_on_backend(backend, &flags).await, sim)
 }
 
 fn number(i: usize) -> String {
@@ -130,6 +131,10 @@ async fn all_calls(s: &TestServer, campaign: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campaign_dials_every_contact_once_within_the_cap_and_completes() {
+    on_each_backend(a_campaign_dials_every_contact_once_within_the_cap_and_completes_on).await;
+}
+
+async fn a_campaign_dials_every_contact_once_within_the_cap_and_completes_on(backend: Backend) {
     use Scenario::*;
     let book = ScenarioBook::mix(
         7,
@@ -141,7 +146,7 @@ async fn a_campaign_dials_every_contact_once_within_the_cap_and_completes() {
             (NoAnswer, 1),
         ],
     );
-    let (s, sim) = start(book).await;
+    let (s, sim) = start(backend, book).await;
     const N: usize = 1000;
     const CAP: usize = 8;
     let ids = contacts(&s, N, |_, _| {}).await;
@@ -204,7 +209,11 @@ async fn a_campaign_dials_every_contact_once_within_the_cap_and_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_call_starts_after_pause_answered_and_resume_finishes_the_job() {
-    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    on_each_backend(no_call_starts_after_pause_answered_and_resume_finishes_the_job_on).await;
+}
+
+async fn no_call_starts_after_pause_answered_and_resume_finishes_the_job_on(backend: Backend) {
+    let (s, sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let ids = contacts(&s, 60, |_, _| {}).await;
     let id = campaign(
         &s,
@@ -242,9 +251,13 @@ async fn no_call_starts_after_pause_answered_and_resume_finishes_the_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact() {
+    on_each_backend(do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact_on).await;
+}
+
+async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact_on(backend: Backend) {
     let busy = number(0);
     let book = ScenarioBook::all(Scenario::CalleeHangsUp).with(&busy, Scenario::Busy);
-    let (s, sim) = start(book).await;
+    let (s, sim) = start(backend, book).await;
     // 0: always busy; 1: do-not-call; 2: in a zone whose window is closed now; rest fine.
     let ids = contacts(&s, 6, |i, c| match i {
         1 => c.status = ContactStatus::DoNotCall,
@@ -350,7 +363,11 @@ async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact(
 
 #[tokio::test]
 async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused() {
-    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    on_each_backend(campaign_input_is_validated_and_editing_a_running_campaign_is_refused_on).await;
+}
+
+async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused_on(backend: Backend) {
+    let (s, _sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let bad = s
         .post(
             "/api/db/campaigns",
@@ -429,7 +446,11 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused()
 
 #[tokio::test]
 async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row() {
-    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    on_each_backend(removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row_on).await;
+}
+
+async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row_on(backend: Backend) {
+    let (s, _sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let ids = contacts(&s, 3, |_, _| {}).await;
     let id = campaign(&s, json!({}), &ids).await;
     let campaign_oid: outcall_domain::ObjectId = id.parse().expect("campaign id");
@@ -550,7 +571,7 @@ async fn the_cli_moves_a_campaign_through_its_statuses() {
 #[ignore = "a measurement: run it with --ignored --nocapture"]
 async fn measure_pacing_and_overhead() {
     for (delay, cap, n) in [(0.05, 50, 200usize), (0.0, 50, 500)] {
-        let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+        let (s, _sim) = start(Backend::Sqlite, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
         let ids = contacts(&s, n, |_, _| {}).await;
         let id = campaign(
             &s,
