@@ -163,6 +163,18 @@ fn mongodb_uri() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// `OUTCALL_TEST_MONGODB_URI` and a database name no other test uses.
+pub fn fresh_mongodb() -> (String, String) {
+    static DBS: AtomicUsize = AtomicUsize::new(0);
+    let uri = mongodb_uri().expect("MongoDB tests need OUTCALL_TEST_MONGODB_URI");
+    let db = format!(
+        "outcall_api_{}_{}",
+        std::process::id(),
+        DBS.fetch_add(1, Ordering::Relaxed)
+    );
+    (uri, db)
+}
+
 /// Runs `test` once on each of [`Backend::all`], one after the other; a failure says
 /// which backend it happened on.
 pub async fn on_each_backend<F, Fut>(test: F)
@@ -244,13 +256,7 @@ impl TestServer {
         match backend {
             Backend::Sqlite => Self::start_with(extra).await,
             Backend::MongoDb => {
-                static DBS: AtomicUsize = AtomicUsize::new(0);
-                let uri = mongodb_uri().expect("Backend::MongoDb needs OUTCALL_TEST_MONGODB_URI");
-                let db = format!(
-                    "outcall_api_{}_{}",
-                    std::process::id(),
-                    DBS.fetch_add(1, Ordering::Relaxed)
-                );
+                let (uri, db) = fresh_mongodb();
                 Self::start_on_mongodb(&uri, &db, extra).await
             }
         }
