@@ -252,10 +252,13 @@ async fn no_call_starts_after_pause_answered_and_resume_finishes_the_job_on(back
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact() {
-    on_each_backend(do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact_on).await;
+    on_each_backend(do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact_on)
+        .await;
 }
 
-async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact_on(backend: Backend) {
+async fn do_not_call_and_closed_windows_are_never_dialled_and_retries_are_exact_on(
+    backend: Backend,
+) {
     let busy = number(0);
     let book = ScenarioBook::all(Scenario::CalleeHangsUp).with(&busy, Scenario::Busy);
     let (s, sim) = start(backend, book).await;
@@ -419,7 +422,9 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused()
     on_each_backend(campaign_input_is_validated_and_editing_a_running_campaign_is_refused_on).await;
 }
 
-async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused_on(backend: Backend) {
+async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused_on(
+    backend: Backend,
+) {
     let (s, _sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let bad = s
         .post(
@@ -499,10 +504,15 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused_o
 
 #[tokio::test]
 async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row() {
-    on_each_backend(removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row_on).await;
+    on_each_backend(
+        removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row_on,
+    )
+    .await;
 }
 
-async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row_on(backend: Backend) {
+async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row_on(
+    backend: Backend,
+) {
     let (s, _sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let ids = contacts(&s, 3, |_, _| {}).await;
     let id = campaign(&s, json!({}), &ids).await;
