@@ -176,9 +176,13 @@ impl MongoStore {
 
     /// The collection handle a read goes through (see `reads`).
     fn reads(&self, schema: &mapping::Schema, read: reads::Read) -> Collection<Document> {
+        self.reads_named(schema.name, read)
+    }
+
+    fn reads_named(&self, collection: &str, read: reads::Read) -> Collection<Document> {
         match read.server() {
-            reads::Server::Primary => self.db.collection(schema.name),
-            reads::Server::Configured => self.list_db.collection(schema.name),
+            reads::Server::Primary => self.db.collection(collection),
+            reads::Server::Configured => self.list_db.collection(collection),
         }
     }
 
