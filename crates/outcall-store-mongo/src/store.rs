@@ -33,6 +33,7 @@ use crate::mapping::{
     self, CALLS, CAMPAIGN_CONTACTS, CAMPAIGNS, CONTACTS, EVENTS, RECORDINGS, Schema, TRANSCRIPTS,
     date, oid,
 };
+use crate::reads::Read;
 use crate::{MongoStore, db_err, dialing, error_code, fence, updates};
 
 type Rules = &'static [(&'static str, &'static str)];
@@ -95,7 +96,7 @@ impl MongoStore {
     }
 
     async fn find_doc(&self, schema: &Schema, filter: Document) -> StoreResult<Option<Document>> {
-        self.coll(schema)
+        self.reads(schema, Read::Document)
             .find_one(filter)
             .await
             .map_err(|e| db_err(e, &[]))
@@ -147,7 +148,20 @@ impl MongoStore {
         page: &PageRequest,
         sort_field: &str,
     ) -> StoreResult<Page<T>> {
-        let coll = self.list_db.collection::<Document>(schema.name);
+        self.list_via(Read::List, schema, filter, page, sort_field)
+            .await
+    }
+
+    /// [`list`](Self::list) through the handle of `read`.
+    async fn list_via<T: DeserializeOwned>(
+        &self,
+        read: Read,
+        schema: &Schema,
+        filter: Document,
+        page: &PageRequest,
+        sort_field: &str,
+    ) -> StoreResult<Page<T>> {
+        let coll = self.reads(schema, read);
         let total = coll
             .count_documents(filter.clone())
             .await
@@ -250,7 +264,14 @@ impl CallStore for MongoStore {
 
     async fn list_calls(&self, filter: &CallFilter, page: &PageRequest) -> StoreResult<Page<Call>> {
         let sort = sort_field(page, CALL_SORT_FIELDS, "createdAt");
-        self.list(&CALLS, call_filter(filter), page, sort).await
+        // By attempt id, this is the lease check looking for the call an attempt placed.
+        let read = if filter.attempt_id.is_some() {
+            Read::CallOfAttempt
+        } else {
+            Read::List
+        };
+        self.list_via(read, &CALLS, call_filter(filter), page, sort)
+            .await
     }
 
     async fn update_call_status(
@@ -559,7 +580,7 @@ impl CampaignStore for MongoStore {
         // One pass over the campaign's calls (index campaignId+status), folded into a
         // tally by the same rules the engine counts with as calls end.
         let groups: Vec<Document> = self
-            .coll(&CALLS)
+            .reads(&CALLS, Read::Recount)
             .aggregate(updates::campaign_call_tally(id))
             .await
             .map_err(|e| db_err(e, &[]))?
@@ -696,7 +717,7 @@ impl ContactStore for MongoStore {
 
     async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>> {
         let doc = self
-            .coll(&CONTACTS)
+            .reads(&CONTACTS, Read::ContactByPhone)
             .find_one(doc! {"phoneNumber": phone_number})
             .sort(doc! {"createdAt": 1, "_id": 1})
             .await
@@ -935,7 +956,7 @@ impl CampaignContactStore for MongoStore {
         limit: i64,
     ) -> StoreResult<Vec<CampaignContact>> {
         let docs: Vec<Document> = self
-            .coll(&CAMPAIGN_CONTACTS)
+            .reads(&CAMPAIGN_CONTACTS, Read::ExpiredAttempts)
             .find(doc! {
                 "campaignId": oid(campaign_id),
                 "status": "dialing",
@@ -958,7 +979,7 @@ impl CampaignContactStore for MongoStore {
         campaign_id: ObjectId,
         now: Timestamp,
     ) -> StoreResult<DialCounts> {
-        let coll = self.coll(&CAMPAIGN_CONTACTS);
+        let coll = self.reads(&CAMPAIGN_CONTACTS, Read::DialCounts);
         let id = oid(campaign_id);
         let groups: Vec<Document> = coll
             .aggregate(vec![
