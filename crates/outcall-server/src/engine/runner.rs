@@ -95,6 +95,10 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
         return Ok(Next::Wait(until(start_at, engine.tick)));
     }
     engine.call_slot().await;
+    // A draining process places no new call (the media bridge's shutdown hook).
+    if state.drain.is_draining() {
+        return Ok(Next::Stop);
+    }
 
     // From the status check to Twilio's answer, pause and stop wait for this dial.
     let gate = engine.gate(id);
