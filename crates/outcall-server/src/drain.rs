@@ -142,6 +142,13 @@ pub async fn run(state: AppState, grace: Duration, again: impl Future<Output = (
 
 /// Cancels a call this process placed that has not been answered yet.
 async fn end_unanswered(state: &AppState, call_sid: &str) {
+    state.bridge.call_ended(call_sid);
+    // Its warmer may outlive a call whose end was already recorded.
+    if let Ok(Some(call)) = state.store.get_call(call_sid).await
+        && call.status.is_terminal()
+    {
+        return;
+    }
     let patch = CallPatch {
         terminated_by: Some(TerminatedBy::System),
         termination_reason: Some(SHUTDOWN_REASON.into()),
@@ -151,7 +158,6 @@ async fn end_unanswered(state: &AppState, call_sid: &str) {
         tracing::warn!(%call_sid, error = %e, "could not record the shutdown of a ringing call");
     }
     crate::bridge::session::hang_up_if_live(state, call_sid).await;
-    state.bridge.call_ended(call_sid);
     state.bridge.note_shutdown_ended(call_sid);
 }
 
@@ -178,7 +184,7 @@ async fn settle_ended(state: &AppState) {
         }
     }
     for sid in &open {
-        settle_from_twilio(state, sid, SHUTDOWN_REASON).await;
+        settle_from_twilio(state, sid, Some(SHUTDOWN_REASON)).await;
     }
 }
 
@@ -195,9 +201,12 @@ pub async fn reconcile(state: &AppState) {
         CallStatus::Ringing,
         CallStatus::InProgress,
     ] {
+        // Only an answered call was ended by someone; a call that never connected
+        // just gets its final status.
+        let reason = (status == CallStatus::InProgress).then_some(RECONCILED_REASON);
         for sid in calls_with(state, status).await {
             checked += 1;
-            if settle_from_twilio(state, &sid, RECONCILED_REASON).await {
+            if settle_from_twilio(state, &sid, reason).await {
                 settled += 1;
             }
         }
@@ -236,8 +245,9 @@ async fn calls_with(state: &AppState, status: CallStatus) -> Vec<String> {
 }
 
 /// Fetches the call from Twilio; if it ended there, records its final status (and,
-/// unless already known, who ended it). Returns whether it was settled.
-async fn settle_from_twilio(state: &AppState, call_sid: &str, reason: &str) -> bool {
+/// with a `reason` and unless already known, that the system ended it). Returns
+/// whether it was settled.
+async fn settle_from_twilio(state: &AppState, call_sid: &str, reason: Option<&str>) -> bool {
     let Some(tel) = state.telephony.as_ref() else {
         return false;
     };
@@ -261,13 +271,15 @@ async fn settle_from_twilio(state: &AppState, call_sid: &str, reason: &str) -> b
         duration: resource.duration_secs().map(|d| d as i64),
         ..StatusUpdate::default()
     };
-    let patch = CallPatch {
-        terminated_by: Some(TerminatedBy::System),
-        termination_reason: Some(reason.into()),
-        ..Default::default()
-    };
-    if let Err(e) = state.store.update_call(call_sid, &patch).await {
-        tracing::warn!(%call_sid, error = %e, "could not record who ended the call");
+    if let Some(reason) = reason {
+        let patch = CallPatch {
+            terminated_by: Some(TerminatedBy::System),
+            termination_reason: Some(reason.into()),
+            ..Default::default()
+        };
+        if let Err(e) = state.store.update_call(call_sid, &patch).await {
+            tracing::warn!(%call_sid, error = %e, "could not record who ended the call");
+        }
     }
     match state.store.update_call_status(call_sid, &update).await {
         Ok(Some((call, change))) => {

@@ -12,6 +12,7 @@ mod contacts;
 mod conventions;
 mod conversation;
 mod crash;
+mod drain;
 mod events;
 mod live;
 mod media;
