@@ -298,3 +298,37 @@ async fn settle_from_twilio(state: &AppState, call_sid: &str, reason: Option<&st
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn phases_and_live_calls() {
+        let drain = Arc::new(Drain::default());
+        assert!(!drain.is_draining());
+        let a = drain.live_call();
+        let b = drain.live_call();
+        assert_eq!(drain.live_calls(), 2);
+        drain.begin();
+        assert!(drain.is_draining());
+        assert_eq!(drain.phase(), Phase::Draining);
+        // Calls are not told to end while draining.
+        let ending = tokio::time::timeout(Duration::from_secs(60), drain.ending()).await;
+        assert!(ending.is_err());
+        drop(a);
+        let waiting = tokio::spawn({
+            let drain = drain.clone();
+            async move { drain.no_live_calls().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one call still live");
+        drop(b);
+        waiting.await.expect("no live calls");
+        drain.end_calls();
+        drain.ending().await;
+        // begin after end does not go back.
+        drain.begin();
+        assert_eq!(drain.phase(), Phase::Ending);
+    }
+}

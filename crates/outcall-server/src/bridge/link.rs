@@ -92,3 +92,42 @@ pub fn client_data(call: &Call) -> ConversationInitiationClientData {
 pub fn client_data_without_record(call_sid: &str) -> ConversationInitiationClientData {
     ConversationInitiationClientData::new().with_variable("call_sid", call_sid.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A peer that never takes a message.
+    struct Stalled;
+
+    impl Sink<&'static str> for Stalled {
+        type Error = std::io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn start_send(self: Pin<&mut Self>, _: &'static str) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Pending
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_peer_times_out_after_the_limit_and_a_ready_one_does_not() {
+        let started = tokio::time::Instant::now();
+        let r = send_within(&mut Stalled, "frame", Duration::from_secs(2)).await;
+        assert!(matches!(r, Err(SendError::TimedOut)), "{r:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let mut ready = futures::sink::drain::<&'static str>();
+        let r = send_within(&mut ready, "frame", Duration::from_secs(2)).await;
+        assert!(r.is_ok());
+        assert_eq!(started.elapsed(), Duration::from_secs(2), "no wait");
+    }
+}

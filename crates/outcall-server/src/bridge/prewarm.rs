@@ -161,7 +161,7 @@ type Job = Pin<Box<dyn Future<Output = Done> + Send>>;
 
 enum Done {
     Url(Result<String, String>),
-    Socket(Result<AgentSocket, String>),
+    Socket(Result<Box<AgentSocket>, String>),
 }
 
 struct Warmer {
@@ -223,7 +223,7 @@ impl Warmer {
     }
 
     fn connect(url: String) -> Job {
-        Box::pin(async move { Done::Socket(link::connect(&url).await) })
+        Box::pin(async move { Done::Socket(link::connect(&url).await.map(Box::new)) })
     }
 
     /// The next step towards the configured depth, if any is due.
@@ -273,7 +273,7 @@ impl Warmer {
                             tracing::warn!(call_sid = %self.call_sid, error = %e, "pre-warm: no signed URL; the stream will fetch one");
                         }
                         Done::Socket(Ok(socket)) => {
-                            self.socket = Some((socket, Instant::now() + self.socket_lifetime));
+                            self.socket = Some((*socket, Instant::now() + self.socket_lifetime));
                         }
                         Done::Socket(Err(e)) => {
                             tracing::warn!(call_sid = %self.call_sid, error = %e, "pre-warm: agent socket not opened; the stream will connect");
