@@ -12,6 +12,7 @@ mod contacts;
 mod conventions;
 mod conversation;
 mod crash;
+mod drain;
 mod engine;
 mod events;
 mod faults;
