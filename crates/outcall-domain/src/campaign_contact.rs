@@ -26,6 +26,8 @@ pub enum SkipReason {
     DoNotCall,
     InvalidNumber,
     Duplicate,
+    /// The campaign's stored calling window cannot be evaluated: no dial (fail closed).
+    InvalidWindow,
 }
 
 /// A claim on one dial attempt; it expires so a dead process's claim is reclaimed.

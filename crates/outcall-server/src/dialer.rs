@@ -165,6 +165,8 @@ pub async fn record(
     call.campaign_id = p.campaign_id;
     call.contact_id = p.contact_id;
     call.attempt_id = p.attempt_id;
+    // The media bridge's hook: the signed URL is fetched now, while the phone rings.
+    state.bridge.placed(state, &call);
     let call = match state.store.insert_call(call).await {
         Ok(call) => call,
         // A status callback overtook us and recorded the call first: keep that record.

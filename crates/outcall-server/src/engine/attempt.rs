@@ -14,7 +14,7 @@ use outcall_domain::call::{Call, StatusUpdate};
 use outcall_domain::campaign::{Campaign, StatsDelta};
 use outcall_domain::campaign_contact::{CampaignContact, SkipReason, Stage};
 use outcall_domain::contact::{Contact, ContactStatus};
-use outcall_domain::dialing::{Window, WindowState, parse_timezone};
+use outcall_domain::dialing::{WindowVerdict, window_verdict};
 use outcall_domain::phone::PhoneNumber;
 use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{ObjectId, PageRequest};
@@ -91,46 +91,25 @@ async fn vet(
     if PhoneNumber::parse(&number, state.region).is_err() {
         return Ok((contact, Some(SkipReason::InvalidNumber)));
     }
-    // Do-not-call holds for the number, whichever contact record carries it.
-    let by_phone = state.store.get_contact_by_phone(&number).await?;
+    // Do-not-call holds for the number: the list, or any contact record carrying it.
     let dnc = contact
-        .iter()
-        .chain(by_phone.iter())
-        .any(|c| c.status == ContactStatus::DoNotCall);
+        .as_ref()
+        .is_some_and(|c| c.status == ContactStatus::DoNotCall)
+        || crate::dnc::blocked(state, &number).await?.is_some();
     Ok((contact, dnc.then_some(SkipReason::DoNotCall)))
 }
 
-/// Where the contact's calling window stands now (open when the campaign has none).
-fn window(campaign: &Campaign, contact: Option<&Contact>) -> WindowState {
-    let Some(w) = &campaign.settings.calling_window else {
-        return WindowState::Open;
-    };
-    let Ok(window) = Window::parse(w) else {
-        // Validated when the campaign was saved; a bad stored one must not stop it.
-        return WindowState::Open;
-    };
-    let tz = contact
-        .and_then(|c| c.timezone.as_deref())
-        .and_then(|z| parse_timezone(z).ok())
-        .unwrap_or(window.timezone);
-    window.state_at(tz, now())
+/// Where the contact's calling window stands now (open when the campaign has none;
+/// a stored window that cannot be read fails closed).
+fn window(campaign: &Campaign, contact: Option<&Contact>) -> WindowVerdict {
+    let tz = contact.and_then(|c| c.timezone.as_deref());
+    window_verdict(campaign.settings.calling_window.as_ref(), tz, now())
 }
 
-/// The agent's dynamic variables for this contact: its name, number and custom fields.
+/// The agent's dynamic variables for this contact: its name, number and custom fields
+/// (never one the call itself sets, such as `call_sid`).
 fn variables(contact: Option<&Contact>, cc: &CampaignContact) -> Map<String, Value> {
-    let mut vars = Map::new();
-    if let Some(c) = contact {
-        for (k, v) in &c.custom_fields {
-            if v.is_string() || v.is_number() || v.is_boolean() {
-                vars.insert(k.clone(), v.clone());
-            }
-        }
-        if let Some(n) = &c.name {
-            vars.insert("name".into(), json!(n));
-        }
-    }
-    vars.insert("phone_number".into(), json!(cc.phone_number));
-    vars
+    outcall_domain::contact::dynamic_variables(contact, &cc.phone_number)
 }
 
 /// What the engine dials for this attempt.
@@ -166,21 +145,32 @@ pub(super) async fn dial(
     campaign: &Campaign,
     cc: CampaignContact,
     attempt_id: &str,
+    gate: &super::DialGate,
 ) -> StoreResult<()> {
     let Some(tel) = state.telephony.clone() else {
         return Ok(());
     };
     let (contact, skip) = vet(state, &cc).await?;
+    let verdict = window(campaign, contact.as_ref());
+    let invalid = matches!(verdict, WindowVerdict::Invalid(_));
+    let skip = skip.or(invalid.then_some(SkipReason::InvalidWindow));
     if let Some(reason) = skip {
         if let Some((cc, _)) = apply(state, &cc, Event::Skip(reason)).await? {
             tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, ?reason, "contact skipped");
         }
         return Ok(());
     }
-    if let WindowState::OpensAt(until) = window(campaign, contact.as_ref()) {
+    if let WindowVerdict::OpensAt(until) = verdict {
         apply(state, &cc, Event::Defer { until }).await?;
         return Ok(());
     }
+    // The call slot, then the status re-read that marks the dial in flight: a campaign
+    // paused or stopped since the claim gets its contact back untouched.
+    let Some(campaign) = gate.open().await? else {
+        release(state, &cc).await?;
+        return Ok(());
+    };
+    let campaign = &campaign;
     let Some(placement) = placement(state, campaign, contact.as_ref(), &cc, attempt_id) else {
         return Ok(());
     };

@@ -12,6 +12,8 @@ mod contacts;
 mod conventions;
 mod conversation;
 mod crash;
+mod drain;
+mod engine;
 mod events;
 mod faults;
 mod live;
