@@ -13,6 +13,7 @@ mod conventions;
 mod conversation;
 mod crash;
 mod events;
+mod guards;
 mod live;
 mod media;
 mod mongo_shard;
