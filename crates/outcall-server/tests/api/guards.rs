@@ -362,3 +362,121 @@ async fn an_unreadable_stored_window_dials_nobody() {
     }
     assert_eq!(sim.calls_placed(), 0, "nobody was dialled");
 }
+
+/// The number-level list (`/api/db/dnc`): numbers listed by JSON or CSV block
+/// campaigns and outbound calls, whether or not a contact carries them, until removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_do_not_call_list_blocks_numbers_until_they_are_removed() {
+    let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+
+    let added = s
+        .post(
+            "/api/db/dnc",
+            json!({"phoneNumbers": ["+14155550123", "(415) 555-0124"], "reason": "asked on the phone"}),
+        )
+        .await;
+    assert_eq!(added.status.as_u16(), 201, "{added:?}");
+    assert_eq!(added.data()["added"], 2);
+    let again = s
+        .post("/api/db/dnc", json!({"phoneNumber": "415-555-0124"}))
+        .await;
+    assert_eq!(
+        (
+            again.data()["added"].clone(),
+            again.data()["alreadyListed"].clone()
+        ),
+        (json!(0), json!(1))
+    );
+    s.post(
+        "/api/db/dnc",
+        json!({"phoneNumbers": ["+14155550126", "nope"]}),
+    )
+    .await
+    .assert_field_error("phoneNumbers[1]");
+    let csv = s
+        .send_raw(
+            reqwest::Method::POST,
+            "/api/db/dnc",
+            "text/csv",
+            "phone,reason\n+14155550125,complaint\nnope,x\n",
+        )
+        .await;
+    assert_eq!(csv.status.as_u16(), 201, "{csv:?}");
+    assert_eq!(csv.data()["added"], 1);
+    assert_eq!(csv.data()["invalid"][0]["row"], 3, "{csv:?}");
+    let list = s.get("/api/db/dnc?sort=phoneNumber&limit=2").await;
+    assert_eq!(
+        list.pagination(),
+        (1, 2, 3, 2),
+        "the bad rows wrote nothing"
+    );
+    assert_eq!(
+        list.column("phoneNumber"),
+        vec!["+14155550123", "+14155550124"]
+    );
+    assert_eq!(s.total("/api/db/dnc?q=0125").await, 1);
+    let check = s.get("/api/db/dnc/%2B14155550125").await;
+    assert_eq!(check.data()["blocked"], true);
+    assert_eq!(
+        check.data()["why"],
+        json!({"source": "list", "listReason": "complaint"})
+    );
+
+    // A campaign holding a listed number skips it; the others are dialled.
+    let listed = s
+        .store
+        .insert_contact(Contact::new("+14155550123"))
+        .await
+        .expect("contact");
+    let free = s
+        .store
+        .insert_contact(Contact::new("+14155550199"))
+        .await
+        .expect("contact");
+    let id = campaign_of(&s, &[listed.id.to_hex(), free.id.to_hex()]).await;
+    s.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    let states = settled(&s, &id, Duration::from_secs(30)).await;
+    let by_number = |n: &str| {
+        states
+            .iter()
+            .find(|cc| cc["phoneNumber"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} not in {states:?}"))
+    };
+    assert_eq!(by_number("+14155550123")["skipReason"], "do-not-call");
+    assert_eq!(by_number("+14155550199")["status"], "completed");
+    let dialled: Vec<String> = sim.calls().iter().map(|c| c.request().to.clone()).collect();
+    assert_eq!(dialled, vec!["+14155550199"]);
+
+    let refused = s
+        .post("/api/outbound-call", json!({"to": "+14155550124"}))
+        .await;
+    refused.assert_error(409, "conflict");
+    assert_eq!(
+        refused.body["error"]["details"],
+        json!({"phoneNumber": "+14155550124", "reason": "do-not-call", "source": "list", "listReason": "asked on the phone"})
+    );
+
+    // Removed, the number may be called again.
+    let removed = s.delete("/api/db/dnc/%2B14155550124").await;
+    assert_eq!(removed.status.as_u16(), 200, "{removed:?}");
+    s.delete("/api/db/dnc/%2B14155550124")
+        .await
+        .assert_error(404, "not_found");
+    let placed = s
+        .post("/api/outbound-call", json!({"to": "+14155550124"}))
+        .await;
+    assert_eq!(placed.status.as_u16(), 201, "{placed:?}");
+    let many = s
+        .call(
+            reqwest::Method::DELETE,
+            "/api/db/dnc",
+            Some(json!({"phoneNumbers": ["+14155550123", "+14155550125", "+14155550199"]})),
+        )
+        .await;
+    assert_eq!(many.data()["removed"], 2, "{many:?}");
+    assert_eq!(s.total("/api/db/dnc").await, 0);
+}
