@@ -16,6 +16,7 @@ mod drain;
 mod engine;
 mod events;
 mod faults;
+mod guards;
 mod live;
 mod media;
 mod mongo_shard;
