@@ -33,6 +33,7 @@ use outcall_store::{Store, StoreError, StoreResult};
 mod analytics;
 mod archive;
 mod dialing;
+mod fence;
 pub mod indexes;
 mod mapping;
 mod monitor;

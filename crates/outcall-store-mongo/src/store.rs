@@ -34,7 +34,7 @@ use crate::mapping::{
     date, oid,
 };
 use crate::reads::Read;
-use crate::{MongoStore, db_err, dialing, error_code, updates};
+use crate::{MongoStore, db_err, dialing, error_code, fence, updates};
 
 type Rules = &'static [(&'static str, &'static str)];
 
@@ -460,6 +460,16 @@ impl CallEventStore for MongoStore {
 }
 
 impl MongoStore {
+    /// One `updateOne` on a campaign; whether it matched.
+    async fn update_campaign_doc(&self, filter: Document, update: Document) -> StoreResult<bool> {
+        let done = self
+            .coll(&CAMPAIGNS)
+            .update_one(filter, update)
+            .await
+            .map_err(|e| db_err(e, CAMPAIGN_RULES))?;
+        Ok(done.matched_count > 0)
+    }
+
     /// Runs a compare-and-set on a campaign's status (`filter` holds the allowed
     /// statuses): `Applied` if it matched; otherwise the campaign is read, and if its
     /// status now allows the write (it changed in between) the write is tried again.
@@ -611,6 +621,52 @@ impl CampaignStore for MongoStore {
             .update_one(filter, update)
             .await
             .map_err(|e| db_err(e, CAMPAIGN_RULES))?;
+        Ok(())
+    }
+
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>> {
+        let (filter, update) = fence::open_dial(id, owner, dial_id, now, expires_at);
+        let Some(c) = self
+            .modify::<Campaign>(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Marks left by processes that died mid-dial: each goes only if still expired.
+        for (stale, _) in c.dials.iter().filter(|(_, m)| m.expires_at <= now) {
+            let (filter, update) = fence::prune_dial(id, stale, now);
+            self.update_campaign_doc(filter, update).await?;
+        }
+        Ok(Some(c))
+    }
+
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let t = now();
+        let (filter, update) = fence::renew_runner(id, owner, expires_at, t);
+        let mut held = self.update_campaign_doc(filter, update).await?;
+        if let Some(dial_id) = dial {
+            let (filter, update) = fence::renew_dial(id, owner, dial_id, expires_at, t);
+            held |= self.update_campaign_doc(filter, update).await?;
+        }
+        Ok(held)
+    }
+
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()> {
+        let (filter, update) = fence::close_dial(id, dial_id, now());
+        self.update_campaign_doc(filter, update).await?;
         Ok(())
     }
 }
@@ -848,7 +904,8 @@ impl CampaignContactStore for MongoStore {
             d.insert("status", enum_str(&s)?);
         }
         let sort = sort_field(page, CAMPAIGN_CONTACT_SORT_FIELDS, "createdAt");
-        self.list(&CAMPAIGN_CONTACTS, d, page, sort).await
+        self.list_via(Read::CampaignContacts, &CAMPAIGN_CONTACTS, d, page, sort)
+            .await
     }
 
     async fn claim_campaign_contact(
