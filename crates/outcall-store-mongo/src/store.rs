@@ -918,7 +918,8 @@ impl CampaignContactStore for MongoStore {
             d.insert("status", enum_str(&s)?);
         }
         let sort = sort_field(page, CAMPAIGN_CONTACT_SORT_FIELDS, "createdAt");
-        self.list(&CAMPAIGN_CONTACTS, d, page, sort).await
+        self.list_via(Read::CampaignContacts, &CAMPAIGN_CONTACTS, d, page, sort)
+            .await
     }
 
     async fn claim_campaign_contact(
