@@ -863,18 +863,31 @@ impl Stored {
                 ));
             }
         }
-        let mut by_status: HashMap<String, u64> = HashMap::new();
+        let mut by_status: HashMap<&str, u64> = HashMap::new();
         for row in &self.rows {
             *by_status
-                .entry(row["status"].as_str().unwrap_or("?").to_string())
+                .entry(row["status"].as_str().unwrap_or("?"))
                 .or_default() += 1;
         }
         let contacts = &self.stats["contacts"];
-        for (status, n) in &by_status {
-            if contacts[status.as_str()].as_u64() != Some(*n) {
+        let statuses = [
+            "pending",
+            "dialing",
+            "retry",
+            "completed",
+            "failed",
+            "skipped",
+            "cancelled",
+        ];
+        if let Some(odd) = by_status.keys().find(|s| !statuses.contains(s)) {
+            return Err(format!("a contact is {odd:?}, not a dial status"));
+        }
+        for status in statuses {
+            let n = by_status.get(status).copied().unwrap_or(0);
+            if contacts[status].as_u64() != Some(n) {
                 return Err(format!(
                     "contacts.{status} is {} but {n} contacts are {status}: {contacts}",
-                    contacts[status.as_str()]
+                    contacts[status]
                 ));
             }
         }
