@@ -268,18 +268,22 @@ impl Run {
             kills: 0,
             logs: tempfile::tempdir().map_err(|e| e.to_string())?,
         };
+        Ok(run)
+    }
+
+    /// Starts the two engines, one after the other as a deployment would (the first
+    /// creates the database).
+    async fn engines(&mut self) -> Check {
         for _ in 0..2 {
             let port = free_port();
-            let child = run.spawn(port, true)?;
-            run.engines.push(Engine {
+            let child = self.spawn(port, true)?;
+            self.engines.push(Engine {
                 port,
                 child: Some(child),
             });
+            self.wait_up(port).await?;
         }
-        for i in 0..run.engines.len() {
-            run.wait_up(run.engines[i].port).await?;
-        }
-        Ok(run)
+        Ok(())
     }
 
     fn spawn(&self, port: u16, engine: bool) -> Check<Child> {
@@ -539,6 +543,7 @@ impl Run {
 
     /// The chaos: kills, a late do-not-call, a pause and resume, a stop.
     async fn drive(&mut self) -> Check {
+        self.engines().await?;
         self.setup().await?;
         let r = |rng: &mut StdRng, lo: f64, hi: f64| rng.random_range(lo..hi);
         let first_kill = r(&mut self.rng, 0.05, 0.15);
