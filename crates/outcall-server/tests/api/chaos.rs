@@ -186,6 +186,8 @@ struct Run {
     kills: usize,
     /// The processes' logs.
     logs: tempfile::TempDir,
+    began: Instant,
+    seed: u64,
 }
 
 impl Run {
@@ -267,6 +269,8 @@ impl Run {
             stopped: None,
             kills: 0,
             logs: tempfile::tempdir().map_err(|e| e.to_string())?,
+            began: Instant::now(),
+            seed,
         };
         Ok(run)
     }
@@ -422,8 +426,20 @@ impl Run {
         Ok(items)
     }
 
+    /// Says what the run does next, with the time and progress (seen with --nocapture).
+    fn step(&self, what: &str) {
+        eprintln!(
+            "chaos seed {} +{:.1}s (A {} B {} dialled): {what}",
+            self.seed,
+            self.began.elapsed().as_secs_f64(),
+            self.dialled(Which::A),
+            self.dialled(Which::B)
+        );
+    }
+
     /// Kills engine `i` with SIGKILL and starts it again.
     async fn kill(&mut self, i: usize) -> Check {
+        self.step(&format!("SIGKILL engine {i}"));
         let port = self.engines[i].port;
         if let Some(mut child) = self.engines[i].child.take() {
             child.kill().map_err(|e| format!("SIGKILL: {e}"))?;
@@ -503,6 +519,7 @@ impl Run {
             }
             self.ids.insert(which, id);
         }
+        self.step("start A and B");
         for which in [Which::A, Which::B] {
             let id = self.ids[&which].clone();
             self.post(&format!("/api/db/campaigns/{id}/start"), json!({}))
@@ -557,6 +574,7 @@ impl Run {
         let at = r(&mut self.rng, 0.3, 0.4);
         self.progress(Which::A, at).await?;
         let a = self.ids[&Which::A].clone();
+        self.step("pause A");
         self.post(&format!("/api/db/campaigns/{a}/pause"), json!({}))
             .await?;
         let paused_at = Utc::now();
@@ -566,12 +584,14 @@ impl Run {
         tokio::time::sleep(Duration::from_millis(hold)).await;
         let resumed_at = Utc::now();
         self.paused = Some((paused_at, resumed_at));
+        self.step("resume A");
         self.post(&format!("/api/db/campaigns/{a}/resume"), json!({}))
             .await?;
 
         let at = r(&mut self.rng, 0.3, 0.6);
         self.progress(Which::B, at).await?;
         let b = self.ids[&Which::B].clone();
+        self.step("stop B");
         self.post(&format!("/api/db/campaigns/{b}/stop"), json!({}))
             .await?;
         self.stopped = Some(Utc::now());
@@ -589,6 +609,7 @@ impl Run {
 
     /// Marks a few of A's contacts not yet dialled as do-not-call.
     async fn mark_do_not_call(&mut self) -> Check {
+        self.step("mark contacts of A do-not-call");
         let a = self.ids[&Which::A].clone();
         let port = self.any_port();
         let rows = self
@@ -628,6 +649,7 @@ impl Run {
 
     /// Waits for A to complete, B to be cancelled and the simulator to go quiet.
     async fn finish(&mut self) -> Check {
+        self.step("wait for A completed, B cancelled");
         let deadline = Instant::now() + RUN_DEADLINE;
         let want = [(Which::A, "completed"), (Which::B, "cancelled")];
         let mut last = Vec::new();
