@@ -470,7 +470,7 @@ impl Run {
             let mut s = json!({
                 // Zero in any unit: as fast as the engine goes.
                 "callDelay": 0, "retryDelay": 0,
-                "maxConcurrentCalls": 12, "retryCount": RETRY_COUNT,
+                "maxConcurrentCalls": 8, "retryCount": RETRY_COUNT,
                 "retryOn": ["busy", "no-answer", "failed"],
             });
             if let Some(w) = window {
@@ -747,30 +747,10 @@ impl Run {
         Ok(window.state_at(tz, at) == WindowState::Open)
     }
 
-    /// Every invariant in turn; the first broken one is the error.
+    /// Every invariant in turn, the promises about dials first; the first broken
+    /// one is the error.
     fn invariants(&self, log: &SimLog, state: &HashMap<Which, Stored>) -> Check {
         let now = Utc::now();
-        // Every contact final: none dialing, none pending in an open window.
-        for (which, stored) in state {
-            if stored.rows.len() != N {
-                return Err(format!(
-                    "campaign {which:?} has {} contacts, not {N}",
-                    stored.rows.len()
-                ));
-            }
-            for row in &stored.rows {
-                let n = row["phoneNumber"].as_str().unwrap_or("");
-                let final_ = match row["status"].as_str().unwrap_or("") {
-                    "dialing" => false,
-                    // B waits only where its window is closed; A has no window.
-                    "pending" | "retry" => *which == Which::B && !self.window_open(n, now)?,
-                    _ => true,
-                };
-                if !final_ {
-                    return Err(format!("contact of {which:?} not final: {row}"));
-                }
-            }
-        }
         // Per contact at most retryCount + 1 dials; at most one call per attempt id.
         let mut per_number: HashMap<&str, usize> = HashMap::new();
         let mut per_attempt: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -844,6 +824,27 @@ impl Run {
                 .find(|r| r["attempts"].as_u64().unwrap_or(0) as usize > RETRY_COUNT + 1)
             {
                 return Err(format!("more attempts than retryCount + 1: {row}"));
+            }
+        }
+        // Every contact final: none dialing, none pending in an open window.
+        for (which, stored) in state {
+            if stored.rows.len() != N {
+                return Err(format!(
+                    "campaign {which:?} has {} contacts, not {N}",
+                    stored.rows.len()
+                ));
+            }
+            for row in &stored.rows {
+                let n = row["phoneNumber"].as_str().unwrap_or("");
+                let final_ = match row["status"].as_str().unwrap_or("") {
+                    "dialing" => false,
+                    // B waits only where its window is closed; A has no window.
+                    "pending" | "retry" => *which == Which::B && !self.window_open(n, now)?,
+                    _ => true,
+                };
+                if !final_ {
+                    return Err(format!("contact of {which:?} not final: {row}"));
+                }
             }
         }
         // Stats equal to a recount of the stored calls and contacts.
