@@ -42,6 +42,9 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub google: GoogleSettings,
 
+    #[command(flatten)]
+    pub bridge: crate::bridge::settings::BridgeSettings,
+
     /// Region for phone numbers written without a country code (ISO 3166 code, e.g. US, GB, AU).
     #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
     pub default_region: String,
@@ -59,8 +62,10 @@ pub struct ServerConfig {
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
 
-    /// Seconds to wait for in-flight requests on shutdown.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    /// On SIGTERM, seconds live calls may go on (no new call starts meanwhile); then
+    /// the rest are hung up with `terminatedBy: "system"`. A second SIGTERM ends them
+    /// at once. Give the orchestrator's kill timeout a little more than this.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 300)]
     pub shutdown_grace_secs: u64,
 }
 
@@ -315,6 +320,7 @@ impl fmt::Debug for ServerConfig {
             .field("twilio", &self.twilio)
             .field("elevenlabs", &self.elevenlabs)
             .field("google", &self.google)
+            .field("bridge", &self.bridge)
             .field("default_region", &self.default_region)
             .field("cache", &self.cache)
             .field("body_limit_bytes", &self.body_limit_bytes)

@@ -48,11 +48,7 @@ impl SqliteStore {
         id: ObjectId,
         change: impl FnOnce(&mut Campaign) -> bool,
     ) -> StoreResult<Option<(Campaign, bool)>> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
         else {
             return Ok(None);

@@ -1,4 +1,4 @@
-//! The Twilio REST API as the simulator serves it: create, fetch and update calls
+//! The Twilio REST API as the simulator serves it: create, list, fetch and update calls
 //! under `/2010-04-01/Accounts/{AccountSid}/Calls`, with HTTP Basic auth, Twilio's
 //! parameter checks and error bodies, and an optional calls-per-second limit.
 //! Every answer waits the simulated latency and closes its connection (so an outage
@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route(
             "/2010-04-01/Accounts/{account}/Calls.json",
-            post(create_call),
+            post(create_call).get(list_calls),
         )
         .route(
             "/2010-04-01/Accounts/{account}/Calls/{call}",
@@ -316,6 +316,90 @@ fn call_request(p: &HashMap<&str, Vec<&str>>) -> Result<CallRequest, Box<Respons
         async_amd_callback: one("AsyncAmdStatusCallback")
             .filter(|_| one("AsyncAmd").is_some_and(|a| a.eq_ignore_ascii_case("true"))),
     })
+}
+
+/// `GET …/Calls.json`: the calls, newest first, filtered by `To` and by the day
+/// they started (`StartTime>=YYYY-MM-DD`, UTC; a simulated call starts when it is
+/// created), paged with `PageSize` and `Page` and Twilio's `next_page_uri`.
+async fn list_calls(
+    State(shared): State<Arc<Shared>>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    if let Err(res) = authorise(&shared, &headers, &account) {
+        return *res;
+    }
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let since = match param("StartTime>").map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d"))
+    {
+        None => None,
+        Some(Ok(day)) => Some(day.and_hms_opt(0, 0, 0).map(|t| t.and_utc())),
+        Some(Err(_)) => {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                "StartTime must be a date as YYYY-MM-DD",
+            );
+        }
+    }
+    .flatten();
+    let size = param("PageSize")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(50)
+        .clamp(1, 1000);
+    let page = param("Page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut calls: Vec<(chrono::DateTime<chrono::Utc>, Value)> = shared
+        .calls
+        .all()
+        .into_iter()
+        .filter(|c| param("To").is_none_or(|to| c.request().to == to))
+        .filter_map(|c| {
+            let resource = c.resource();
+            let created = resource["date_created"]
+                .as_str()
+                .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())?
+                .to_utc();
+            Some((created, resource))
+        })
+        .filter(|(created, _)| since.is_none_or(|s| *created >= s))
+        .collect();
+    calls.sort_by_key(|c| std::cmp::Reverse(c.0));
+    let more = calls.len() > (page + 1) * size;
+    let items: Vec<Value> = calls
+        .into_iter()
+        .skip(page * size)
+        .take(size)
+        .map(|(_, r)| r)
+        .collect();
+    let base = format!("/2010-04-01/Accounts/{account}/Calls.json");
+    let next = more.then(|| {
+        // reqwest's `Url` only to form-encode the query the same way clients do.
+        let mut url = reqwest::Url::parse("http://sim.invalid/").expect("BUG: a constant URL");
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in query.iter().filter(|(k, _)| k != "Page") {
+                q.append_pair(k, v);
+            }
+            q.append_pair("Page", &(page + 1).to_string());
+        }
+        format!("{base}?{}", url.query().unwrap_or_default())
+    });
+    Json(json!({
+        "calls": items,
+        "page": page,
+        "page_size": size,
+        "uri": base,
+        "next_page_uri": next,
+    }))
+    .into_response()
 }
 
 async fn fetch_call(
