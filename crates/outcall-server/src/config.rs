@@ -384,7 +384,9 @@ mod tests {
 
     #[test]
     fn calls_per_second_out_of_range_is_refused_with_its_name() {
-        for bad in ["0", "-1", "NaN", "inf", "1e-300", "0.0009", "1000001", "fast"] {
+        for bad in [
+            "0", "-1", "NaN", "inf", "1e-300", "0.0009", "1000001", "fast",
+        ] {
             let arg = format!("--calls-per-second={bad}");
             let e = parse(&[&arg]).err().unwrap_or_default();
             assert!(
