@@ -10,12 +10,14 @@
 //! - [`callstats`]: daily rollups of calls, kept when calls are archived.
 //! - [`campaign`]: campaigns and their state machine.
 //! - [`contact`], [`campaign_contact`]: who is called, and per-campaign dial state.
+//! - [`attempt`]: the state machine of one dial attempt (claim to retry or final).
 //! - [`dialing`]: the campaign engine's decisions: calling windows, retries, pacing.
 //! - [`dnc`]: the number-level do-not-call list, and why a number is blocked.
 //! - [`page`]: pagination and sorting shared by every list.
 //! - [`validate`]: small validation helpers shared by the types.
 
 pub mod analytics;
+pub mod attempt;
 pub mod call;
 pub mod callstats;
 pub mod campaign;

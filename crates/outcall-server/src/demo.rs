@@ -112,7 +112,8 @@ pub async fn run(
     let per_minute = args.calls_per_minute.max(1);
     let seed = args.seed;
     let removed_key = key_path.clone();
-    let served = crate::serve(config, shutdown, move |state| {
+    let signals = Box::pin(futures::stream::once(shutdown));
+    let served = crate::serve(config, signals, move |state| {
         // Read at start-up: the file is not needed any more.
         let _ = std::fs::remove_file(&removed_key);
         eleven.set_webhook_url(format!("{}/webhooks/elevenlabs", state.public_url));

@@ -37,12 +37,58 @@ pub enum PlaceError {
     Store(#[from] StoreError),
 }
 
+/// What a failed dial tells about the call, by what is known of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialFailure {
+    /// No call was created: no byte of the request left (connect refused, DNS, TLS,
+    /// connect timeout), or Twilio answered 429, which it documents as creating none.
+    /// `retry_after` is Twilio's `Retry-After`, when it sent one.
+    NotSent {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Twilio refused the request itself (4xx other than 429): no call, and the same
+    /// request would fail the same way.
+    Refused,
+    /// The request may have reached Twilio and created a call whose answer was lost:
+    /// a timeout or reset after it was written, a 5xx, a 2xx we could not read. Only
+    /// Twilio can say (its call list), so the attempt is settled by asking it.
+    MaybeSent,
+}
+
 impl PlaceError {
     /// Twilio refused the call for a reason of the request (bad number, unverified
     /// caller id): it was not placed, and placing it again would fail the same way.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::Twilio(TwilioError::Api { status, .. })
-            if (400..500).contains(status) && *status != 429)
+        self.failure() == Some(DialFailure::Refused)
+    }
+
+    /// What the failure says about the call; `None` for a store error (Twilio
+    /// answered; the call exists but its record could not be written).
+    pub fn failure(&self) -> Option<DialFailure> {
+        match self {
+            Self::Twilio(e) => Some(classify(e)),
+            Self::Store(_) => None,
+        }
+    }
+}
+
+/// Classifies a create-call error. reqwest tells a failure in its connector (DNS,
+/// TCP connect, TLS handshake, connect timeout: `is_connect`) from one after the
+/// connection was up; it cannot tell whether a request on an open (pooled) connection
+/// was written before the connection broke, so every transport error that is not a
+/// connect error counts as maybe sent.
+pub fn classify(e: &TwilioError) -> DialFailure {
+    match e {
+        TwilioError::Api { status: 429, .. } => DialFailure::NotSent {
+            retry_after: e.retry_after(),
+        },
+        TwilioError::Api { status, .. } if (400..500).contains(status) => DialFailure::Refused,
+        TwilioError::Api { .. } => DialFailure::MaybeSent,
+        TwilioError::Transport(t) if t.is_connect() || t.is_builder() => {
+            DialFailure::NotSent { retry_after: None }
+        }
+        TwilioError::Transport(_) | TwilioError::BadResponse { .. } => DialFailure::MaybeSent,
+        TwilioError::Config(_) => DialFailure::Refused,
     }
 }
 
@@ -79,7 +125,24 @@ pub async fn place(state: &AppState, tel: &Telephony, p: Placement) -> Result<Ca
         request.recording_channels = Some(RecordingChannels::Dual);
         request.recording_status_callback = Some(format!("{base}/webhooks/twilio/recording"));
     }
-    let resource = create_call_once(tel, &request).await?;
+    // A campaign attempt tries once: the engine puts a dial that was not sent back in
+    // its queue, so no slot or dial gate is held through a backoff here.
+    let resource = if p.attempt_id.is_some() {
+        tel.client.create_call(&request).await?
+    } else {
+        create_call_once(tel, &request).await?
+    };
+    record(state, &p, &resource).await.map_err(PlaceError::from)
+}
+
+/// Stores the record of a call Twilio created for `p` (from its answer, or found in
+/// its call list afterwards), keeping the record a status callback wrote first.
+pub async fn record(
+    state: &AppState,
+    p: &Placement,
+    resource: &outcall_twilio::CallResource,
+) -> Result<Call, StoreError> {
+    let p = p.clone();
 
     let mut call = Call::new(&resource.sid, &p.from, &p.to);
     call.status = resource
@@ -95,6 +158,8 @@ pub async fn place(state: &AppState, tel: &Telephony, p: Placement) -> Result<Ca
     call.campaign_id = p.campaign_id;
     call.contact_id = p.contact_id;
     call.attempt_id = p.attempt_id;
+    // The media bridge's hook: the signed URL is fetched now, while the phone rings.
+    state.bridge.placed(state, &call);
     let call = match state.store.insert_call(call).await {
         Ok(call) => call,
         // A status callback overtook us and recorded the call first: keep that record.
@@ -103,7 +168,7 @@ pub async fn place(state: &AppState, tel: &Telephony, p: Placement) -> Result<Ca
             .get_call(&resource.sid)
             .await?
             .ok_or_else(|| StoreError::Internal("call vanished after a conflict".into()))?,
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     state.bus.call("new_call", &call.call_sid, &call);
     Ok(call)

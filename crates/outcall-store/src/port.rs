@@ -145,6 +145,29 @@ pub trait CampaignStore: Send + Sync {
     ) -> StoreResult<Option<Campaign>>;
     /// Drops `owner`'s runner lease (if it holds it), whatever the status.
     async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()>;
+    /// The dial fence's entry, right before a request to Twilio: one compare-and-set of
+    /// [`Campaign::open_dial`] (the campaign `active`, the runner lease `owner`'s or
+    /// free; then the lease renewed, `dial_id` marked in flight until `expires_at`,
+    /// `lastExecuted` set to `now`). The campaign as written, or `None` if refused.
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>>;
+    /// [`Campaign::renew_runner`]: extends `owner`'s runner lease and its mark of `dial`
+    /// until `expires_at`, whatever the status. Whether anything was `owner`'s.
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// [`Campaign::close_dial`]: the dial was answered (or never sent); its mark goes.
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -219,15 +242,20 @@ pub trait CampaignContactStore: Send + Sync {
     ) -> StoreResult<Page<CampaignContact>>;
     /// Claims the campaign's next contact to dial, atomically: one that is
     /// [claimable](CampaignContact::is_claimable) at `claim.now`, highest `priority`
-    /// first, then earliest `nextAttemptAt` (none first), then oldest. It becomes
-    /// `dialing` under a lease of `claim.attempt_id`. Concurrent claims never share one.
+    /// first, then earliest `nextAttemptAt` (none first), then oldest. It gets the
+    /// attempt machine's claim step ([`CampaignContact::claim`]): `dialing` under a lease
+    /// of `claim.attempt_id`, the previous attempt's `lastCallSid` and `dialledAt`
+    /// cleared. Concurrent claims never share one.
     async fn claim_campaign_contact(
         &self,
         campaign_id: ObjectId,
         claim: &Claim,
     ) -> StoreResult<Option<CampaignContact>>;
-    /// Applies `step` ([`AttemptStep::apply`]) if the contact still holds the lease the
-    /// guard names ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise.
+    /// One transition of an attempt (decided by `outcall_domain::attempt`) as a
+    /// compare-and-set: applies `step` ([`AttemptStep::apply`]) only if the contact is
+    /// still in the guard's stage under the same lease, attempt id **and** owner
+    /// ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise. The adapter
+    /// decides nothing: it compares and writes, atomically.
     async fn step_attempt(
         &self,
         campaign_id: ObjectId,

@@ -110,6 +110,8 @@ pub async fn import_contacts(
     {
         let delta = StatsDelta::contacts(n as i64);
         store.add_campaign_stats(id, &delta).await?;
+        // A campaign that completed as these came in dials them.
+        crate::engine::reopen_if_completed(store, id).await?;
     }
     if let Some(e) = first_failure {
         return Err(e.into());

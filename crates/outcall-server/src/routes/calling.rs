@@ -82,6 +82,11 @@ async fn outbound_call(
     ApiJson(body): ApiJson<OutboundCall>,
 ) -> ApiResult<Response> {
     let tel = telephony(&state)?;
+    if state.drain.is_draining() {
+        return Err(ApiError::Unavailable(
+            "outcall is shutting down: no new calls are placed".into(),
+        ));
+    }
     let mut v = Validator::new();
     let to = phone(&mut v, "to", &body.to, state.region);
     let from = match &body.caller_id {
