@@ -1,7 +1,10 @@
-//! Drafts to contacts. Every row is checked first (bad rows are reported, not written)
-//! and deduplicated on the E.164 number (the first row with a number wins); then each
+//! Drafts to contacts. Every row is checked first (bad rows are reported, not written;
+//! reserved custom fields such as `call_sid` are dropped with a warning) and
+//! deduplicated on the E.164 number (the first row with a number wins); then each
 //! row creates a contact, or updates the contact that already has its number, and,
-//! for a campaign import, enrolls the contact in the campaign.
+//! for a campaign import, enrolls the contact in the campaign. Numbers are unique in
+//! the store, so two imports at once (the CLI and the API) meet on one contact: the
+//! later insert is refused and becomes an update.
 //!
 //! An update fills or replaces the fields the row gives, adds its tags to the stored
 //! ones and merges its custom fields into the stored ones. It reads the stored contact
@@ -123,9 +126,8 @@ pub async fn import_contacts(
 
 /// Adds one existing contact to a campaign: its `campaignIds`, and its dial state
 /// (`pending` with the contact's priority, or `skipped` for a do-not-call contact).
-/// Returns whether the contact was newly enrolled (`false` if it already was).
-/// `Conflict` when another contact with the same number is already in the campaign.
-/// `false` too when the contact no longer exists. Does not touch the campaign's
+/// Returns whether the contact was newly enrolled (`false` if it already was, or no
+/// longer exists). Does not touch the campaign's
 /// `totalContacts`: the caller adds the enrolled count.
 pub async fn enroll(
     store: &dyn Store,
