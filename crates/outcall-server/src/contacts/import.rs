@@ -392,3 +392,42 @@ async fn update(
         .unwrap_or(existing);
     Ok((updated, false))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn draft(row: usize, phone: &str, fields: serde_json::Value) -> ContactDraft {
+        ContactDraft {
+            row,
+            phone_number: phone.into(),
+            custom_fields: fields.as_object().cloned().unwrap_or_default(),
+            ..ContactDraft::default()
+        }
+    }
+
+    #[test]
+    fn reserved_custom_fields_are_dropped_with_a_warning_for_the_row() {
+        let region = Region::parse("US").expect("region");
+        let rows = vec![
+            draft(
+                2,
+                "+14155550100",
+                json!({"call_sid": "CAx", "plan": "gold"}),
+            ),
+            draft(3, "+14155550101", json!({"plan": "silver"})),
+            draft(4, "+14155550100", json!({"phone_number": "+1"})),
+        ];
+        let (valid, skipped, warnings) = check_all(rows, region);
+        assert_eq!(valid.len(), 2);
+        assert_eq!(skipped.len(), 1, "row 4 repeats row 2's number");
+        assert_eq!(
+            valid[0].custom_fields,
+            *json!({"plan": "gold"}).as_object().expect("map")
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].row, 2);
+        assert!(warnings[0].reason.contains("call_sid"), "{warnings:?}");
+    }
+}
