@@ -8,6 +8,7 @@ mod cache;
 mod calling;
 mod calls;
 mod campaigns;
+mod chaos;
 mod contacts;
 mod conventions;
 mod conversation;

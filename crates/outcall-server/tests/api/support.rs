@@ -122,11 +122,6 @@ impl Answer {
     }
 }
 
-/// The SQLite database a server started [in](TestServer::start_in) `dir` uses.
-pub fn sqlite_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    dir.path().join("outcall.db")
-}
-
 /// Where a test server keeps its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -200,6 +195,11 @@ where
         let _note = Note(backend);
         test(backend).await;
     }
+}
+
+/// The SQLite database a server started [in](TestServer::start_in) `dir` uses.
+pub fn sqlite_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("outcall.db")
 }
 
 /// A distinct, well-formed Twilio-like call sid.
