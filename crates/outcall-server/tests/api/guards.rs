@@ -4,6 +4,9 @@
 //! - imports from the CLI and the API at once store each number once, with no 5xx (4);
 //! - a contact field cannot set a dynamic variable the call sets itself (5);
 //! - a stored calling window that cannot be read dials nobody (6).
+//!
+//! The first two are about SQLite (its files, its processes); the window and the
+//! do-not-call list also run on MongoDB when `OUTCALL_TEST_MONGODB_URI` is set.
 
 use std::time::Duration;
 
@@ -16,9 +19,16 @@ use sqlx::Connection;
 
 use crate::campaigns::fast_twilio;
 use crate::conversation::world;
-use crate::support::{TestServer, sqlite_path};
+use crate::support::{Backend, TestServer, on_each_backend, sqlite_path};
 
 const NUMBER: &str = "+14155550123";
+
+/// A server on `backend` calling through a fast Twilio simulator where callees answer.
+async fn start(backend: Backend) -> (TestServer, outcall_sim::twilio::TwilioSim) {
+    let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    (TestServer::start_on_backend(backend, &flags).await, sim)
+}
 
 /// A draft campaign holding `ids`, made through the API.
 async fn campaign_of(s: &TestServer, ids: &[String]) -> String {
@@ -305,9 +315,11 @@ async fn a_contact_field_cannot_set_the_calls_own_variables() {
 /// API refuses them) dial nobody: their contacts end `skipped` with `invalid-window`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_stored_window_dials_nobody() {
-    let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = TestServer::start_with(&flags).await;
+    on_each_backend(an_unreadable_stored_window_dials_nobody_on).await;
+}
+
+async fn an_unreadable_stored_window_dials_nobody_on(backend: Backend) {
+    let (s, sim) = start(backend).await;
     let window = |start: &str, end: &str, day: &str, tz: &str| CallingWindow {
         start: start.into(),
         end: end.into(),
@@ -367,9 +379,11 @@ async fn an_unreadable_stored_window_dials_nobody() {
 /// campaigns and outbound calls, whether or not a contact carries them, until removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_do_not_call_list_blocks_numbers_until_they_are_removed() {
-    let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = TestServer::start_with(&flags).await;
+    on_each_backend(the_do_not_call_list_blocks_numbers_until_they_are_removed_on).await;
+}
+
+async fn the_do_not_call_list_blocks_numbers_until_they_are_removed_on(backend: Backend) {
+    let (s, sim) = start(backend).await;
 
     let added = s
         .post(
