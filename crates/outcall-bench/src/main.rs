@@ -1,103 +1,105 @@
-//! `outcall-bench`: N concurrent simulated calls through outcall's real media bridge.
+//! `outcall-bench`: outcall's media bridge against a minimal relay, under load.
 //!
-//! The server runs in-process on an ephemeral port with SQLite in a temp dir, between
-//! the Twilio simulator (callers streaming 20 ms μ-law frames) and the ElevenLabs
-//! simulator (a scripted agent speaking in real time). Each N is measured in a fresh
-//! child process (this same binary, `--child N`), so RSS starts clean and one run's
-//! sockets and tasks cannot disturb the next. Reported per N:
+//! The server under test runs as a child process pinned to one core
+//! (`--server-core`, via `taskset`); this process plays the load on the other core
+//! (run it under `taskset` too, as `bench/bridge` does): the Twilio simulator's
+//! callers, the ElevenLabs simulator's agents and the driver placing calls. For each
+//! N it measures the minimal relay (same crates, no logic; `minimal.rs`) and then
+//! outcall, and reports:
 //!
-//! - added latency per frame, callee→agent and agent→callee (p50, p99, max): the
-//!   simulators timestamp each frame as they write it and as they read it on the
-//!   other side, on one `Instant` clock (`outcall_sim::probe`);
-//! - CPU: process CPU time (/proc/self/stat utime+stime) over wall time in the
-//!   window, split into the server's and the simulators' threads;
-//! - RSS per call: (VmRSS with N calls live − VmRSS before) / N, simulators included;
-//! - frames lost: frames sent in the window that never arrived, and the simulators'
-//!   whole-call counts.
+//! - server CPU per relayed frame, and outcall's relative to the relay's;
+//! - p50/p99 added round trip of a frame each way (simulator write to simulator
+//!   read, on one clock);
+//! - server RSS per call;
+//! - streams refused: calls placed (at `--ramp-rate` starts a second) whose stream
+//!   never reached the agent.
 //!
-//! `--max` steps N up (×1.5) until frames are lost, p99 passes 50 ms, the callers
-//! cannot keep their pace, or RSS passes its budget, within a time budget.
+//! `--pickup-calls` adds the pickup runs: a round trip added to both ElevenLabs hops
+//! (signed URL and WebSocket connect) in the simulator, phones ringing a second, and
+//! the time from Twilio's `start` to the client data at the agent, p50/p99, for
+//! `AGENT_PREWARM=off|url|socket`.
 
+mod minimal;
 mod probe;
 mod procfs;
 mod run;
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
 
 use clap::Parser;
-use run::{RunResult, Settings};
+use run::{KEY, RunResult, Settings, System};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
-#[command(about = "N concurrent simulated calls through outcall's media bridge")]
+#[command(
+    about = "outcall's media bridge against a minimal relay, server and load on separate cores"
+)]
 struct Cli {
-    /// Numbers of concurrent calls to measure, each in its own process [default: 100 1000].
+    /// Numbers of concurrent calls [default: 100 300 500].
     calls: Vec<usize>,
-    /// Step N up from --max-start by --max-factor until the machine stops holding it.
-    #[arg(long)]
-    max: bool,
-    /// Write the results as JSON here.
-    #[arg(long)]
-    out: Option<PathBuf>,
     /// Length of the steady-state window measured, seconds.
     #[arg(long, default_value_t = 10.0)]
     window_secs: f64,
     /// Wait after every call has audio both ways, before the window, seconds.
     #[arg(long, default_value_t = 3.0)]
     settle_secs: f64,
-    /// Calls placed per second during the ramp.
-    #[arg(long, default_value_t = 100.0)]
+    /// Call starts per second during the ramp.
+    #[arg(long, default_value_t = 250.0)]
     ramp_rate: f64,
-    /// Placement (and hang-up) requests in flight at most.
-    #[arg(long, default_value_t = 32)]
+    /// Placement requests in flight at most.
+    #[arg(long, default_value_t = 64)]
     ramp_concurrency: usize,
-    /// Worker threads of the server's runtime (production: one per core).
-    #[arg(long, default_value_t = 2)]
-    server_threads: usize,
-    /// Worker threads of the simulators' runtime.
-    #[arg(long, default_value_t = 2)]
-    sim_threads: usize,
-    /// --max: the first N.
-    #[arg(long, default_value_t = 250)]
-    max_start: usize,
-    /// --max: the factor between steps.
-    #[arg(long, default_value_t = 1.5)]
-    max_factor: f64,
-    /// --max: stop when p99 (either direction) passes this, ms.
-    #[arg(long, default_value_t = 50.0)]
-    max_p99_ms: f64,
-    /// --max: stop when RSS with N calls live passes (or would pass) this, MiB.
-    #[arg(long, default_value_t = 4096)]
-    rss_budget_mib: u64,
-    /// --max: do not start a step that would end after this many seconds in total.
-    #[arg(long, default_value_t = 300)]
-    max_secs: u64,
-    /// Internal: measure this N in this process and write the result to --child-out.
+    /// The server's core (`taskset -c`); empty: not pinned.
+    #[arg(long, default_value = "0")]
+    server_core: String,
+    /// Calls per pickup run (0: no pickup runs).
+    #[arg(long, default_value_t = 0)]
+    pickup_calls: usize,
+    /// Round trip added to each ElevenLabs hop in the pickup runs, ms.
+    #[arg(long, default_value_t = 100)]
+    pickup_rtt_ms: u64,
+    /// Skip the load runs (only the pickup runs).
+    #[arg(long)]
+    pickup_only: bool,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Internal: run this server (a child process) and print `LISTENING <url>`.
     #[arg(long, hide = true)]
-    child: Option<usize>,
-    #[arg(long, hide = true)]
-    child_out: Option<PathBuf>,
+    serve: Option<System>,
+    #[command(flatten)]
+    child: ChildArgs,
 }
 
-impl Cli {
-    fn settings(&self, calls: usize) -> Settings {
-        Settings {
-            calls,
-            window_secs: self.window_secs,
-            settle_secs: self.settle_secs,
-            ramp_rate: self.ramp_rate,
-            ramp_concurrency: self.ramp_concurrency,
-            server_threads: self.server_threads,
-            sim_threads: self.sim_threads,
-        }
-    }
+/// What a server child needs to know (hidden flags).
+#[derive(Debug, Clone, clap::Args)]
+struct ChildArgs {
+    #[arg(long, hide = true, default_value = "")]
+    twilio_base: String,
+    #[arg(long, hide = true, default_value = "")]
+    twilio_sid: String,
+    #[arg(long, hide = true, default_value = "")]
+    twilio_token: String,
+    #[arg(long, hide = true, default_value = "")]
+    eleven_base: String,
+    #[arg(long, hide = true, default_value = "")]
+    eleven_key: String,
+    #[arg(long, hide = true, default_value = "")]
+    eleven_agent: String,
+    #[arg(long, hide = true, default_value = "")]
+    eleven_secret: String,
+    #[arg(long, hide = true, default_value = "url")]
+    prewarm: String,
+    #[arg(long, hide = true, default_value = "")]
+    db: String,
+}
 
-    /// A rough upper bound of one step's duration, for the --max time budget.
-    fn step_secs(&self, calls: usize) -> f64 {
-        calls as f64 / self.ramp_rate + self.settle_secs + self.window_secs + 8.0
-    }
+/// Parses configuration exactly as `outcall serve` does, from flags.
+#[derive(Parser)]
+struct ServerArgs {
+    #[command(flatten)]
+    config: outcall_server::config::ServerConfig,
 }
 
 fn main() -> ExitCode {
@@ -105,30 +107,15 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,outcall_sim=error".into()),
+                .unwrap_or_else(|_| "error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Some(n) = cli.child {
-        let result = run::measure(&cli.settings(n)).and_then(|r| match &cli.child_out {
-            Some(path) => run::write(path, &r),
-            None => {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-                Ok(())
-            }
-        });
-        return match result {
-            Ok(()) => {
-                // Skip tearing down thousands of tasks and sockets: the process ends.
-                std::process::exit(0)
-            }
-            Err(e) => {
-                eprintln!("outcall-bench: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    match parent(&cli) {
+    let result = match cli.serve {
+        Some(system) => serve_child(system, &cli.child),
+        None => parent(&cli),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("outcall-bench: {e:#}");
@@ -137,231 +124,179 @@ fn main() -> ExitCode {
     }
 }
 
-/// Measures N in a child process.
-fn measure_in_child(cli: &Cli, n: usize) -> anyhow::Result<RunResult> {
-    let out = tempfile::NamedTempFile::new()?;
-    let exe = std::env::current_exe()?;
-    let timeout = Duration::from_secs_f64(cli.step_secs(n) + 150.0);
-    let mut child = Command::new(exe)
-        .args([
-            format!("--child={n}"),
-            format!("--child-out={}", out.path().display()),
-            format!("--window-secs={}", cli.window_secs),
-            format!("--settle-secs={}", cli.settle_secs),
-            format!("--ramp-rate={}", cli.ramp_rate),
-            format!("--ramp-concurrency={}", cli.ramp_concurrency),
-            format!("--server-threads={}", cli.server_threads),
-            format!("--sim-threads={}", cli.sim_threads),
-        ])
-        .stdin(Stdio::null())
-        .spawn()?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+/// The server child: one runtime with a worker per core it may use (one, pinned).
+fn serve_child(system: System, a: &ChildArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match system {
+            System::Minimal => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                println!("LISTENING http://{}", listener.local_addr()?);
+                let client =
+                    outcall_elevenlabs::ElevenLabsClient::new(&a.eleven_base, &a.eleven_key)?;
+                minimal::serve(listener, client, a.eleven_agent.clone()).await
+            }
+            System::Outcall => {
+                let argv = vec![
+                    "outcall".to_string(),
+                    "--host=127.0.0.1".to_string(),
+                    "--port=0".to_string(),
+                    format!("--database-url=sqlite://{}", a.db),
+                    format!("--api-key={KEY}"),
+                    "--record-calls=false".to_string(),
+                    format!("--twilio-account-sid={}", a.twilio_sid),
+                    format!("--twilio-auth-token={}", a.twilio_token),
+                    "--twilio-from-number=+15005550006".to_string(),
+                    format!("--twilio-api-base={}", a.twilio_base),
+                    format!("--elevenlabs-api-key={}", a.eleven_key),
+                    format!("--elevenlabs-agent-id={}", a.eleven_agent),
+                    format!("--elevenlabs-webhook-secret={}", a.eleven_secret),
+                    format!("--elevenlabs-api-base={}", a.eleven_base),
+                    format!("--agent-prewarm={}", a.prewarm),
+                ];
+                let config = ServerArgs::try_parse_from(argv)?.config;
+                outcall_server::serve(config, futures::stream::pending(), |state| {
+                    println!("LISTENING {}", state.public_url);
+                })
+                .await
+            }
         }
-        if started.elapsed() > timeout {
-            // Our own child, by its handle.
-            let _ = child.kill();
-            let _ = child.wait();
-            anyhow::bail!("N={n}: no result after {timeout:?}; killed");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    anyhow::ensure!(
-        status.success(),
-        "N={n}: the measuring process failed ({status})"
-    );
-    Ok(serde_json::from_slice(&std::fs::read(out.path())?)?)
-}
-
-/// Why `r` is more than the machine holds, if it is.
-fn over_limit(cli: &Cli, r: &RunResult) -> Option<String> {
-    let lost = r.callee_to_agent.lost_in_window + r.agent_to_callee.lost_in_window;
-    let p99 = [&r.callee_to_agent, &r.agent_to_callee]
-        .iter()
-        .filter_map(|d| d.latency.as_ref().map(|l| l.p99_ms))
-        .fold(0.0, f64::max);
-    if r.calls_live < r.settings.calls {
-        Some(format!(
-            "only {} of {} calls came up",
-            r.calls_live, r.settings.calls
-        ))
-    } else if lost > 0 {
-        Some(format!("{lost} frames lost"))
-    } else if p99 > cli.max_p99_ms {
-        Some(format!("p99 {p99:.1} ms > {} ms", cli.max_p99_ms))
-    } else if r.rss_steady_kib > cli.rss_budget_mib * 1024 {
-        Some(format!(
-            "RSS {} MiB > budget {} MiB",
-            r.rss_steady_kib / 1024,
-            cli.rss_budget_mib
-        ))
-    } else if r.callee_pacing_percent < 95.0 {
-        Some(format!(
-            "callers kept only {:.1}% of their 20 ms pace (CPU starved)",
-            r.callee_pacing_percent
-        ))
-    } else {
-        None
-    }
+    })
 }
 
 fn parent(cli: &Cli) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let calls = if cli.calls.is_empty() && !cli.max {
-        vec![100, 1000]
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let calls = if cli.calls.is_empty() {
+        vec![100, 300, 500]
     } else {
         cli.calls.clone()
     };
-    let fd_limit = procfs::open_files_limit();
+    let settings = |system, calls, prewarm: &str, rtt, ring, rate| Settings {
+        system,
+        calls,
+        window_secs: cli.window_secs,
+        settle_secs: cli.settle_secs,
+        ramp_rate: rate,
+        ramp_concurrency: cli.ramp_concurrency,
+        server_core: (!cli.server_core.is_empty()).then(|| cli.server_core.clone()),
+        prewarm: prewarm.to_string(),
+        eleven_rtt_ms: rtt,
+        ring_ms: ring,
+    };
     println!(
-        "outcall-bench: {} cores, open-files limit {}, window {} s after {} s settle, ramp {} calls/s",
+        "outcall-bench: {} cores; server on core {:?}; window {} s after {} s settle; {} call starts/s",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        fd_limit.map_or("?".into(), |l| l.to_string()),
+        cli.server_core,
         cli.window_secs,
         cli.settle_secs,
         cli.ramp_rate
     );
-    print_header();
-    let mut runs = Vec::new();
-    for &n in &calls {
-        match measure_in_child(cli, n) {
-            Ok(r) => {
-                print_row(&r);
-                runs.push(r);
+    let mut load = Vec::new();
+    if !cli.pickup_only {
+        print_header();
+        for &n in &calls {
+            let mut pair = Vec::new();
+            for system in [System::Minimal, System::Outcall] {
+                let s = settings(system, n, "url", 0, 100, cli.ramp_rate);
+                match runtime.block_on(run::measure(&s)) {
+                    Ok(r) => pair.push(r),
+                    Err(e) => eprintln!("outcall-bench: {system:?} N={n}: {e:#}"),
+                }
             }
-            Err(e) => eprintln!("outcall-bench: {e:#}"),
+            print_pair(&pair);
+            load.extend(pair);
         }
     }
-
-    let mut max = None;
-    if cli.max {
+    let mut pickups = Vec::new();
+    if cli.pickup_calls > 0 {
         println!(
-            "--max: ×{} from {} until a limit is hit (time budget {} s)",
-            cli.max_factor, cli.max_start, cli.max_secs
+            "pickup: {} calls, {} ms round trip on the signed-URL and WebSocket hops, phones ringing 1 s",
+            cli.pickup_calls, cli.pickup_rtt_ms
         );
-        let budget = Duration::from_secs(cli.max_secs);
-        let search_start = Instant::now();
-        let mut n = cli.max_start.max(1);
-        let mut held: Option<usize> = None;
-        let mut steps = Vec::new();
-        let stop = loop {
-            if search_start.elapsed().as_secs_f64() + cli.step_secs(n) > budget.as_secs_f64() {
-                break format!("time budget: N={n} would end after {} s", cli.max_secs);
+        for (prewarm, network_rtts) in [("off", 2), ("url", 1), ("socket", 0)] {
+            let s = settings(
+                System::Outcall,
+                cli.pickup_calls,
+                prewarm,
+                cli.pickup_rtt_ms,
+                1000,
+                10.0,
+            );
+            match runtime.block_on(run::measure(&s)) {
+                Ok(r) => {
+                    let network = (network_rtts * cli.pickup_rtt_ms) as f64;
+                    if let Some(p) = &r.pickup {
+                        println!(
+                            "  AGENT_PREWARM={prewarm:<6} start -> client data p50 {:>7.1} ms  p99 {:>7.1} ms  (simulated network {network:.0} ms; outcall's own p99 {:.1} ms; {} of {} calls)",
+                            p.p50_ms,
+                            p.p99_ms,
+                            p.p99_ms - network,
+                            r.placed - r.refused,
+                            r.placed
+                        );
+                    }
+                    pickups.push(r);
+                }
+                Err(e) => eprintln!("outcall-bench: pickup {prewarm}: {e:#}"),
             }
-            // ~4 sockets a call (2 per side) plus HTTP pools and the store.
-            if let Some(limit) = fd_limit
-                && (n as u64) * 5 + 256 > limit
-            {
-                break format!("open-files limit {limit} too low for N={n} (raise ulimit -n)");
-            }
-            if let Some(last) = steps.last().map(|r: &RunResult| r)
-                && last.rss_before_kib + (last.rss_per_call_kib * n as f64) as u64
-                    > cli.rss_budget_mib * 1024
-            {
-                break format!(
-                    "RSS budget: N={n} would need more than {} MiB",
-                    cli.rss_budget_mib
-                );
-            }
-            let r = match measure_in_child(cli, n) {
-                Ok(r) => r,
-                Err(e) => break format!("{e:#}"),
-            };
-            print_row(&r);
-            let over = over_limit(cli, &r);
-            steps.push(r);
-            if let Some(why) = over {
-                break format!("N={n}: {why}");
-            }
-            held = Some(n);
-            n = ((n as f64) * cli.max_factor).round() as usize;
-        };
-        match held {
-            Some(h) => println!("--max: largest N held: {h} (stopped: {stop})"),
-            None => println!("--max: no N held (stopped: {stop})"),
         }
-        max = Some(json!({ "held": held, "stopped": stop, "steps": steps }));
     }
-    print_notes();
     if let Some(path) = &cli.out {
-        let doc = json!({
-            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "openFilesLimit": fd_limit,
-            "notes": NOTES,
-            "runs": runs,
-            "max": max,
-            "elapsedSecs": started.elapsed().as_secs_f64(),
-        });
+        let doc = json!({ "load": load, "pickup": pickups });
         std::fs::write(path, serde_json::to_vec_pretty(&doc)?)?;
         println!("results written to {}", path.display());
     }
     Ok(())
 }
 
-const NOTES: &[&str] = &[
-    "latency: simulator write to simulator read on one Instant clock; includes both loopback hops, the bridge, and the reading simulator's own scheduling delay",
-    "CPU %: 100 = one core; total = whole process (server + both simulators + driver), split by thread: srv = server runtime and SQLite workers, sims = simulator runtime incl. the frame probe",
-    "RSS/call: (VmRSS with N calls live - VmRSS before) / N; includes both simulators' per-call state and the probe, not only the server",
-    "lost: frames sent during the window that never arrived; whole-call: sent - received over each call's life (agent->callee loses the frames in flight at hang-up by design)",
-];
-
 fn print_header() {
     println!(
-        "{:>6} {:>5} {:>6} | {:>6} {:>5} {:>5} | {:>8} | {:>23} | {:>23} | {:>9} | {:>13} | {:>5}",
+        "{:>5} {:>8} | {:>5} {:>7} | {:>9} {:>6} | {:>6} | {:>17} | {:>17} | {:>8}",
         "N",
+        "server",
         "live",
-        "ramp s",
+        "refused",
+        "CPU/frame",
+        "ratio",
         "CPU%",
-        "srv",
-        "sims",
-        "RSS/call",
-        "callee->agent p50/p99/max",
-        "agent->callee p50/p99/max",
-        "lost win",
-        "lost whole",
-        "pace%"
+        "callee->agent p50/p99",
+        "agent->callee p50/p99",
+        "RSS/call"
     );
 }
 
-fn print_row(r: &RunResult) {
-    let lat = |d: &run::Direction| match &d.latency {
-        Some(l) => format!("{:.3}/{:.3}/{:.1} ms", l.p50_ms, l.p99_ms, l.max_ms),
+fn print_pair(pair: &[RunResult]) {
+    let base = pair
+        .iter()
+        .find(|r| r.settings.system == System::Minimal)
+        .map(|r| r.cpu_us_per_frame);
+    let lat = |l: &Option<run::Latency>| match l {
+        Some(l) => format!("{:.2}/{:.2} ms", l.p50_ms, l.p99_ms),
         None => "-".into(),
     };
-    let (c, a) = (&r.callee_to_agent, &r.agent_to_callee);
-    println!(
-        "{:>6} {:>5} {:>6.1} | {:>6.1} {:>5.1} {:>5.1} | {:>5.1} KiB | {:>23} | {:>23} | {:>4}/{:<4} | {:>6}/{:<6} | {:>5.1}",
-        r.settings.calls,
-        r.calls_live,
-        r.ramp_secs,
-        r.cpu_percent,
-        r.cpu_server_percent,
-        r.cpu_sims_percent,
-        r.rss_per_call_kib,
-        lat(c),
-        lat(a),
-        c.lost_in_window,
-        a.lost_in_window,
-        c.sent_total.saturating_sub(c.received_total),
-        a.sent_total.saturating_sub(a.received_total),
-        r.callee_pacing_percent,
-    );
-    if r.place_errors + r.ended_early + r.hangup_errors + r.not_ended > 0
-        || c.unmatched + a.unmatched > 0
-    {
+    for r in pair {
+        let ratio = match base {
+            Some(b) if b > 0.0 => format!("{:.2}x", r.cpu_us_per_frame / b),
+            _ => "-".into(),
+        };
         println!(
-            "       ! place errors {}, ended early {}, hang-up errors {}, not ended {}, unmatched {}/{}",
-            r.place_errors, r.ended_early, r.hangup_errors, r.not_ended, c.unmatched, a.unmatched
+            "{:>5} {:>8} | {:>5} {:>7} | {:>6.2} us {:>6} | {:>6.1} | {:>17} | {:>17} | {:>5.1} KiB",
+            r.settings.calls,
+            format!("{:?}", r.settings.system).to_lowercase(),
+            r.calls_live,
+            r.refused,
+            r.cpu_us_per_frame,
+            ratio,
+            r.cpu_percent,
+            lat(&r.callee_to_agent),
+            lat(&r.agent_to_callee),
+            r.rss_per_call_kib,
         );
-    }
-}
-
-fn print_notes() {
-    for n in NOTES {
-        println!("  - {n}");
     }
 }

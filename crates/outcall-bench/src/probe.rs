@@ -35,6 +35,8 @@ struct FlowState {
     received_in_window: u64,
     /// Reads with nothing in flight (would mean a frame appeared from nowhere).
     unmatched: u64,
+    /// When the first frame was sent (the callee's first follows Twilio's `start`).
+    first_sent: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -125,6 +127,20 @@ impl Probe {
             .sum()
     }
 
+    /// Per call, when its first callee frame was sent: right after Twilio's `start`.
+    pub fn first_callee_frames(&self) -> HashMap<String, Instant> {
+        let mut out = HashMap::new();
+        for shard in &self.shards {
+            let s = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for (call, flows) in &s.calls {
+                if let Some(at) = flows[0].first_sent {
+                    out.insert(call.clone(), at);
+                }
+            }
+        }
+        out
+    }
+
     /// Per flow: the totals, and every latency of a window frame (µs, unsorted).
     pub fn collect(&self) -> [(FlowTotals, Vec<u32>); 2] {
         let mut out: [(FlowTotals, Vec<u32>); 2] = Default::default();
@@ -158,6 +174,7 @@ impl FrameProbe for Probe {
         };
         let f = &mut state[index(flow)];
         f.sent += 1;
+        f.first_sent.get_or_insert(at);
         f.sent_in_window += u64::from(counted);
         f.in_flight.push_back((at, counted));
     }

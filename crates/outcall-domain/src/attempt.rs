@@ -6,6 +6,7 @@
 //!     └──Release/Defer──┘  └──Skip──▶ Final │ ├──Refused (4xx)──▶ Waiting (retry) / Final
 //!     ▲                                     │ └──Unconfirmed──▶ Final
 //!     └───────────NotSent (never reached Twilio, or Twilio has no call)──┘
+//!  Placed ──NotItsCall (a previous attempt's call, from old data)──▶ Sent
 //!  any leased stage ──TakeOver (lease expired)──▶ same stage, new owner
 //!  any leased stage ──Renew──▶ same stage, later expiry
 //! ```
@@ -75,6 +76,9 @@ pub enum Event<'a> {
     },
     /// Sent, and whether a call exists cannot be known: never dialled again.
     Unconfirmed,
+    /// The call recorded on the attempt is another attempt's (written before claims
+    /// cleared `lastCallSid`): the attempt is only sent, and is settled as such.
+    NotItsCall { call_sid: &'a str },
     /// Another process takes over an attempt whose lease expired by `now`.
     TakeOver {
         owner: &'a str,
@@ -98,6 +102,7 @@ impl Event<'_> {
             Self::Placed { .. } => "placed",
             Self::Ended { .. } => "ended",
             Self::Unconfirmed => "unconfirmed",
+            Self::NotItsCall { .. } => "not-its-call",
             Self::TakeOver { .. } => "take-over",
             Self::Renew { .. } => "renew",
         }
@@ -305,6 +310,18 @@ impl<'a> Attempt<'a> {
                     ..self.release(DialStatus::Failed)
                 },
             ),
+            (Event::NotItsCall { call_sid }, Stage::Placed) => {
+                if self.cc.last_call_sid.as_deref() != Some(call_sid) {
+                    return Err(Refused::OtherCall);
+                }
+                (
+                    Stage::Sent,
+                    AttemptStep {
+                        last_call_sid: Field::Clear,
+                        ..AttemptStep::to(DialStatus::Dialing, LeaseStep::Keep)
+                    },
+                )
+            }
             (
                 Event::TakeOver {
                     owner,

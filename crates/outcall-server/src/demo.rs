@@ -128,7 +128,8 @@ pub async fn run(
     let faults = args.faults;
     let fault_seed = args.fault_seed;
     let removed_key = key_path.clone();
-    let served = crate::serve(config, shutdown, move |state| {
+    let signals = Box::pin(futures::stream::once(shutdown));
+    let served = crate::serve(config, signals, move |state| {
         // Read at start-up: the file is not needed any more.
         let _ = std::fs::remove_file(&removed_key);
         eleven.set_webhook_url(format!("{}/webhooks/elevenlabs", state.public_url));

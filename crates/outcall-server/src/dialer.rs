@@ -84,9 +84,9 @@ pub fn classify(e: &TwilioError) -> DialFailure {
         },
         TwilioError::Api { status, .. } if (400..500).contains(status) => DialFailure::Refused,
         TwilioError::Api { .. } => DialFailure::MaybeSent,
-        TwilioError::Transport(t) if t.is_connect() || t.is_builder() => {
-            DialFailure::NotSent { retry_after: None }
-        }
+        TwilioError::Transport(t) if t.is_connect() => DialFailure::NotSent { retry_after: None },
+        // A request that could not even be built would fail the same way every time.
+        TwilioError::Transport(t) if t.is_builder() => DialFailure::Refused,
         TwilioError::Transport(_) | TwilioError::BadResponse { .. } => DialFailure::MaybeSent,
         TwilioError::Config(_) => DialFailure::Refused,
     }
@@ -145,11 +145,18 @@ pub async fn record(
     let p = p.clone();
 
     let mut call = Call::new(&resource.sid, &p.from, &p.to);
-    call.status = resource
+    let status: CallStatus = resource
         .status
         .as_str()
         .parse()
         .unwrap_or(CallStatus::Queued);
+    // A call found already ended is stored as queued and its end applied as a status
+    // update, so its end time and outcome are derived as a callback's would be.
+    call.status = if status.is_terminal() {
+        CallStatus::Queued
+    } else {
+        status
+    };
     call.prompt = p.prompt;
     call.first_message = p.first_message;
     call.dynamic_variables = p.dynamic_variables;
@@ -158,6 +165,8 @@ pub async fn record(
     call.campaign_id = p.campaign_id;
     call.contact_id = p.contact_id;
     call.attempt_id = p.attempt_id;
+    // The media bridge's hook: the signed URL is fetched now, while the phone rings.
+    state.bridge.placed(state, &call);
     let call = match state.store.insert_call(call).await {
         Ok(call) => call,
         // A status callback overtook us and recorded the call first: keep that record.
@@ -169,6 +178,20 @@ pub async fn record(
         Err(e) => return Err(e),
     };
     state.bus.call("new_call", &call.call_sid, &call);
+    if status.is_terminal() && !call.status.is_terminal() {
+        let update = outcall_domain::StatusUpdate {
+            duration: resource.duration_secs().map(|d| d as i64),
+            ..outcall_domain::StatusUpdate::to(status)
+        };
+        if let Some((ended, _)) = state
+            .store
+            .update_call_status(&call.call_sid, &update)
+            .await?
+        {
+            crate::routes::calls::publish_status(state, &ended);
+            return Ok(ended);
+        }
+    }
     Ok(call)
 }
 
@@ -189,5 +212,98 @@ async fn create_call_once(
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use outcall_twilio::{ApiError, CreateCall, TwilioClient, TwilioConfig};
+
+    use super::*;
+
+    fn api(status: u16, retry_after: Option<Duration>) -> TwilioError {
+        TwilioError::Api {
+            status,
+            error: ApiError {
+                code: None,
+                message: "m".into(),
+                more_info: None,
+                status: Some(status),
+            },
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn twilios_answers_say_whether_a_call_exists() {
+        let after = Some(Duration::from_secs(3));
+        assert_eq!(
+            classify(&api(429, after)),
+            DialFailure::NotSent { retry_after: after }
+        );
+        assert_eq!(classify(&api(400, None)), DialFailure::Refused);
+        assert_eq!(classify(&api(404, None)), DialFailure::Refused);
+        assert_eq!(classify(&api(500, None)), DialFailure::MaybeSent);
+        assert_eq!(classify(&api(503, after)), DialFailure::MaybeSent);
+        let unreadable = TwilioError::BadResponse {
+            status: 201,
+            detail: "x".into(),
+        };
+        assert_eq!(classify(&unreadable), DialFailure::MaybeSent);
+    }
+
+    fn client(base: &str, timeout: Duration) -> TwilioClient {
+        let mut config = TwilioConfig::new(base, "AC123", "token");
+        config.request_timeout = timeout;
+        TwilioClient::new(config).expect("client")
+    }
+
+    fn request() -> CreateCall {
+        CreateCall::new("+14155550100", "+15005550006", "http://127.0.0.1/voice")
+    }
+
+    /// What reqwest reports, over real sockets: a refused connection is a connect
+    /// error (nothing was sent); a request that was written and never answered is a
+    /// timeout that is not a connect error (it may have created a call).
+    #[tokio::test]
+    async fn transport_failures_tell_refused_from_unanswered() {
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = closed.local_addr().expect("addr");
+        drop(closed);
+        let refused = client(&format!("http://{addr}"), Duration::from_secs(5))
+            .create_call(&request())
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(
+            classify(&refused),
+            DialFailure::NotSent { retry_after: None },
+            "{refused:?}"
+        );
+
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = silent.local_addr().expect("addr");
+        let held = tokio::spawn(async move {
+            let (mut socket, _) = silent.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            // Reads the request, then never answers.
+            let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut buf).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let unanswered = client(&format!("http://{addr}"), Duration::from_millis(300))
+            .create_call(&request())
+            .await
+            .expect_err("never answered");
+        assert_eq!(
+            classify(&unanswered),
+            DialFailure::MaybeSent,
+            "{unanswered:?}"
+        );
+        held.abort();
     }
 }

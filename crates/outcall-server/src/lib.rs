@@ -14,6 +14,8 @@
 //! - [`dnc`]: do-not-call by number (the list, and do-not-call contacts).
 //! - [`sheets`]: Google Sheets: campaign imports from a sheet, results written back.
 //! - [`web`]: the embedded dashboard at `/`.
+//! - [`bridge`]: the media bridge between Twilio and the ElevenLabs agent.
+//! - [`drain`]: graceful shutdown with live calls, and the start-up reconciliation.
 //! - [`launch`]: serve on a given listener until a shutdown future resolves.
 
 pub mod agent;
@@ -29,6 +31,7 @@ pub mod contacts;
 pub mod demo;
 pub mod dialer;
 pub mod dnc;
+pub mod drain;
 pub mod engine;
 pub mod envelope;
 pub mod error;
@@ -80,6 +83,10 @@ pub struct AppState {
     pub engine: Arc<engine::Engine>,
     /// Live events for Socket.IO and SSE clients.
     pub realtime: realtime::Realtime,
+    /// The media bridge's settings and the calls it is making ready.
+    pub bridge: Arc<bridge::Bridge>,
+    /// The shutdown phase: checked before every new call.
+    pub drain: Arc<drain::Drain>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -128,6 +135,8 @@ impl AppState {
             public_url: public_url.trim_end_matches('/').into(),
             engine: Arc::new(engine::Engine::new(&config.engine)),
             realtime: realtime::Realtime::new(&config.realtime, store_is_mongodb),
+            bridge: Arc::new(bridge::Bridge::new(config.bridge.clone())),
+            drain: Arc::new(drain::Drain::default()),
         })
     }
 
@@ -218,11 +227,13 @@ pub async fn launch(
     }
 }
 
-/// `outcall serve`: opens the store, binds `HOST:PORT`, and serves until `shutdown`.
-/// `on_listening` sees the state once the address is known (the demo uses it).
+/// `outcall serve`: opens the store, binds `HOST:PORT`, and serves until the
+/// shutdown. `signals` yields once per SIGTERM (or Ctrl-C): the first starts the
+/// drain ([`drain`]), a second ends the live calls at once. `on_listening` sees the
+/// state once the address is known (the demo uses it).
 pub async fn serve(
     config: ServerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    signals: impl futures::Stream<Item = ()> + Send + Unpin + 'static,
     on_listening: impl FnOnce(&AppState),
 ) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -254,13 +265,24 @@ pub async fn serve(
         "outcall listening on http://{local}"
     );
     on_listening(&state);
+    // Calls a crash left open are settled from Twilio, off the start-up path.
+    let reconciling = state.clone();
+    tokio::spawn(async move { drain::reconcile(&reconciling).await });
     let engine = engine::spawn(state.clone());
     let writeback = sheets::spawn_writeback(&state);
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let draining = state.clone();
+    let shutdown = async move {
+        let mut signals = signals;
+        next_signal(&mut signals).await;
+        drain::run(draining, grace, next_signal(&mut signals)).await;
+        tracing::info!("live calls settled; stopping the HTTP server");
+    };
     launch(
         listener,
         app(state, config.body_limit_bytes),
         shutdown,
-        Duration::from_secs(config.shutdown_grace_secs),
+        HTTP_GRACE,
     )
     .await?;
     if let Some(engine) = engine {
@@ -272,6 +294,16 @@ pub async fn serve(
     tracing::info!("outcall stopped");
     Ok(())
 }
+
+/// The next signal; a stream that ends without one (the demo's) never resolves.
+async fn next_signal(signals: &mut (impl futures::Stream<Item = ()> + Unpin)) {
+    if futures::StreamExt::next(signals).await.is_none() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// After the calls are settled, how long in-flight HTTP requests may take.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
 
 /// `EVENT_RETENTION_DAYS`: deletes older call events hourly. On MongoDB a TTL index does
 /// the same work server-side; the purge then finds nothing left to delete.

@@ -91,7 +91,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    outcall_server::serve(config, shutdown_signal(), |_| {}).await
+    outcall_server::serve(config, shutdown_signals(), |_| {}).await
+}
+
+/// One item per Ctrl-C or SIGTERM: the first drains live calls, a second ends them.
+fn shutdown_signals() -> impl futures::Stream<Item = ()> + Send + Unpin + 'static {
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(not(unix))]
+    let term: Option<()> = None;
+    Box::pin(futures::stream::unfold(term, |mut term| async move {
+        #[cfg(unix)]
+        let sigterm = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let sigterm = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            () = sigterm => {},
+        }
+        Some(((), term))
+    }))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -154,6 +154,10 @@ fn every_stage_and_event_has_one_answer() {
         ),
         (Event::Unconfirmed, [None, None, Some(Final), None, None]),
         (
+            Event::NotItsCall { call_sid: "CA1" },
+            [None, None, None, Some(Sent), None],
+        ),
+        (
             Event::TakeOver {
                 owner: "b",
                 now: late,
@@ -431,6 +435,22 @@ fn skip_and_defer_release_without_an_attempt() {
 }
 
 #[test]
+fn a_previous_attempts_call_left_on_old_data_is_forgotten() {
+    // Written before claims cleared `lastCallSid`: a retry's claim kept the old call.
+    let mut cc = in_stage(Stage::Sent);
+    cc.last_call_sid = Some("CAold".into());
+    assert_eq!(Stage::of(&cc), Stage::Placed);
+    assert_eq!(
+        Attempt::of(&cc).transition(Event::NotItsCall { call_sid: "CAnew" }),
+        Err(Refused::OtherCall)
+    );
+    let attempts = cc.attempts;
+    go(&mut cc, Event::NotItsCall { call_sid: "CAold" });
+    assert_eq!((Stage::of(&cc), cc.attempts), (Stage::Sent, attempts));
+    assert_eq!(cc.last_call_sid, None);
+}
+
+#[test]
 fn renew_keeps_the_owner_and_moves_the_expiry() {
     let mut cc = in_stage(Stage::Sent);
     let later = t0() + secs(600);
@@ -441,6 +461,8 @@ fn renew_keeps_the_owner_and_moves_the_expiry() {
 
 // --- Properties over random histories ------------------------------------------
 
+/// Every event but `NotItsCall`: a repair for old data the machine never writes
+/// (a previous attempt's call on a new attempt), covered by its own tests.
 #[derive(Debug, Clone)]
 enum Op {
     Claim,

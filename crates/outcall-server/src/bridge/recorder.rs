@@ -1,5 +1,5 @@
-//! Writes what the bridge learns (the conversation id, each utterance) to the store,
-//! off the audio path. The bridge hands notes over a bounded channel with `try_send`:
+//! Writes what the bridge learns (the conversation id, each utterance, call events
+//! such as DTMF or a failed conversation) to the store, off the audio path. The bridge hands notes over a bounded channel with `try_send`:
 //! if the store falls behind and the channel fills, a note is dropped and counted,
 //! never waited for. The post-call webhook later brings the authoritative transcript.
 
@@ -20,6 +20,8 @@ const CAPACITY: usize = 64;
 pub enum Note {
     ConversationStarted(String),
     Turn(Turn),
+    /// A call event (`dtmf`, `conversation-failed`), published once stored.
+    Event(&'static str, Map<String, serde_json::Value>),
 }
 
 #[derive(Debug)]
@@ -57,6 +59,7 @@ async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<N
                 turns.push(turn);
                 save_turns(&state, &call_sid, &turns, TranscriptStatus::Live).await
             }
+            Note::Event(kind, data) => event(&state, &call_sid, kind, data).await,
         };
         if let Err(e) = result {
             tracing::warn!(%call_sid, error = %e, "could not store a live transcript note");
@@ -67,6 +70,21 @@ async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<N
     {
         tracing::warn!(%call_sid, error = %e, "could not close the live transcript");
     }
+}
+
+async fn event(
+    state: &AppState,
+    call_sid: &str,
+    kind: &'static str,
+    data: Map<String, serde_json::Value>,
+) -> outcall_store::StoreResult<()> {
+    let event = state
+        .store
+        .insert_event(CallEvent::new(call_sid, kind, data))
+        .await?;
+    // Published after the write: cached call details show the event now.
+    state.bus.call("event_added", call_sid, &event);
+    Ok(())
 }
 
 async fn conversation_started(

@@ -358,10 +358,34 @@ pub(super) async fn check_expired(state: &AppState, campaign: &Campaign) -> Stor
     Ok(())
 }
 
+/// A placed attempt whose recorded call is another attempt's (left by a claim made
+/// before claims cleared `lastCallSid`): it is only sent, and is settled as such.
+async fn forget_stale_call(state: &AppState, cc: CampaignContact) -> StoreResult<CampaignContact> {
+    let Some(sid) = cc
+        .last_call_sid
+        .clone()
+        .filter(|_| Stage::of(&cc) == Stage::Placed)
+    else {
+        return Ok(cc);
+    };
+    let Some(call) = state.store.get_call(&sid).await? else {
+        return Ok(cc);
+    };
+    let attempt = cc.lease.as_ref().map(|l| l.attempt_id.as_str());
+    if call.attempt_id.is_none() || call.attempt_id.as_deref() == attempt {
+        return Ok(cc);
+    }
+    tracing::warn!(contact = %cc.contact_id, call_sid = %sid, "forgot a previous attempt's call on this attempt");
+    Ok(apply(state, &cc, Event::NotItsCall { call_sid: &sid })
+        .await?
+        .map_or(cc, |(cc, _)| cc))
+}
+
 async fn settle(state: &AppState, campaign: &Campaign, cc: CampaignContact) -> StoreResult<()> {
     let Some(attempt_id) = cc.lease.as_ref().map(|l| l.attempt_id.clone()) else {
         return Ok(());
     };
+    let cc = forget_stale_call(state, cc).await?;
     match Stage::of(&cc) {
         Stage::Claimed => {
             tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, "released an attempt that was never dialled");
@@ -500,7 +524,12 @@ async fn settle_sent(
                     apply(state, &cc, Event::Unconfirmed).await?;
                     state.engine.wake();
                 } else {
+                    // Its call may be live: the renewed lease keeps its slot taken.
                     tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "cannot ask Twilio about the dial yet, checking again when its lease expires: {e}");
+                    let renew = Event::Renew {
+                        expires_at: now() + state.engine.attempt_lease,
+                    };
+                    apply(state, &cc, renew).await?;
                 }
                 return Ok(());
             }

@@ -59,6 +59,11 @@ impl DialGate {
     pub(crate) async fn open(&self) -> StoreResult<Option<Campaign>> {
         let engine = &self.state.engine;
         engine.call_slot().await;
+        // A draining process places no new call (SIGTERM): the dial goes back untouched.
+        if self.state.drain.is_draining() {
+            self.set(Passage::Refused);
+            return Ok(None);
+        }
         let t = now();
         let opened = self
             .state

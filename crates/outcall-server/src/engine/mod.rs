@@ -133,7 +133,10 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
         let mut runners: HashMap<ObjectId, JoinHandle<()>> = HashMap::new();
         loop {
             runners.retain(|_, r| !r.is_finished());
-            if let Err(e) = schedule(&state, &mut runners).await {
+            // Draining: no runner starts (and running ones stop before their next dial).
+            if !state.drain.is_draining()
+                && let Err(e) = schedule(&state, &mut runners).await
+            {
                 tracing::warn!("campaign engine: {e}");
             }
             state.engine.woken_or(state.engine.tick).await;

@@ -81,6 +81,10 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
     if start_at > now() {
         return Ok(Next::Wait(until(start_at, engine.tick)));
     }
+    // A draining process places no new call (the media bridge's shutdown hook).
+    if state.drain.is_draining() {
+        return Ok(Next::Stop);
+    }
     let t = now();
     let claim = Claim {
         owner: engine.owner.clone(),

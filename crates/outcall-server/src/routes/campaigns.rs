@@ -543,7 +543,7 @@ async fn hang_up_live_calls(state: &AppState, id: ObjectId) -> ApiResult<u64> {
         let calls = state.store.list_calls(&filter, &req).await?;
         let last = calls.items.len() < 100;
         for call in calls.items.iter().filter(|c| !c.status.is_terminal()) {
-            crate::bridge::relay::hang_up_if_live(state, &call.call_sid).await;
+            crate::bridge::session::hang_up_if_live(state, &call.call_sid).await;
             n += 1;
         }
         if last {

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use outcall_domain::contact::Contact;
-use outcall_sim::twilio::{CreateFault, CreateRule, Scenario, ScenarioBook, SimLog, TwilioSim};
+use outcall_sim::twilio::{
+    CallbackFault, CallbackRule, CreateFault, CreateRule, Scenario, ScenarioBook, SimLog, TwilioSim,
+};
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
@@ -226,4 +228,157 @@ async fn dials_that_never_reached_twilio_are_dialled_again() {
     assert_eq!(tries, 6, "five 429s, each dialled again, then the call");
     assert_eq!(stats(&s, &a).await["callsPlaced"], json!(1));
     assert_eq!(stats(&s, &b).await["callsPlaced"], json!(1));
+}
+
+/// A maybe-sent dial: Twilio created the call, but the connection closed before its
+/// answer, and none of its callbacks arrive. The engine finds the call in Twilio's
+/// call list (to the number, since the dial), adopts it as the attempt's, reads its
+/// end from Twilio, and the contact ends with the call's real outcome, not
+/// `unconfirmed`, dialled once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_answer_was_lost_is_found_in_twilio_and_adopted() {
+    let lost = number(20);
+    let (s, sim) = start(ScenarioBook::all(Scenario::Busy)).await;
+    sim.faults()
+        .on_create(CreateRule::to(&lost).fault(CreateFault::AnswerLost))
+        .on_callback(
+            CallbackRule::any()
+                .to(&lost)
+                .always()
+                .fault(CallbackFault::Drop),
+        );
+    let settings = json!({"callDelay": 0.005, "maxConcurrentCalls": 1, "retryCount": 0});
+    let id = run_campaign(&s, settings, std::slice::from_ref(&lost)).await;
+
+    let contacts = completed(&s, &id, Duration::from_secs(30)).await;
+    let cc = &contacts[&lost];
+    assert_eq!(cc["status"], json!("failed"), "{cc}");
+    assert_eq!(
+        cc["lastResult"],
+        json!("busy"),
+        "the call's own outcome: {cc}"
+    );
+    assert_eq!(cc["attempts"], json!(1), "{cc}");
+    let log = sim.log();
+    assert_eq!(creates_to(&log, &lost), (1, 1), "dialled once");
+    let created = log.calls_created().next().and_then(|c| c.call_sid.clone());
+    assert_eq!(cc["lastCallSid"].as_str(), created.as_deref());
+    let calls = s.get(&format!("/api/db/calls?campaignId={id}")).await;
+    assert_eq!(calls.column("callSid"), vec![created.unwrap_or_default()]);
+    assert_eq!(calls.items()[0]["status"], json!("busy"));
+    assert_eq!(stats(&s, &id).await["callsPlaced"], json!(1));
+}
+
+/// Defect 1's stuck state as earlier versions left it in the database (also across a
+/// restart): a retry's attempt `dialing`, sent, its lease expired, still carrying the
+/// previous attempt's ended call. The check on the expired lease forgets that call,
+/// finds no call of its own in Twilio, puts the contact back and dials it: the
+/// campaign completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_left_stuck_by_the_old_retry_bug_is_recovered() {
+    use outcall_domain::call::{Call, CallStatus};
+    use outcall_domain::campaign_contact::{CampaignContact, DialStatus, Lease};
+    use outcall_domain::{ObjectId, time};
+
+    let stuck = number(30);
+    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let answer = s
+        .post(
+            "/api/db/campaigns",
+            json!({"name": "Stuck", "prompt": "Hello.", "settings": {
+                "callDelay": 0.005, "maxConcurrentCalls": 1,
+                "retryCount": 2, "retryDelay": 0.05, "retryOn": ["busy"],
+            }}),
+        )
+        .await;
+    let id = answer.data()["_id"].as_str().expect("_id").to_string();
+    let campaign: ObjectId = id.parse().expect("object id");
+    let contact = s
+        .store
+        .insert_contact(Contact::new(stuck.clone()))
+        .await
+        .expect("insert contact");
+    let mut old = Call::new("CA00000000000000000000000000000old", "+15005550006", &stuck);
+    old.status = CallStatus::Busy;
+    old.campaign_id = Some(campaign);
+    old.contact_id = Some(contact.id);
+    old.attempt_id = Some("A-first".into());
+    s.store.insert_call(old).await.expect("insert call");
+    let an_hour_ago = time::now() - chrono::Duration::hours(1);
+    let mut cc = CampaignContact::new(campaign, contact.id, stuck.clone());
+    cc.status = DialStatus::Dialing;
+    cc.attempts = 1;
+    cc.last_call_sid = Some("CA00000000000000000000000000000old".into());
+    cc.last_result = Some("busy".into());
+    cc.dialled_at = Some(an_hour_ago);
+    cc.lease = Some(Lease {
+        owner: "a-process-long-gone".into(),
+        attempt_id: "A-retry".into(),
+        expires_at: an_hour_ago,
+    });
+    s.store
+        .upsert_campaign_contact(cc)
+        .await
+        .expect("upsert campaign contact");
+    let started = s
+        .post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(started.status.as_u16(), 200, "{started:?}");
+
+    let contacts = completed(&s, &id, Duration::from_secs(30)).await;
+    let cc = &contacts[&stuck];
+    assert_eq!(cc["status"], json!("completed"), "{cc}");
+    assert_eq!(
+        cc["attempts"],
+        json!(2),
+        "the old call and the new one: {cc}"
+    );
+    let log = sim.log();
+    assert_eq!(creates_to(&log, &stuck), (1, 1), "dialled once more");
+    assert_ne!(
+        log.creates[0].attempt_id.as_deref(),
+        Some("A-retry"),
+        "the stuck attempt was never dialled again: a new attempt was"
+    );
+}
+
+/// A maybe-sent dial (a 500) while Twilio then cannot be reached at all: the attempt
+/// stays leased (its slot held, never `unconfirmed`), is checked again when its lease
+/// expires, and once Twilio's call list shows no call it goes back to the queue and
+/// is dialled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
+    let n = number(40);
+    let (sim, mut flags) =
+        crate::campaigns::fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    flags.push("--attempt-lease-secs=2".into());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+    sim.faults()
+        .on_create(CreateRule::to(&n).fault(CreateFault::ServerError { status: 503 }));
+    let settings = json!({"callDelay": 0.005, "maxConcurrentCalls": 1, "retryCount": 0});
+    let id = run_campaign(&s, settings, std::slice::from_ref(&n)).await;
+
+    // Right after the 503, Twilio goes out of reach for longer than the lease.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.log().creates.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never dialled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sim.faults().refuse_for(Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = s.get(&format!("/api/db/campaigns/{id}/contacts")).await;
+    assert_eq!(
+        during.items()[0]["status"],
+        json!("dialing"),
+        "still leased while Twilio cannot be asked: {during:?}"
+    );
+
+    let contacts = completed(&s, &id, Duration::from_secs(40)).await;
+    let cc = &contacts[&n];
+    assert_eq!(cc["status"], json!("completed"), "{cc}");
+    assert_eq!(cc["attempts"], json!(1), "{cc}");
+    let log = sim.log();
+    assert_eq!(creates_to(&log, &n), (2, 1), "the 503, then the call");
+    one_call_per_attempt(&log);
 }

@@ -50,6 +50,9 @@ pub struct SimConversation {
     /// its `type` (what the webhook echoes back).
     pub client_data: Value,
     pub started_at: DateTime<Utc>,
+    /// When the client data arrived, on the process's monotonic clock (benchmarks
+    /// time the pickup from Twilio's `start` to here).
+    pub initiated_at: std::time::Instant,
     /// Valid `user_audio_chunk` frames received.
     pub user_audio_frames: u64,
     /// `user_audio_chunk` frames that were not base64 (ignored).
@@ -111,6 +114,7 @@ impl Registry {
             agent_id,
             client_data,
             started_at: Utc::now(),
+            initiated_at: std::time::Instant::now(),
             user_audio_frames: 0,
             invalid_audio_frames: 0,
             transcript: Vec::new(),

@@ -15,6 +15,7 @@
 
 mod audio;
 mod conversation;
+mod faults;
 mod rest;
 mod script;
 mod session;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 pub use audio::{FRAME, FRAME_BYTES};
 pub use conversation::{EndedBy, SimConversation};
+pub use faults::{Delay, ElevenLabsFaults, SocketStats};
 pub use script::{AgentScript, AgentTimings};
 
 use crate::probe::FrameProbe;
@@ -49,6 +51,8 @@ pub struct ElevenLabsSimConfig {
     /// the agent's audio frames back (benchmarks timing the server under test want
     /// this). Off by default.
     pub tcp_nodelay: bool,
+    /// Latency and faults to inject (none by default).
+    pub faults: ElevenLabsFaults,
 }
 
 impl Default for ElevenLabsSimConfig {
@@ -62,6 +66,7 @@ impl Default for ElevenLabsSimConfig {
             timings: AgentTimings::default(),
             probe: None,
             tcp_nodelay: false,
+            faults: ElevenLabsFaults::default(),
         }
     }
 }
@@ -77,6 +82,8 @@ struct Shared {
     tokens: rest::Tokens,
     conversations: conversation::Registry,
     http: reqwest::Client,
+    dice: faults::Dice,
+    sockets: Mutex<SocketStats>,
 }
 
 impl Shared {
@@ -85,6 +92,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    fn sockets(&self) -> std::sync::MutexGuard<'_, SocketStats> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -107,6 +118,7 @@ impl ElevenLabsSim {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let webhook_url = config.webhook_url.take();
+        let dice = faults::Dice::new(config.faults.seed);
         let shared = Arc::new(Shared {
             config,
             webhook_url: Mutex::new(webhook_url),
@@ -114,6 +126,8 @@ impl ElevenLabsSim {
             tokens: rest::Tokens::default(),
             conversations: conversation::Registry::default(),
             http: reqwest::Client::new(),
+            dice,
+            sockets: Mutex::new(SocketStats::default()),
         });
         let app = rest::router(shared.clone());
         let nodelay = shared.config.tcp_nodelay;
@@ -168,6 +182,11 @@ impl ElevenLabsSim {
     /// Every conversation started so far (ongoing or ended), oldest first.
     pub fn conversations(&self) -> Vec<SimConversation> {
         self.shared.conversations.snapshots()
+    }
+
+    /// Every WebSocket connection so far, with or without a conversation.
+    pub fn sockets(&self) -> SocketStats {
+        self.shared.sockets().clone()
     }
 
     /// One conversation by id.

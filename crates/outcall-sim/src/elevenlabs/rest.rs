@@ -73,6 +73,17 @@ async fn signed_url(
             "Invalid API key",
         );
     }
+    tokio::time::sleep(shared.dice.delay(shared.config.faults.signed_url_delay)).await;
+    if shared
+        .dice
+        .hit(shared.config.faults.signed_url_failure_rate)
+    {
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Simulated outage of the signed-URL endpoint",
+        );
+    }
     let agent_id = query.get("agent_id").map(String::as_str).unwrap_or("");
     if agent_id != shared.config.agent_id {
         return api_error(
@@ -119,6 +130,19 @@ async fn conversation(
             "invalid_signature",
             "conversation_signature was issued for another agent",
         );
+    }
+    let faults = &shared.config.faults;
+    tokio::time::sleep(shared.dice.delay(faults.connect_delay)).await;
+    if shared.dice.hit(faults.connect_refuse_rate) {
+        return api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "Simulated refusal of the conversation socket",
+        );
+    }
+    if shared.dice.hit(faults.connect_hang_rate) {
+        // Never answered: the client's own timeout has to end the wait.
+        std::future::pending::<()>().await;
     }
     ws.read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| session::run(shared, socket, agent_id))

@@ -20,7 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::conversation::{ConversationHandle, EndedBy};
 use super::script::{AgentScript, AgentTimings};
-use super::socket::{CLOSE_WAIT, NORMAL, POLICY, close, receive_initiation};
+use super::socket::{CLOSE_WAIT, NORMAL, NoInitiation, POLICY, close, receive_initiation};
 use super::{Shared, audio, webhook};
 use crate::probe::{Flow, FrameProbe};
 
@@ -28,7 +28,22 @@ use crate::probe::{Flow, FrameProbe};
 type Ended = (EndedBy, Option<u16>);
 
 pub(super) async fn run(shared: Arc<Shared>, mut socket: WebSocket, agent_id: String) {
-    let Some((data, raw)) = receive_initiation(&mut socket).await else {
+    let opened = Instant::now();
+    shared.sockets().opened += 1;
+    let initiation = receive_initiation(&mut socket, shared.config.faults.init_timeout).await;
+    {
+        let mut stats = shared.sockets();
+        stats.seconds_before_initiation += opened.elapsed().as_secs_f64();
+        match &initiation {
+            Ok(_) => stats.initiated += 1,
+            Err(NoInitiation::ClientClosed) => stats.closed_before_initiation += 1,
+            Err(NoInitiation::AgentClosed) => {
+                stats.closed_before_initiation += 1;
+                stats.closed_by_agent_before_initiation += 1;
+            }
+        }
+    }
+    let Ok((data, raw)) = initiation else {
         return;
     };
     let conversation_id = format!("conv_{}", hex(&rand::random::<[u8; 12]>()));
@@ -61,8 +76,18 @@ pub(super) async fn run(shared: Arc<Shared>, mut socket: WebSocket, agent_id: St
         pings: VecDeque::new(),
         last_rtt_ms: None,
         probe,
+        close_at: shared
+            .config
+            .faults
+            .close_mid_call_after
+            .map(|after| started + after),
     };
-    let (ended_by, close_code) = match session.converse(conversation_id.clone()).await {
+    let outcome = if shared.dice.hit(shared.config.faults.silent_rate) {
+        session.stay_silent().await
+    } else {
+        session.converse(conversation_id.clone()).await
+    };
+    let (ended_by, close_code) = match outcome {
         Ok(never) => match never {},
         Err(ended) => ended,
     };
@@ -106,6 +131,7 @@ enum Event {
     Ping,
     Speech,
     PongOverdue,
+    Fail,
 }
 
 struct Session<'a> {
@@ -127,7 +153,12 @@ struct Session<'a> {
     last_rtt_ms: Option<u64>,
     /// The benchmark hook and this conversation's key in it.
     probe: Option<(Arc<dyn FrameProbe>, String)>,
+    /// When the agent fails mid-call (`close_mid_call_after`).
+    close_at: Option<Instant>,
 }
+
+/// Close code of a simulated agent failure.
+const INTERNAL_ERROR: u16 = 1011;
 
 impl Session<'_> {
     async fn converse(&mut self, conversation_id: String) -> Result<Infallible, Ended> {
@@ -154,8 +185,10 @@ impl Session<'_> {
                 _ = ping.tick() => Event::Ping,
                 () = until(speech_at) => Event::Speech,
                 () = until(pong_due) => Event::PongOverdue,
+                () = until(self.close_at) => Event::Fail,
             };
             match event {
+                Event::Fail => return Err(self.fail().await),
                 Event::Message(message) => self.on_message(message).await?,
                 Event::Ping => self.ping().await?,
                 Event::Speech => self.speech_step().await?,
@@ -164,6 +197,37 @@ impl Session<'_> {
                     close(&mut self.socket, POLICY, "ping timeout").await;
                     return Err((EndedBy::NoPong, Some(POLICY)));
                 }
+            }
+        }
+    }
+
+    /// The agent breaks: closes with 1011 mid-call.
+    async fn fail(&mut self) -> Ended {
+        tracing::warn!("simulated agent failure: closing the conversation");
+        close(&mut self.socket, INTERNAL_ERROR, "simulated agent failure").await;
+        (EndedBy::Agent, Some(INTERNAL_ERROR))
+    }
+
+    /// A silent agent: never speaks, never pings; it only hears the user's audio.
+    async fn stay_silent(&mut self) -> Result<Infallible, Ended> {
+        loop {
+            let message = tokio::select! {
+                message = self.socket.recv() => message,
+                () = until(self.close_at) => return Err(self.fail().await),
+            };
+            match message {
+                None | Some(Err(_)) => return Err((EndedBy::Client, None)),
+                Some(Ok(Message::Close(frame))) => {
+                    return Err((EndedBy::Client, frame.map(|f| f.code)));
+                }
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ClientMessage::UserAudioChunk(_)) =
+                        ClientMessage::parse(text.as_str())
+                    {
+                        self.conv.lock().user_audio_frames += 1;
+                    }
+                }
+                Some(Ok(_)) => {}
             }
         }
     }

@@ -7,24 +7,31 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use outcall_elevenlabs::convai::{ClientMessage, ConversationInitiationClientData};
 use serde_json::Value;
 
-/// How long the client has to send its first message.
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the peer's close frame after sending ours.
 pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub(super) const NORMAL: u16 = 1000;
 pub(super) const POLICY: u16 = 1008;
 
-/// Reads the first message; closes with 1008 unless it is the client data.
-/// Returns the parsed data and the message as JSON without its `type`.
+/// How a socket's wait for its first message ended without a conversation.
+pub(super) enum NoInitiation {
+    /// The client closed (or dropped) first.
+    ClientClosed,
+    /// The agent closed: `init_timeout` passed, or the first message was wrong.
+    AgentClosed,
+}
+
+/// Reads the first message within `init_timeout`; closes with 1008 unless it is
+/// the client data. Returns the parsed data and the message as JSON without its `type`.
 pub(super) async fn receive_initiation(
     socket: &mut WebSocket,
-) -> Option<(ConversationInitiationClientData, Value)> {
-    let first = match tokio::time::timeout(INIT_TIMEOUT, next_data_message(socket)).await {
+    init_timeout: Duration,
+) -> Result<(ConversationInitiationClientData, Value), NoInitiation> {
+    let first = match tokio::time::timeout(init_timeout, next_data_message(socket)).await {
         Ok(Some(message)) => message,
-        Ok(None) => return None,
+        Ok(None) => return Err(NoInitiation::ClientClosed),
         Err(_) => {
             close(socket, POLICY, "no conversation_initiation_client_data").await;
-            return None;
+            return Err(NoInitiation::AgentClosed);
         }
     };
     if let Message::Text(text) = &first
@@ -35,7 +42,7 @@ pub(super) async fn receive_initiation(
         if let Value::Object(map) = &mut raw {
             map.remove("type");
         }
-        return Some((data, raw));
+        return Ok((data, raw));
     }
     tracing::warn!("first ConvAI message is not conversation_initiation_client_data");
     close(
@@ -44,7 +51,7 @@ pub(super) async fn receive_initiation(
         "first message must be conversation_initiation_client_data",
     )
     .await;
-    None
+    Err(NoInitiation::AgentClosed)
 }
 
 /// The next text or binary message; `None` when the client is gone.

@@ -24,6 +24,7 @@ pub(super) async fn deliver(shared: &Shared, conv: &ConversationHandle) {
     let Some(url) = shared.webhook_url() else {
         return;
     };
+    tokio::time::sleep(shared.config.faults.webhook_delay).await;
     let snapshot = conv.snapshot();
     let body = post_call_transcription(&snapshot).to_json();
     let header = signature::sign(
@@ -53,6 +54,18 @@ pub(super) async fn deliver(shared: &Shared, conv: &ConversationHandle) {
             Ok(res) => tracing::warn!(url, status = %res.status(), attempt, "webhook refused"),
             Err(e) => tracing::warn!(url, error = %e, attempt, "webhook failed"),
         }
+    }
+    // Simulated duplicates: ElevenLabs may deliver the same event again.
+    for _ in 0..shared.config.faults.webhook_duplicates {
+        let _ = shared
+            .http
+            .post(&url)
+            .header(signature::HEADER, &header)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await;
     }
     conv.lock().webhook_delivered = Some(delivered);
 }

@@ -371,7 +371,7 @@ async fn list_calls(
         })
         .filter(|(created, _)| since.is_none_or(|s| *created >= s))
         .collect();
-    calls.sort_by(|a, b| b.0.cmp(&a.0));
+    calls.sort_by_key(|c| std::cmp::Reverse(c.0));
     let more = calls.len() > (page + 1) * size;
     let items: Vec<Value> = calls
         .into_iter()

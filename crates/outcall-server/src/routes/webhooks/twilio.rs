@@ -92,7 +92,8 @@ fn call_status(s: outcall_twilio::CallStatus) -> ApiResult<CallStatus> {
     s.as_str().parse().map_err(bad_callback)
 }
 
-/// The TwiML of an answered call: connect it to our media stream, with the call's token.
+/// The TwiML of an answered call: connect it to our media stream, with the call's
+/// token (which names the call's agent, so the stream needs no store read).
 async fn voice(
     State(state): State<AppState>,
     SignedForm(pairs): SignedForm,
@@ -102,18 +103,22 @@ async fn voice(
         .find(|(k, _)| k == "CallSid")
         .map(|(_, v)| v.clone())
         .ok_or_else(|| bad_callback("no CallSid"))?;
+    // A missed `ringing` callback must not leave the agent cold.
+    state.bridge.warmers.ringing(&call_sid);
     let auth_token = state
         .telephony
         .as_ref()
         .map(|t| t.auth_token.as_str())
         .unwrap_or_default();
+    let agent_id = crate::bridge::setup::agent_of(&state, &call_sid).await;
     let ws_base = state
         .public_url
         .replacen("https://", "wss://", 1)
         .replacen("http://", "ws://", 1);
+    let token = crate::bridge::token::issue_for(auth_token, &call_sid, agent_id.as_deref());
     let twiml = outcall_twilio::twiml::ConnectStream::new(format!("{ws_base}/media-stream"))
         .parameter("callSid", &call_sid)
-        .parameter("token", crate::bridge::token::issue(auth_token, &call_sid))
+        .parameter("token", token)
         .build();
     Ok((
         [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
@@ -128,6 +133,10 @@ async fn status(
     SignedForm(pairs): SignedForm,
 ) -> ApiResult<Response> {
     let cb = StatusCallback::parse(&pairs).map_err(bad_callback)?;
+    // The media bridge opens the agent socket on ringing, closes it on an unanswered end.
+    state
+        .bridge
+        .status(&cb.call_sid, call_status(cb.call_status)?);
     let origin = CallOrigin::from_query(query.as_deref());
     let update = StatusUpdate {
         status: call_status(cb.call_status)?,
@@ -292,7 +301,7 @@ async fn answer_the_machine(state: &AppState, call_sid: &str) -> ApiResult<()> {
     let (state, sid) = (state.clone(), call_sid.to_string());
     tokio::spawn(async move {
         match message {
-            None => crate::bridge::relay::hang_up_if_live(&state, &sid).await,
+            None => crate::bridge::session::hang_up_if_live(&state, &sid).await,
             Some(words) => {
                 let twiml = outcall_twilio::twiml::say_then_hangup(&words);
                 if let Err(e) =
@@ -300,7 +309,7 @@ async fn answer_the_machine(state: &AppState, call_sid: &str) -> ApiResult<()> {
                         .await
                 {
                     tracing::warn!(call_sid = %sid, error = %e, "could not leave the voicemail; hanging up");
-                    crate::bridge::relay::hang_up_if_live(&state, &sid).await;
+                    crate::bridge::session::hang_up_if_live(&state, &sid).await;
                 }
             }
         }
