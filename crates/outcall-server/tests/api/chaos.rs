@@ -258,7 +258,7 @@ impl Run {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| e.to_string())?;
-        let mut run = Run {
+        let run = Run {
             rng: StdRng::seed_from_u64(seed),
             sim,
             db,
