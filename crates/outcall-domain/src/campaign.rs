@@ -1,9 +1,11 @@
 //! Campaigns and their state machine.
 //!
-//! `draft → active ⇄ paused → completed | cancelled`. Every transition is applied
+//! `draft → active ⇄ paused → completed | cancelled`; the engine reopens a completed
+//! campaign when contacts to dial were added while it completed. Every transition is applied
 //! by the store as a compare-and-set on the current status, using
 //! [`CampaignAction::allowed_from`], so two requests or two processes cannot both win.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -84,6 +86,8 @@ pub enum CampaignAction {
     Stop,
     /// The engine found nothing left to dial and no call live.
     Complete,
+    /// Contacts to dial were added to the campaign while it completed: it runs again.
+    Reopen,
 }
 
 impl CampaignAction {
@@ -96,13 +100,14 @@ impl CampaignAction {
             Self::Resume => &[Paused],
             Self::Stop => &[Draft, Active, Paused],
             Self::Complete => &[Active],
+            Self::Reopen => &[Completed],
         }
     }
 
     /// The status the campaign has after this action.
     pub fn target(self) -> CampaignStatus {
         match self {
-            Self::Start | Self::Resume => CampaignStatus::Active,
+            Self::Start | Self::Resume | Self::Reopen => CampaignStatus::Active,
             Self::Pause => CampaignStatus::Paused,
             Self::Stop => CampaignStatus::Cancelled,
             Self::Complete => CampaignStatus::Completed,
@@ -128,6 +133,7 @@ impl CampaignAction {
             Self::Resume => "resume",
             Self::Stop => "stop",
             Self::Complete => "complete",
+            Self::Reopen => "reopen",
         }
     }
 }
@@ -302,6 +308,11 @@ pub struct Campaign {
     /// at a time keeps pacing and the concurrency cap exact across processes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<RunnerLease>,
+    /// The campaign's dials in flight, by attempt id: each from the status check right
+    /// before its request to Twilio until Twilio answered (or the mark expired, its
+    /// process gone). Pause and stop answer only once none is left, in any process.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dials: BTreeMap<String, DialMark>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -309,6 +320,15 @@ pub struct Campaign {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerLease {
+    pub owner: String,
+    pub expires_at: Timestamp,
+}
+
+/// One dial in flight ([`Campaign::dials`]): its process, and until when the mark
+/// holds unless that process renews it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DialMark {
     pub owner: String,
     pub expires_at: Timestamp,
 }
@@ -322,6 +342,65 @@ impl Campaign {
                 .runner
                 .as_ref()
                 .is_none_or(|r| r.owner == owner || r.expires_at <= now)
+    }
+
+    /// The status check right before a dial: if `owner` may run the campaign at `now`
+    /// ([`Self::runnable_by`]), it holds the runner lease until `expires_at`, the dial
+    /// `dial_id` is marked in flight until then, `lastExecuted` (what `callDelay` counts
+    /// from) becomes `now`, and expired marks go. `false`, changing nothing, otherwise.
+    pub fn open_dial(
+        &mut self,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> bool {
+        if !self.runnable_by(owner, now) {
+            return false;
+        }
+        self.runner = Some(RunnerLease {
+            owner: owner.to_string(),
+            expires_at,
+        });
+        self.last_executed = Some(now);
+        self.dials.retain(|_, m| m.expires_at > now);
+        self.dials.insert(
+            dial_id.to_string(),
+            DialMark {
+                owner: owner.to_string(),
+                expires_at,
+            },
+        );
+        true
+    }
+
+    /// Extends `owner`'s runner lease and its mark of `dial` (when given) until
+    /// `expires_at`, whatever the status: a paused campaign's dial still in flight keeps
+    /// its mark, so the pause keeps waiting for it. Whether anything was `owner`'s.
+    pub fn renew_runner(&mut self, owner: &str, dial: Option<&str>, expires_at: Timestamp) -> bool {
+        let mut held = false;
+        if let Some(r) = self.runner.as_mut().filter(|r| r.owner == owner) {
+            r.expires_at = expires_at;
+            held = true;
+        }
+        if let Some(m) = dial
+            .and_then(|d| self.dials.get_mut(d))
+            .filter(|m| m.owner == owner)
+        {
+            m.expires_at = expires_at;
+            held = true;
+        }
+        held
+    }
+
+    /// Twilio answered the dial: its mark goes. Whether there was one.
+    pub fn close_dial(&mut self, dial_id: &str) -> bool {
+        self.dials.remove(dial_id).is_some()
+    }
+
+    /// Whether a dial may be in flight at `now`: a mark that has not expired.
+    pub fn dialling(&self, now: Timestamp) -> bool {
+        self.dials.values().any(|m| m.expires_at > now)
     }
 
     pub fn new(name: impl Into<String>) -> Self {
@@ -343,6 +422,7 @@ impl Campaign {
             contact_ids: Vec::new(),
             call_ids: Vec::new(),
             runner: None,
+            dials: BTreeMap::new(),
             created_at: now,
             updated_at: now,
         }
@@ -465,6 +545,9 @@ impl crate::time::MillisecondTimes for Campaign {
         if let Some(r) = &mut self.runner {
             crate::time::truncate(&mut r.expires_at);
         }
+        for m in self.dials.values_mut() {
+            crate::time::truncate(&mut m.expires_at);
+        }
         crate::time::truncate(&mut self.created_at);
         crate::time::truncate(&mut self.updated_at);
     }
@@ -484,6 +567,59 @@ mod tests {
         assert_eq!(Resume.apply(Paused), Ok(Active));
         assert_eq!(Stop.apply(Paused), Ok(Cancelled));
         assert_eq!(Complete.apply(Active), Ok(Completed));
+        assert_eq!(Reopen.apply(Completed), Ok(Active));
+        assert!(Reopen.apply(Cancelled).is_err());
+        assert!(Reopen.apply(Paused).is_err());
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0).expect("time")
+    }
+
+    fn active() -> Campaign {
+        let mut c = Campaign::new("c");
+        c.status = CampaignStatus::Active;
+        c
+    }
+
+    #[test]
+    fn a_dial_opens_only_on_an_active_campaign_its_owner_may_run() {
+        let mut c = active();
+        assert!(c.open_dial("a", "d1", at(0), at(15)));
+        assert_eq!(c.last_executed, Some(at(0)));
+        assert_eq!(c.runner.as_ref().map(|r| r.owner.as_str()), Some("a"));
+        assert!(c.dialling(at(14)) && !c.dialling(at(15)));
+        // Another process, while `a` holds the lease: refused, nothing changes.
+        let before = c.clone();
+        assert!(!c.open_dial("b", "d2", at(1), at(16)));
+        assert_eq!(c, before);
+        // Paused: refused even to the owner.
+        c.status = CampaignStatus::Paused;
+        assert!(!c.open_dial("a", "d3", at(2), at(17)));
+        assert_eq!(c.dials.len(), 1);
+    }
+
+    #[test]
+    fn a_dial_mark_is_renewed_by_its_owner_whatever_the_status_and_then_closed() {
+        let mut c = active();
+        assert!(c.open_dial("a", "d1", at(0), at(15)));
+        c.status = CampaignStatus::Paused;
+        assert!(!c.renew_runner("b", Some("d1"), at(30)));
+        assert!(c.renew_runner("a", Some("d1"), at(30)));
+        assert!(c.dialling(at(29)));
+        assert_eq!(c.runner.as_ref().map(|r| r.expires_at), Some(at(30)));
+        assert!(c.close_dial("d1"));
+        assert!(!c.close_dial("d1"));
+        assert!(!c.dialling(at(0)));
+    }
+
+    #[test]
+    fn an_expired_mark_goes_when_the_next_dial_opens() {
+        let mut c = active();
+        assert!(c.open_dial("a", "d1", at(0), at(15)));
+        // `a` died; `b` takes over once the lease expired.
+        assert!(c.open_dial("b", "d2", at(20), at(35)));
+        assert_eq!(c.dials.keys().collect::<Vec<_>>(), ["d2"]);
     }
 
     #[test]
@@ -496,18 +632,23 @@ mod tests {
     }
 
     fn any_action() -> impl Strategy<Value = CampaignAction> {
-        proptest::sample::select(vec![Start, Pause, Resume, Stop, Complete])
+        proptest::sample::select(vec![Start, Pause, Resume, Stop, Complete, Reopen])
     }
 
     proptest! {
-        /// No sequence of actions leaves a final status, and a refused action changes nothing.
+        /// No sequence of actions leaves a final status, but for the engine's reopening
+        /// of a completed campaign (to active); a refused action changes nothing.
         #[test]
         fn final_statuses_stay_final(actions in proptest::collection::vec(any_action(), 0..20)) {
             let mut status = Draft;
             for a in actions {
                 let before = status;
                 match a.apply(status) {
-                    Ok(next) => { prop_assert!(!before.is_final()); status = next; }
+                    Ok(next) if before.is_final() => {
+                        prop_assert_eq!((a, before, next), (Reopen, Completed, Active));
+                        status = next;
+                    }
+                    Ok(next) => status = next,
                     Err(e) => prop_assert_eq!(e.current, before),
                 }
             }

@@ -26,6 +26,8 @@ pub enum SkipReason {
     DoNotCall,
     InvalidNumber,
     Duplicate,
+    /// The campaign's stored calling window cannot be evaluated: no dial (fail closed).
+    InvalidWindow,
 }
 
 /// A claim on one dial attempt; it expires so a dead process's claim is reclaimed.
@@ -118,28 +120,84 @@ pub struct Claim {
     pub expires_at: Timestamp,
 }
 
-/// Which attempt a step belongs to. A step applies only while the contact still holds
-/// that attempt's lease, so a late, repeated or overtaken step changes nothing.
+/// The compare half of an attempt's compare-and-set: a step applies only while the
+/// contact is still in the [`Stage`] it was read in, under the same lease (attempt id
+/// **and** owner), so a late, repeated, overtaken or taken-over step changes nothing.
+/// Built by [`crate::attempt::Attempt::transition`], never by hand.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptGuard {
-    pub attempt_id: String,
+    pub stage: Stage,
+    /// The lease the contact must hold; `None`: it must hold none.
+    pub lease: Option<LeaseKey>,
     /// Also require the lease to have expired by then: how a dead owner's attempt is
     /// taken over without racing a live one.
     pub expired_by: Option<Timestamp>,
 }
 
-impl AttemptGuard {
-    pub fn of(attempt_id: impl Into<String>) -> Self {
+/// Who holds an attempt: its id and the process that owns its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseKey {
+    pub attempt_id: String,
+    pub owner: String,
+}
+
+impl LeaseKey {
+    pub fn of(lease: &Lease) -> Self {
         Self {
-            attempt_id: attempt_id.into(),
-            expired_by: None,
+            attempt_id: lease.attempt_id.clone(),
+            owner: lease.owner.clone(),
+        }
+    }
+}
+
+impl AttemptGuard {
+    pub fn admits(&self, cc: &CampaignContact) -> bool {
+        let lease_matches = match (&self.lease, &cc.lease) {
+            (None, None) => true,
+            (Some(k), Some(l)) => {
+                k.attempt_id == l.attempt_id
+                    && k.owner == l.owner
+                    && self.expired_by.is_none_or(|t| l.expires_at <= t)
+            }
+            _ => false,
+        };
+        lease_matches && Stage::of(cc) == self.stage
+    }
+}
+
+/// Where a contact's current attempt stands, read from its stored fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// `pending` or `retry`: no attempt holds it.
+    Waiting,
+    /// `dialing`, leased, the dial not sent yet (`dialledAt` unset).
+    Claimed,
+    /// `dialing`, the dial request sent (`dialledAt`), no call known yet: it may have
+    /// rung, so it is never sent again under this attempt.
+    Sent,
+    /// `dialing` with the attempt's call (`lastCallSid`, cleared by every claim).
+    Placed,
+    /// `completed`, `failed`, `skipped` or `cancelled`.
+    Final,
+}
+
+impl Stage {
+    pub fn of(cc: &CampaignContact) -> Self {
+        match cc.status {
+            DialStatus::Pending | DialStatus::Retry => Self::Waiting,
+            DialStatus::Dialing if cc.dialled_at.is_none() => Self::Claimed,
+            DialStatus::Dialing if cc.last_call_sid.is_none() => Self::Sent,
+            DialStatus::Dialing => Self::Placed,
+            DialStatus::Completed
+            | DialStatus::Failed
+            | DialStatus::Skipped
+            | DialStatus::Cancelled => Self::Final,
         }
     }
 
-    pub fn admits(&self, cc: &CampaignContact) -> bool {
-        cc.lease.as_ref().is_some_and(|l| {
-            l.attempt_id == self.attempt_id && self.expired_by.is_none_or(|t| l.expires_at <= t)
-        })
+    /// Whether a contact in this stage holds a lease.
+    pub fn is_leased(self) -> bool {
+        matches!(self, Self::Claimed | Self::Sent | Self::Placed)
     }
 }
 
@@ -147,6 +205,8 @@ impl AttemptGuard {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LeaseStep {
     Keep,
+    /// A new attempt's lease (a claim).
+    Take(Lease),
     /// Moves the lease to `owner` until `expires_at` (same attempt).
     Renew {
         owner: String,
@@ -156,17 +216,36 @@ pub enum LeaseStep {
     Release,
 }
 
-/// One step of an attempt: dialled, deferred, skipped, finished.
+/// What a step does to one optional field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<T> {
+    Keep,
+    Set(T),
+    Clear,
+}
+
+impl<T: Clone> Field<T> {
+    fn apply(&self, to: &mut Option<T>) {
+        match self {
+            Self::Keep => {}
+            Self::Set(v) => *to = Some(v.clone()),
+            Self::Clear => *to = None,
+        }
+    }
+}
+
+/// The set half of a compare-and-set: the write of one transition. The store applies
+/// exactly this ([`AttemptStep::apply`]), atomically, when its guard admits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptStep {
     pub status: DialStatus,
     pub lease: LeaseStep,
     pub attempts_inc: i64,
     pub next_attempt_at: Option<Timestamp>,
-    pub last_call_sid: Option<String>,
+    pub last_call_sid: Field<String>,
     pub last_result: Option<String>,
     pub skip_reason: Option<SkipReason>,
-    pub dialled_at: Option<Timestamp>,
+    pub dialled_at: Field<Timestamp>,
 }
 
 impl AttemptStep {
@@ -176,21 +255,22 @@ impl AttemptStep {
             lease,
             attempts_inc: 0,
             next_attempt_at: None,
-            last_call_sid: None,
+            last_call_sid: Field::Keep,
             last_result: None,
             skip_reason: None,
-            dialled_at: None,
+            dialled_at: Field::Keep,
         }
     }
 
-    /// The step's effect; the store applies exactly this, atomically.
+    /// The step's effect on a stored contact.
     pub fn apply(&self, cc: &mut CampaignContact) {
         cc.status = self.status;
         match &self.lease {
             LeaseStep::Keep => {}
+            LeaseStep::Take(lease) => cc.lease = Some(lease.clone()),
             LeaseStep::Renew { owner, expires_at } => {
                 if let Some(l) = &mut cc.lease {
-                    l.owner = owner.clone();
+                    l.owner.clone_from(owner);
                     l.expires_at = *expires_at;
                 }
             }
@@ -200,18 +280,14 @@ impl AttemptStep {
         if self.next_attempt_at.is_some() {
             cc.next_attempt_at = self.next_attempt_at;
         }
-        if self.last_call_sid.is_some() {
-            cc.last_call_sid.clone_from(&self.last_call_sid);
-        }
+        self.last_call_sid.apply(&mut cc.last_call_sid);
         if self.last_result.is_some() {
             cc.last_result.clone_from(&self.last_result);
         }
         if self.skip_reason.is_some() {
             cc.skip_reason = self.skip_reason;
         }
-        if self.dialled_at.is_some() {
-            cc.dialled_at = self.dialled_at;
-        }
+        self.dialled_at.apply(&mut cc.dialled_at);
     }
 }
 
@@ -222,15 +298,10 @@ impl CampaignContact {
             && self.next_attempt_at.is_none_or(|t| t <= now)
     }
 
-    /// What a claim does to the contact.
+    /// The step a claim writes ([`crate::attempt::claim_step`]): the contact becomes
+    /// `dialing` under the new lease, with no trace of the previous attempt's dial.
     pub fn claim(&mut self, claim: &Claim) {
-        self.status = DialStatus::Dialing;
-        self.dialled_at = None;
-        self.lease = Some(Lease {
-            owner: claim.owner.clone(),
-            attempt_id: claim.attempt_id.clone(),
-            expires_at: claim.expires_at,
-        });
+        crate::attempt::claim_step(claim).apply(self);
     }
 }
 

@@ -1,10 +1,13 @@
 //! Contacts (`contacts`): who may be called, with tags, priority and custom fields.
+//! One contact per E.164 number in a store ([`merge_duplicates`] folds older data
+//! into that shape). Custom fields become the agent's dynamic variables, except the
+//! [reserved](RESERVED_VARIABLES) ones the call itself sets.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::id::ObjectId;
 use crate::time::Timestamp;
@@ -174,5 +177,167 @@ impl crate::time::MillisecondTimes for Contact {
         crate::time::truncate_opt(&mut self.last_contacted);
         crate::time::truncate(&mut self.created_at);
         crate::time::truncate(&mut self.updated_at);
+    }
+}
+
+/// Dynamic variables the media bridge sets from the call itself. No contact field or
+/// API input may set them: the agent's tools and the post-call webhook find the call
+/// by `call_sid`, so a forged one would write into another call.
+pub const RESERVED_VARIABLES: &[&str] = &["call_sid", "phone_number"];
+
+/// Whether `name` is a [reserved](RESERVED_VARIABLES) dynamic variable, or one of
+/// ElevenLabs' own `system__…` variables.
+pub fn is_reserved_variable(name: &str) -> bool {
+    RESERVED_VARIABLES.contains(&name) || name.starts_with("system__")
+}
+
+/// The reserved keys a map of variables or custom fields holds, in its order.
+pub fn reserved_keys(fields: &Map<String, Value>) -> Vec<String> {
+    fields
+        .keys()
+        .filter(|k| is_reserved_variable(k))
+        .cloned()
+        .collect()
+}
+
+/// The agent's dynamic variables for a call to `phone_number`: the contact's custom
+/// fields (strings, numbers and booleans; never a reserved name), its name, and the
+/// number dialled.
+pub fn dynamic_variables(contact: Option<&Contact>, phone_number: &str) -> Map<String, Value> {
+    let mut vars = Map::new();
+    if let Some(c) = contact {
+        for (k, v) in &c.custom_fields {
+            if !is_reserved_variable(k) && (v.is_string() || v.is_number() || v.is_boolean()) {
+                vars.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(n) = &c.name {
+            vars.insert("name".into(), json!(n));
+        }
+    }
+    vars.insert("phone_number".into(), json!(phone_number));
+    vars
+}
+
+/// Several contact records with one number (from before numbers were unique per
+/// store), folded into one: the oldest record keeps its id and fields; the others
+/// fill what it lacks. Do-not-call wins over any other status (then active over
+/// inactive); tags, campaigns and calls are the union, the call count the sum, the
+/// priority the highest, `lastContacted` the latest. Returns the kept contact and the
+/// ids of the records it replaces; `None` for an empty list.
+pub fn merge_duplicates(mut records: Vec<Contact>) -> Option<(Contact, Vec<ObjectId>)> {
+    records.sort_by_key(|c| (c.created_at, c.id));
+    let mut records = records.into_iter();
+    let mut keep = records.next()?;
+    let mut gone = Vec::new();
+    for other in records {
+        gone.push(other.id);
+        fn fill<T>(dst: &mut Option<T>, src: Option<T>) {
+            if dst.is_none() {
+                *dst = src;
+            }
+        }
+        fill(&mut keep.name, other.name);
+        fill(&mut keep.email, other.email);
+        fill(&mut keep.notes, other.notes);
+        fill(&mut keep.timezone, other.timezone);
+        fill(&mut keep.sheet_info, other.sheet_info);
+        keep.status = match (keep.status, other.status) {
+            (ContactStatus::DoNotCall, _) | (_, ContactStatus::DoNotCall) => {
+                ContactStatus::DoNotCall
+            }
+            (ContactStatus::Active, _) | (_, ContactStatus::Active) => ContactStatus::Active,
+            _ => ContactStatus::Inactive,
+        };
+        for t in other.tags {
+            if !keep.tags.contains(&t) {
+                keep.tags.push(t);
+            }
+        }
+        for c in other.campaign_ids {
+            if !keep.campaign_ids.contains(&c) {
+                keep.campaign_ids.push(c);
+            }
+        }
+        for c in other.call_ids {
+            if !keep.call_ids.contains(&c) {
+                keep.call_ids.push(c);
+            }
+        }
+        for (k, v) in other.custom_fields {
+            keep.custom_fields.entry(k).or_insert(v);
+        }
+        keep.call_count += other.call_count;
+        keep.priority = keep.priority.max(other.priority);
+        keep.last_contacted = keep.last_contacted.max(other.last_contacted);
+        keep.updated_at = keep.updated_at.max(other.updated_at);
+    }
+    Some((keep, gone))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn reserved_variables_never_come_from_custom_fields() {
+        let mut c = Contact::new("+14155550100");
+        c.name = Some("Ada".into());
+        c.custom_fields.insert("call_sid".into(), json!("CAforged"));
+        c.custom_fields
+            .insert("phone_number".into(), json!("+19995550000"));
+        c.custom_fields
+            .insert("system__caller_id".into(), json!("x"));
+        c.custom_fields.insert("plan".into(), json!("gold"));
+        c.custom_fields.insert("nested".into(), json!({"a": 1}));
+        let vars = dynamic_variables(Some(&c), "+14155550100");
+        assert_eq!(vars.get("call_sid"), None);
+        assert_eq!(vars.get("system__caller_id"), None);
+        assert_eq!(vars["phone_number"], json!("+14155550100"));
+        assert_eq!(vars["plan"], json!("gold"));
+        assert_eq!(vars["name"], json!("Ada"));
+        assert_eq!(vars.get("nested"), None);
+        assert_eq!(
+            reserved_keys(&c.custom_fields),
+            vec!["call_sid", "phone_number", "system__caller_id"]
+        );
+    }
+
+    #[test]
+    fn duplicates_merge_into_the_oldest_and_do_not_call_wins() {
+        let t0 = crate::time::now();
+        let (a, b) = (ObjectId::new(), ObjectId::new());
+        let mut old = Contact::new("+14155550100");
+        old.created_at = t0;
+        old.campaign_ids = vec![a];
+        old.tags = vec!["x".into()];
+        old.call_count = 2;
+        old.custom_fields.insert("plan".into(), json!("gold"));
+        let mut new = Contact::new("+14155550100");
+        new.created_at = t0 + Duration::seconds(5);
+        new.status = ContactStatus::DoNotCall;
+        new.name = Some("Ada".into());
+        new.campaign_ids = vec![b, a];
+        new.tags = vec!["y".into(), "x".into()];
+        new.call_count = 1;
+        new.priority = 7;
+        new.custom_fields.insert("plan".into(), json!("silver"));
+        new.custom_fields.insert("city".into(), json!("Oslo"));
+        let (kept, gone) = merge_duplicates(vec![new.clone(), old.clone()]).expect("merged");
+        assert_eq!(kept.id, old.id, "the oldest record stays");
+        assert_eq!(gone, vec![new.id]);
+        assert_eq!(kept.status, ContactStatus::DoNotCall);
+        assert_eq!(kept.name.as_deref(), Some("Ada"));
+        assert_eq!(kept.campaign_ids, vec![a, b]);
+        assert_eq!(kept.tags, vec!["x".to_string(), "y".to_string()]);
+        assert_eq!((kept.call_count, kept.priority), (3, 7));
+        assert_eq!(
+            kept.custom_fields["plan"],
+            json!("gold"),
+            "the oldest's value"
+        );
+        assert_eq!(kept.custom_fields["city"], json!("Oslo"));
+        assert!(merge_duplicates(Vec::new()).is_none());
     }
 }

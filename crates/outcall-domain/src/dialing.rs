@@ -1,6 +1,7 @@
 //! The campaign engine's decisions, as pure functions of their inputs: whether a
-//! contact's calling window is open (in the contact's time zone, DST-correct), what
-//! follows a finished call (retry or done), and when the next call may start.
+//! contact's calling window is open (in the contact's time zone, DST-correct; a stored
+//! window that cannot be read closes it for good), what follows a finished call (retry
+//! or done), and when the next call may start.
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Weekday};
 use chrono_tz::Tz;
@@ -123,6 +124,42 @@ pub enum WindowState {
     OpensAt(Timestamp),
     /// No allowed day (cannot happen once parsed, kept total).
     Never,
+}
+
+/// Whether a campaign contact may be dialled now, as far as its calling window says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowVerdict {
+    Open,
+    OpensAt(Timestamp),
+    /// The stored window cannot be evaluated (unknown time zone or day, a bad time,
+    /// start not before end, no day it ever opens): nobody is dialled under it. The API
+    /// refuses such windows, but migrated or hand-edited documents can hold them.
+    Invalid(String),
+}
+
+/// The calling-window rule, failing closed: no window means open; a window that
+/// cannot be read means no dial, never "open". The contact's own time zone applies
+/// when it is a known IANA name, else the window's.
+pub fn window_verdict(
+    window: Option<&CallingWindow>,
+    contact_timezone: Option<&str>,
+    now: Timestamp,
+) -> WindowVerdict {
+    let Some(w) = window else {
+        return WindowVerdict::Open;
+    };
+    let parsed = match Window::parse(w) {
+        Ok(p) => p,
+        Err(e) => return WindowVerdict::Invalid(e.to_string()),
+    };
+    let tz = contact_timezone
+        .and_then(|z| parse_timezone(z).ok())
+        .unwrap_or(parsed.timezone);
+    match parsed.state_at(tz, now) {
+        WindowState::Open => WindowVerdict::Open,
+        WindowState::OpensAt(t) => WindowVerdict::OpensAt(t),
+        WindowState::Never => WindowVerdict::Invalid("the window never opens".into()),
+    }
 }
 
 /// What follows a finished call of a campaign contact.
@@ -265,6 +302,62 @@ mod tests {
         assert!(bad("18:00", "09:00", "mon", "UTC").contains("end after"));
         assert!(bad("09:00", "17:00", "funday", "UTC").contains("funday"));
         assert!(bad("09:00", "17:00", "mon", "Mars/Olympus").contains("IANA"));
+    }
+
+    #[test]
+    fn an_unreadable_stored_window_fails_closed() {
+        let at = |start: &str, end: &str, days: &[&str], tz: &str| {
+            let w = CallingWindow {
+                start: start.into(),
+                end: end.into(),
+                days: days.iter().map(|d| d.to_string()).collect(),
+                timezone: tz.into(),
+            };
+            window_verdict(Some(&w), None, utc("2026-01-15T14:00:00Z"))
+        };
+        for verdict in [
+            at("09:00", "17:00", &[], "Mars/Olympus"),
+            at("09:00", "09:00", &[], "UTC"),
+            at("09:00", "17:00", &["funday"], "UTC"),
+            at("9", "17:00", &[], "UTC"),
+            at("18:00", "09:00", &[], "UTC"),
+        ] {
+            assert!(
+                matches!(verdict, WindowVerdict::Invalid(_)),
+                "{verdict:?} must not dial"
+            );
+        }
+        // The same window, readable, is open at that instant.
+        assert_eq!(at("09:00", "17:00", &[], "UTC"), WindowVerdict::Open);
+        assert_eq!(
+            window_verdict(None, None, utc("2026-01-15T03:00:00Z")),
+            WindowVerdict::Open,
+            "no window: always open"
+        );
+    }
+
+    #[test]
+    fn the_contacts_zone_wins_and_a_bad_one_falls_back_to_the_windows() {
+        let w = CallingWindow {
+            start: "09:00".into(),
+            end: "17:00".into(),
+            days: vec![],
+            timezone: "UTC".into(),
+        };
+        // 14:00 UTC is 09:00 in New York in January: open there; 01:00 in Sydney.
+        let t = utc("2026-01-15T14:00:00Z");
+        assert_eq!(
+            window_verdict(Some(&w), Some("America/New_York"), t),
+            WindowVerdict::Open
+        );
+        assert!(matches!(
+            window_verdict(Some(&w), Some("Australia/Sydney"), t),
+            WindowVerdict::OpensAt(_)
+        ));
+        assert_eq!(
+            window_verdict(Some(&w), Some("Nowhere/Else"), t),
+            WindowVerdict::Open
+        );
     }
 
     #[test]

@@ -10,17 +10,21 @@
 //! - [`callstats`]: daily rollups of calls, kept when calls are archived.
 //! - [`campaign`]: campaigns and their state machine.
 //! - [`contact`], [`campaign_contact`]: who is called, and per-campaign dial state.
+//! - [`attempt`]: the state machine of one dial attempt (claim to retry or final).
 //! - [`dialing`]: the campaign engine's decisions: calling windows, retries, pacing.
+//! - [`dnc`]: the number-level do-not-call list, and why a number is blocked.
 //! - [`page`]: pagination and sorting shared by every list.
 //! - [`validate`]: small validation helpers shared by the types.
 
 pub mod analytics;
+pub mod attempt;
 pub mod call;
 pub mod callstats;
 pub mod campaign;
 pub mod campaign_contact;
 pub mod contact;
 pub mod dialing;
+pub mod dnc;
 pub mod event;
 pub mod id;
 pub mod page;

@@ -1,6 +1,7 @@
 //! `outcall campaign start|pause|resume|stop ID`: the same compare-and-set transitions
-//! as the API, on the database `outcall serve` uses. A running server's engine sees the
-//! new status before its next dial.
+//! as the API, on the database `outcall serve` uses. Pause and stop return, as the API
+//! answers, once no dial of the campaign is in flight in any process: after that, no
+//! running server's engine starts a call of it.
 
 use anyhow::{Context, bail};
 use outcall_domain::{CampaignAction, ObjectId};
@@ -42,6 +43,9 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
     let store = crate::store::open(&args.store).await?;
     match store.transition_campaign(id, action).await? {
         Transition::Applied(c) => {
+            if matches!(action, CampaignAction::Pause | CampaignAction::Stop) {
+                crate::engine::await_dials(store.as_ref(), id).await?;
+            }
             if action == CampaignAction::Stop {
                 let n = store.cancel_campaign_contacts(id).await?;
                 println!(

@@ -99,7 +99,8 @@ pub struct TwilioSettings {
     pub voicemail_action: VoicemailAction,
 
     /// The message left on answering machines with `VOICEMAIL_ACTION=leave-message`.
-    #[arg(long, env = "VOICEMAIL_MESSAGE")]
+    /// Sent to Twilio as inline TwiML, which Twilio takes up to 4000 characters long.
+    #[arg(long, env = "VOICEMAIL_MESSAGE", value_parser = voicemail_message)]
     pub voicemail_message: Option<String>,
 
     /// Answering-machine detection: `detect-message-end` (waits for the beep, so a
@@ -112,12 +113,12 @@ pub struct TwilioSettings {
     )]
     pub amd_mode: AmdMode,
 
-    /// AMD: seconds to decide (Twilio's default 30).
-    #[arg(long, env = "AMD_TIMEOUT_SECS")]
+    /// AMD: seconds to decide (3-59, Twilio's default 30).
+    #[arg(long, env = "AMD_TIMEOUT_SECS", value_parser = clap::value_parser!(u32).range(3..=59))]
     pub amd_timeout_secs: Option<u32>,
 
-    /// AMD: milliseconds of speech that mean a machine greeting (Twilio's default 2400).
-    #[arg(long, env = "AMD_SPEECH_THRESHOLD_MS")]
+    /// AMD: milliseconds of speech that mean a machine greeting (1000-6000, Twilio's default 2400).
+    #[arg(long, env = "AMD_SPEECH_THRESHOLD_MS", value_parser = clap::value_parser!(u32).range(1000..=6000))]
     pub amd_speech_threshold_ms: Option<u32>,
 
     /// AMD: milliseconds of silence that end speech (500-5000, Twilio's default 1200).
@@ -364,7 +365,82 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Settings {
+        #[command(flatten)]
+        engine: EngineSettings,
+        #[command(flatten)]
+        twilio: TwilioSettings,
+    }
+
+    fn parse(args: &[&str]) -> Result<Settings, String> {
+        Settings::try_parse_from(std::iter::once("outcall").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn calls_per_second_out_of_range_is_refused_with_its_name() {
+        for bad in ["0", "-1", "NaN", "inf", "1e-300", "0.0009", "1000001", "fast"] {
+            let arg = format!("--calls-per-second={bad}");
+            let e = parse(&[&arg]).err().unwrap_or_default();
+            assert!(
+                e.contains("CALLS_PER_SECOND must be a number from 0.001 to 1000000"),
+                "{bad}: {e}"
+            );
+        }
+        for good in ["0.001", "1", "2.5", "10000", "1000000"] {
+            let s = parse(&["--calls-per-second", good]).expect(good);
+            assert_eq!(s.engine.calls_per_second, good.parse::<f64>().expect(good));
+        }
+        assert_eq!(parse(&[]).map(|s| s.engine.calls_per_second), Ok(1.0));
+    }
+
+    #[test]
+    fn lease_seconds_out_of_range_are_refused() {
+        for flag in ["--attempt-lease-secs", "--runner-lease-secs"] {
+            for bad in ["0", "0.5", "-3", "NaN", "inf", "86401"] {
+                let arg = format!("{flag}={bad}");
+                let e = parse(&[&arg]).err().unwrap_or_default();
+                assert!(e.contains("from 1 to 86400"), "{flag} {bad}: {e}");
+            }
+            assert!(parse(&[flag, "1"]).is_ok());
+        }
+    }
+
+    #[test]
+    fn amd_thresholds_outside_twilios_ranges_are_refused() {
+        let cases = [
+            ("--amd-timeout-secs", ["2", "60"], "3"),
+            ("--amd-speech-threshold-ms", ["999", "6001"], "6000"),
+            ("--amd-speech-end-threshold-ms", ["499", "5001"], "500"),
+            ("--amd-silence-timeout-ms", ["1999", "10001"], "10000"),
+        ];
+        for (flag, bad, good) in cases {
+            for b in bad {
+                let e = parse(&[flag, b]).err().unwrap_or_default();
+                assert!(e.contains("is not in"), "{flag} {b}: {e}");
+            }
+            assert!(parse(&[flag, good]).is_ok(), "{flag} {good}");
+        }
+    }
+
+    #[test]
+    fn a_voicemail_message_too_long_for_inline_twiml_is_refused() {
+        // Escaping counts: `&` becomes `&amp;` in the TwiML Twilio receives.
+        let fits = "a".repeat(MAX_INLINE_TWIML - 120);
+        assert!(parse(&["--voicemail-message", &fits]).is_ok());
+        let escaped = "&".repeat(MAX_INLINE_TWIML / 5);
+        let e = parse(&["--voicemail-message", &escaped])
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("VOICEMAIL_MESSAGE is too long"), "{e}");
+        let long = "a".repeat(MAX_INLINE_TWIML);
+        assert!(parse(&["--voicemail-message", &long]).is_err());
+    }
 
     #[test]
     fn redacts_passwords_in_urls() {
@@ -386,22 +462,57 @@ pub struct EngineSettings {
     #[arg(long, env = "CAMPAIGN_ENGINE", default_value_t = true, action = clap::ArgAction::Set)]
     pub campaign_engine: bool,
 
-    /// Account-wide calls started per second, across campaigns (Twilio's default is 1).
-    #[arg(long, env = "CALLS_PER_SECOND", default_value_t = 1.0)]
+    /// Account-wide calls started per second, across campaigns (0.001 to 1000000;
+    /// Twilio's default is 1).
+    #[arg(long, env = "CALLS_PER_SECOND", default_value_t = 1.0, value_parser = calls_per_second)]
     pub calls_per_second: f64,
 
     /// Seconds a dial attempt's lease lasts before another process may check on it;
-    /// a live call's lease is renewed while Twilio says it is live.
-    #[arg(long, env = "ATTEMPT_LEASE_SECS", default_value_t = 120.0)]
+    /// a live call's lease is renewed while Twilio says it is live (1-86400).
+    #[arg(long, env = "ATTEMPT_LEASE_SECS", default_value_t = 120.0, value_parser = lease_secs)]
     pub attempt_lease_secs: f64,
 
-    /// Seconds a process holds a campaign before another may take it over.
-    #[arg(long, env = "RUNNER_LEASE_SECS", default_value_t = 15.0)]
+    /// Seconds a process holds a campaign before another may take it over; renewed
+    /// while it runs, also while a dial waits (1-86400).
+    #[arg(long, env = "RUNNER_LEASE_SECS", default_value_t = 15.0, value_parser = lease_secs)]
     pub runner_lease_secs: f64,
 
     /// Milliseconds between the engine's looks at campaigns when nothing wakes it.
     #[arg(long, env = "ENGINE_TICK_MS", default_value_t = 1000)]
     pub engine_tick_ms: u64,
+}
+
+/// Twilio takes inline TwiML (the voicemail message is sent that way) up to this long.
+pub const MAX_INLINE_TWIML: usize = 4000;
+
+/// `CALLS_PER_SECOND`: a finite rate whose interval between calls is representable
+/// (at most 1000 s; the top is for simulators, Twilio's accounts go to a few hundred).
+fn calls_per_second(raw: &str) -> Result<f64, String> {
+    let bound = "CALLS_PER_SECOND must be a number from 0.001 to 1000000";
+    match raw.trim().parse::<f64>() {
+        Ok(v) if (0.001..=1_000_000.0).contains(&v) => Ok(v),
+        _ => Err(bound.into()),
+    }
+}
+
+/// `ATTEMPT_LEASE_SECS` and `RUNNER_LEASE_SECS`.
+fn lease_secs(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(v) if (1.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err("must be a number of seconds from 1 to 86400".into()),
+    }
+}
+
+/// `VOICEMAIL_MESSAGE`: short enough for Twilio once put in its TwiML (a blank one is
+/// no message, which `leave-message` refuses at start).
+fn voicemail_message(raw: &str) -> Result<String, String> {
+    let len = outcall_twilio::twiml::say_then_hangup(raw).chars().count();
+    if len > MAX_INLINE_TWIML {
+        return Err(format!(
+            "VOICEMAIL_MESSAGE is too long: its TwiML is {len} characters, Twilio takes at most {MAX_INLINE_TWIML}"
+        ));
+    }
+    Ok(raw.to_string())
 }
 
 /// Live events (Socket.IO, SSE) across processes.

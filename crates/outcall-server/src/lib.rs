@@ -11,6 +11,7 @@
 //! - [`routes`]: one module per resource, each with its `router()`.
 //! - [`realtime`]: live events: Socket.IO, Server-Sent Events, the cross-process relay.
 //! - [`contacts`]: contact imports (CSV, JSON, CLI) and CSV exports.
+//! - [`dnc`]: do-not-call by number (the list, and do-not-call contacts).
 //! - [`sheets`]: Google Sheets: campaign imports from a sheet, results written back.
 //! - [`web`]: the embedded dashboard at `/`.
 //! - [`bridge`]: the media bridge between Twilio and the ElevenLabs agent.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod contacts;
 pub mod demo;
 pub mod dialer;
+pub mod dnc;
 pub mod drain;
 pub mod engine;
 pub mod envelope;

@@ -8,9 +8,12 @@
 //!   scripted agent, and the signed post-call webhook.
 //! - [`sheets`]: Google's service-account token endpoint and the Sheets v4
 //!   values API (read, batchUpdate) over spreadsheets held in memory.
+//! - [`faults`]: seeded fault and latency profiles (`none`, `flaky`, `chaos`)
+//!   the simulators share; the Twilio simulator also takes scripted faults.
 //! - [`probe`]: an optional hook timestamping audio frames, for benchmarks.
 
 pub mod elevenlabs;
+pub mod faults;
 pub mod probe;
 pub mod sheets;
 pub mod twilio;

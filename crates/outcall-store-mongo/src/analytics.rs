@@ -23,6 +23,7 @@ use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{AnalyticsFilter, AnalyticsStore, EventWithCall, StoreError, StoreResult};
 
 use crate::mapping::{self, CALLS, EVENTS, TRANSCRIPTS, date, oid};
+use crate::reads::Read;
 use crate::{MongoStore, db_err};
 
 /// `$match` of the filtered calls.
@@ -174,8 +175,7 @@ impl MongoStore {
         collection: &str,
         pipeline: Vec<Document>,
     ) -> StoreResult<Vec<Document>> {
-        self.list_db
-            .collection::<Document>(collection)
+        self.reads_named(collection, Read::Analytics)
             .aggregate(pipeline)
             .await
             .map_err(|e| db_err(e, &[]))?
@@ -190,8 +190,7 @@ impl MongoStore {
             return Ok(BTreeMap::new());
         }
         let docs: Vec<Document> = self
-            .list_db
-            .collection::<Document>(CALLS.name)
+            .reads(&CALLS, Read::Analytics)
             .find(doc! {"callSid": {"$in": sids}})
             .await
             .map_err(|e| db_err(e, &[]))?
@@ -386,7 +385,7 @@ impl AnalyticsStore for MongoStore {
         if let Some(a) = &filter.agent_id {
             query.insert("agentId", a);
         }
-        let coll = self.list_db.collection::<Document>(CALLS.name);
+        let coll = self.reads(&CALLS, Read::Analytics);
         let total = coll
             .count_documents(query.clone())
             .await
@@ -414,7 +413,7 @@ impl AnalyticsStore for MongoStore {
     ) -> StoreResult<Page<EventWithCall>> {
         let (docs, total) = match campaign_id {
             None => {
-                let coll = self.list_db.collection::<Document>(EVENTS.name);
+                let coll = self.reads(&EVENTS, Read::Analytics);
                 let total = coll
                     .count_documents(doc! {})
                     .await

@@ -84,6 +84,11 @@ pub const ATTEMPT_ID_NOT_UNIQUE: &str = "The database no longer refuses a second
     the same attemptId; the campaign engine's lease on the unsharded campaigncontacts is \
     what keeps an attempt from being dialled twice.";
 
+/// The consequence of a non-unique `contacts.phoneNumber_1` (kept as a shard key's index).
+pub const PHONE_NOT_UNIQUE: &str = "The database no longer refuses a second contact with \
+    the same phoneNumber; imports still update the contact they find by number, and \
+    do-not-call is checked on every record of a number.";
+
 /// Every index outcall needs. `event_retention` adds the TTL index on
 /// `callevents.createdAt` (`EVENT_RETENTION_DAYS`).
 pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
@@ -122,7 +127,10 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
         I::new("campaigns", doc! {"createdAt": -1}),
         I::new("campaigns", doc! {"status": 1, "nextExecution": 1}),
         // contacts
-        I::new("contacts", doc! {"phoneNumber": 1}),
+        // One contact per number (numbers unique per store).
+        I::new("contacts", doc! {"phoneNumber": 1})
+            .unique()
+            .unique_unless_sharded(PHONE_NOT_UNIQUE),
         I::new("contacts", doc! {"name": 1}),
         I::new("contacts", doc! {"email": 1}),
         I::new("contacts", doc! {"tags": 1}),
@@ -137,6 +145,9 @@ pub fn all_indexes(event_retention: Option<Duration>) -> Vec<IndexSpec> {
             doc! {"campaignId": 1, "status": 1, "nextAttemptAt": 1, "priority": -1},
         ),
         I::new("campaigncontacts", doc! {"lease.expiresAt": 1}),
+        // donotcall (the number-level do-not-call list)
+        I::new("donotcall", doc! {"phoneNumber": 1}).unique(),
+        I::new("donotcall", doc! {"createdAt": -1}),
         // relay (the event relay's short-lived log, read by time)
         I::new("relay", doc! {"at": 1}),
     ];
@@ -279,6 +290,8 @@ mod tests {
             ("recordings", "recordingSid_1"),
             ("transcripts", "callSid_1"),
             ("contacts", "phoneNumber_1_campaignIds_1"),
+            ("contacts", "phoneNumber_1"),
+            ("donotcall", "phoneNumber_1"),
             ("campaigncontacts", "campaignId_1_contactId_1"),
             ("callstats", "day_1"),
         ];

@@ -16,26 +16,31 @@
 //! - `mapping`: domain struct ⇄ BSON document.
 //! - `updates`: the filter and update documents of conditional writes (pure, tested).
 //! - [`indexes`]: the index list and its idempotent creation.
-//! - `store`: the port's traits.
+//! - `store`: the port's traits; `dnc`: the do-not-call list; `contacts`: merging
+//!   contact records that share a number, before the unique index is built.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bson::doc;
+use bson::{Document, doc};
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{
     Acknowledgment, ClientOptions, ReadPreference, ReadPreferenceOptions, SelectionCriteria,
     WriteConcern,
 };
-use mongodb::{Client, Database};
+use mongodb::{Client, Collection, Database};
 use outcall_store::{Store, StoreError, StoreResult};
 
 mod analytics;
 mod archive;
+mod contacts;
 mod dialing;
+mod dnc;
+mod fence;
 pub mod indexes;
 mod mapping;
 mod monitor;
+mod reads;
 mod relay;
 pub mod sharding;
 mod store;
@@ -47,7 +52,8 @@ pub use indexes::{IndexError, IndexSpec};
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     client: Client,
-    /// Reads that feed a write (compare-and-set), and all writes: always the primary.
+    /// Reads that feed a write (compare-and-set), and all writes: always the primary
+    /// (set explicitly, see `reads`).
     db: Database,
     /// List and count queries: with the configured read preference, so dashboards may
     /// read from secondaries while every decision reads the primary.
@@ -139,29 +145,49 @@ impl MongoStore {
         db_name: &str,
         options: MongoOptions,
     ) -> Result<Self, ConnectError> {
-        let client_options = client_options(uri, &options).await?;
-        let list_criteria = client_options.selection_criteria.clone();
-        let mut primary = client_options;
-        primary.selection_criteria = None;
-        let client =
-            Client::with_options(primary).map_err(|e| ConnectError::BadUri(e.to_string()))?;
-        let list_db = client.database_with_options(
-            db_name,
-            mongodb::options::DatabaseOptions::builder()
-                .selection_criteria(list_criteria)
-                .build(),
-        );
-        let store = Self {
-            db: client.database(db_name),
-            list_db,
-            client,
-            event_retention: options.event_retention,
-        };
+        let mut store = Self::from_client_options(client_options(uri, &options).await?, db_name)?;
+        store.event_retention = options.event_retention;
         if let Err(e) = store.db.run_command(doc! {"ping": 1}).await {
             return Err(classify(&e));
         }
         store.ensure_indexes().await?;
         Ok(store)
+    }
+
+    /// The store on a client built from `options` (which connects nothing yet): their
+    /// selection criteria for lists and analytics only, the primary for the rest.
+    fn from_client_options(options: ClientOptions, db_name: &str) -> Result<Self, ConnectError> {
+        let list_criteria = options.selection_criteria.clone();
+        let mut primary = options;
+        primary.selection_criteria = Some(reads::primary());
+        let client =
+            Client::with_options(primary).map_err(|e| ConnectError::BadUri(e.to_string()))?;
+        let with = |criteria| {
+            client.database_with_options(
+                db_name,
+                mongodb::options::DatabaseOptions::builder()
+                    .selection_criteria(criteria)
+                    .build(),
+            )
+        };
+        Ok(Self {
+            db: with(Some(reads::primary())),
+            list_db: with(list_criteria),
+            client,
+            event_retention: None,
+        })
+    }
+
+    /// The collection handle a read goes through (see `reads`).
+    fn reads(&self, schema: &mapping::Schema, read: reads::Read) -> Collection<Document> {
+        self.reads_named(schema.name, read)
+    }
+
+    fn reads_named(&self, collection: &str, read: reads::Read) -> Collection<Document> {
+        match read.server() {
+            reads::Server::Primary => self.db.collection(collection),
+            reads::Server::Configured => self.list_db.collection(collection),
+        }
     }
 
     /// [`connect_with`](Self::connect_with), waiting up to `patience` for a server that
@@ -194,8 +220,17 @@ impl MongoStore {
         }
     }
 
-    /// Creates every index (see [`indexes::all_indexes`]); idempotent.
+    /// Creates every index (see [`indexes::all_indexes`]); idempotent. Contacts that
+    /// share a number are merged first, so the unique number index can be built.
     pub async fn ensure_indexes(&self) -> Result<(), IndexError> {
+        contacts::unique_numbers(&self.db)
+            .await
+            .map_err(|e| IndexError {
+                collection: "contacts",
+                name: "phoneNumber_1".into(),
+                keys: "{ \"phoneNumber\": 1 }".into(),
+                reason: format!("merging the contacts that share a number failed: {e}"),
+            })?;
         indexes::ensure(&self.db, &indexes::all_indexes(self.event_retention)).await
     }
 

@@ -123,6 +123,11 @@ pub(crate) const CONTACTS: Schema = Schema {
     ],
 };
 
+pub(crate) const DNC: Schema = Schema {
+    name: "donotcall",
+    paths: &[("_id", Oid), ("createdAt", Date), ("updatedAt", Date)],
+};
+
 pub(crate) const CAMPAIGN_CONTACTS: Schema = Schema {
     name: "campaigncontacts",
     paths: &[

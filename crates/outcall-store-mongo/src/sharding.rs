@@ -77,19 +77,35 @@ pub fn enable_sharding_command(db: &str) -> Document {
     doc! {"enableSharding": db}
 }
 
+/// Whether outcall's own index on the shard key is unique (`contacts.phoneNumber_1`:
+/// one contact per number); the shard key's index and the sharding keep that.
+fn unique_key(target: &ShardTarget) -> bool {
+    indexes::all_indexes(None)
+        .iter()
+        .any(|i| i.collection == target.collection && i.keys == target.key && i.unique)
+}
+
 /// Run on `admin`.
 pub fn shard_collection_command(db: &str, target: &ShardTarget) -> Document {
-    doc! {
+    let mut command = doc! {
         "shardCollection": format!("{db}.{}", target.collection),
         "key": target.key.clone(),
+    };
+    if unique_key(target) {
+        command.insert("unique", true);
     }
+    command
 }
 
 /// The index a shard key needs, created before `shardCollection`.
 pub fn shard_key_index_command(target: &ShardTarget) -> Document {
+    let mut index = doc! {"key": target.key.clone(), "name": target.index_name};
+    if unique_key(target) {
+        index.insert("unique", true);
+    }
     doc! {
         "createIndexes": target.collection,
-        "indexes": [{"key": target.key.clone(), "name": target.index_name}],
+        "indexes": [index],
     }
 }
 
@@ -529,7 +545,7 @@ mod tests {
         );
         assert_eq!(
             shard_collection_command(db, &target("contacts")),
-            doc! {"shardCollection": "outcall.contacts", "key": {"phoneNumber": 1}}
+            doc! {"shardCollection": "outcall.contacts", "key": {"phoneNumber": 1}, "unique": true}
         );
         let names: Vec<_> = targets().iter().map(|t| t.collection).collect();
         assert_eq!(names, ["calls", "campaigns", "contacts"]);
@@ -545,16 +561,17 @@ mod tests {
             shard_key_index_command(&target("campaigns")),
             doc! {"createIndexes": "campaigns", "indexes": [{"key": {"_id": "hashed"}, "name": "_id_hashed"}]}
         );
-        // The same index as the seed's contacts.phoneNumber_1: creating it again is a no-op.
+        // The same index as contacts.phoneNumber_1 (unique: one contact per number):
+        // creating it again is a no-op.
         let contacts = target("contacts");
         assert_eq!(
             shard_key_index_command(&contacts),
-            doc! {"createIndexes": "contacts", "indexes": [{"key": {"phoneNumber": 1}, "name": "phoneNumber_1"}]}
+            doc! {"createIndexes": "contacts", "indexes": [{"key": {"phoneNumber": 1}, "name": "phoneNumber_1", "unique": true}]}
         );
         assert!(
             indexes::all_indexes(None)
                 .iter()
-                .any(|i| i.collection == "contacts" && i.keys == contacts.key && !i.unique)
+                .any(|i| i.collection == "contacts" && i.keys == contacts.key && i.unique)
         );
     }
 

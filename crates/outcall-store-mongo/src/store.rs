@@ -33,7 +33,8 @@ use crate::mapping::{
     self, CALLS, CAMPAIGN_CONTACTS, CAMPAIGNS, CONTACTS, EVENTS, RECORDINGS, Schema, TRANSCRIPTS,
     date, oid,
 };
-use crate::{MongoStore, db_err, dialing, error_code, updates};
+use crate::reads::Read;
+use crate::{MongoStore, db_err, dialing, error_code, fence, updates};
 
 type Rules = &'static [(&'static str, &'static str)];
 
@@ -54,9 +55,10 @@ const EVENT_RULES: Rules = &[("_id_", "an event with this _id")];
 const CAMPAIGN_RULES: Rules = &[("_id_", "a campaign with this _id")];
 const CONTACT_RULES: Rules = &[
     (
-        "phoneNumber",
+        "phoneNumber_1_campaignIds",
         "a contact with this phoneNumber in the same campaign",
     ),
+    ("phoneNumber", "a contact with this phoneNumber"),
     ("_id_", "a contact with this _id"),
 ];
 const CC_RULES: Rules = &[
@@ -94,7 +96,7 @@ impl MongoStore {
     }
 
     async fn find_doc(&self, schema: &Schema, filter: Document) -> StoreResult<Option<Document>> {
-        self.coll(schema)
+        self.reads(schema, Read::Document)
             .find_one(filter)
             .await
             .map_err(|e| db_err(e, &[]))
@@ -139,14 +141,27 @@ impl MongoStore {
 
     /// A page of a list: the total matching `filter`, and the page sorted by `sort_field`
     /// then `_id` in the same direction, so equal keys still page without overlap.
-    async fn list<T: DeserializeOwned>(
+    pub(crate) async fn list<T: DeserializeOwned>(
         &self,
         schema: &Schema,
         filter: Document,
         page: &PageRequest,
         sort_field: &str,
     ) -> StoreResult<Page<T>> {
-        let coll = self.list_db.collection::<Document>(schema.name);
+        self.list_via(Read::List, schema, filter, page, sort_field)
+            .await
+    }
+
+    /// [`list`](Self::list) through the handle of `read`.
+    async fn list_via<T: DeserializeOwned>(
+        &self,
+        read: Read,
+        schema: &Schema,
+        filter: Document,
+        page: &PageRequest,
+        sort_field: &str,
+    ) -> StoreResult<Page<T>> {
+        let coll = self.reads(schema, read);
         let total = coll
             .count_documents(filter.clone())
             .await
@@ -249,7 +264,14 @@ impl CallStore for MongoStore {
 
     async fn list_calls(&self, filter: &CallFilter, page: &PageRequest) -> StoreResult<Page<Call>> {
         let sort = sort_field(page, CALL_SORT_FIELDS, "createdAt");
-        self.list(&CALLS, call_filter(filter), page, sort).await
+        // By attempt id, this is the lease check looking for the call an attempt placed.
+        let read = if filter.attempt_id.is_some() {
+            Read::CallOfAttempt
+        } else {
+            Read::List
+        };
+        self.list_via(read, &CALLS, call_filter(filter), page, sort)
+            .await
     }
 
     async fn update_call_status(
@@ -439,6 +461,16 @@ impl CallEventStore for MongoStore {
 }
 
 impl MongoStore {
+    /// One `updateOne` on a campaign; whether it matched.
+    async fn update_campaign_doc(&self, filter: Document, update: Document) -> StoreResult<bool> {
+        let done = self
+            .coll(&CAMPAIGNS)
+            .update_one(filter, update)
+            .await
+            .map_err(|e| db_err(e, CAMPAIGN_RULES))?;
+        Ok(done.matched_count > 0)
+    }
+
     /// Runs a compare-and-set on a campaign's status (`filter` holds the allowed
     /// statuses): `Applied` if it matched; otherwise the campaign is read, and if its
     /// status now allows the write (it changed in between) the write is tried again.
@@ -548,7 +580,7 @@ impl CampaignStore for MongoStore {
         // One pass over the campaign's calls (index campaignId+status), folded into a
         // tally by the same rules the engine counts with as calls end.
         let groups: Vec<Document> = self
-            .coll(&CALLS)
+            .reads(&CALLS, Read::Recount)
             .aggregate(updates::campaign_call_tally(id))
             .await
             .map_err(|e| db_err(e, &[]))?
@@ -585,11 +617,59 @@ impl CampaignStore for MongoStore {
     }
 
     async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()> {
-        let (filter, update) = dialing::release_runner(id, owner, now());
-        self.coll(&CAMPAIGNS)
-            .update_one(filter, update)
-            .await
-            .map_err(|e| db_err(e, CAMPAIGN_RULES))?;
+        let (filter, update) = dialing::release_runner(id, owner);
+        if self.update_campaign_doc(filter, update).await? {
+            let (filter, update) = fence::touched(id, now());
+            self.update_campaign_doc(filter, update).await?;
+        }
+        Ok(())
+    }
+
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>> {
+        let (filter, update) = fence::open_dial(id, owner, dial_id, now, expires_at);
+        let Some(c) = self
+            .modify::<Campaign>(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+            .await?
+        else {
+            return Ok(None);
+        };
+        // Marks left by processes that died mid-dial: each goes only if still expired.
+        for (stale, _) in c.dials.iter().filter(|(_, m)| m.expires_at <= now) {
+            let (filter, update) = fence::prune_dial(id, stale, now);
+            self.update_campaign_doc(filter, update).await?;
+        }
+        Ok(Some(c))
+    }
+
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let t = now();
+        let (filter, update) = fence::renew_runner(id, owner, expires_at, t);
+        let mut held = self.update_campaign_doc(filter, update).await?;
+        if let Some(dial_id) = dial {
+            let (filter, update) = fence::renew_dial(id, owner, dial_id, expires_at, t);
+            held |= self.update_campaign_doc(filter, update).await?;
+        }
+        Ok(held)
+    }
+
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()> {
+        let (filter, update) = fence::close_dial(id, dial_id);
+        self.update_campaign_doc(filter, update).await?;
+        let (filter, update) = fence::touched(id, now());
+        self.update_campaign_doc(filter, update).await?;
         Ok(())
     }
 }
@@ -639,13 +719,24 @@ impl ContactStore for MongoStore {
 
     async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>> {
         let doc = self
-            .coll(&CONTACTS)
+            .reads(&CONTACTS, Read::ContactByPhone)
             .find_one(doc! {"phoneNumber": phone_number})
             .sort(doc! {"createdAt": 1, "_id": 1})
             .await
             .map_err(|e| db_err(e, &[]))?;
         doc.map(|d| mapping::from_document(d, &CONTACTS))
             .transpose()
+    }
+
+    async fn do_not_call_contact(&self, phone_number: &str) -> StoreResult<Option<ObjectId>> {
+        let status = outcall_domain::contact::ContactStatus::DoNotCall.as_str();
+        let found: Option<Contact> = self
+            .find_value(
+                &CONTACTS,
+                doc! {"phoneNumber": phone_number, "status": status},
+            )
+            .await?;
+        Ok(found.map(|c| c.id))
     }
 
     async fn list_contacts(
@@ -827,7 +918,8 @@ impl CampaignContactStore for MongoStore {
             d.insert("status", enum_str(&s)?);
         }
         let sort = sort_field(page, CAMPAIGN_CONTACT_SORT_FIELDS, "createdAt");
-        self.list(&CAMPAIGN_CONTACTS, d, page, sort).await
+        self.list_via(Read::CampaignContacts, &CAMPAIGN_CONTACTS, d, page, sort)
+            .await
     }
 
     async fn claim_campaign_contact(
@@ -867,7 +959,7 @@ impl CampaignContactStore for MongoStore {
         limit: i64,
     ) -> StoreResult<Vec<CampaignContact>> {
         let docs: Vec<Document> = self
-            .coll(&CAMPAIGN_CONTACTS)
+            .reads(&CAMPAIGN_CONTACTS, Read::ExpiredAttempts)
             .find(doc! {
                 "campaignId": oid(campaign_id),
                 "status": "dialing",
@@ -890,7 +982,7 @@ impl CampaignContactStore for MongoStore {
         campaign_id: ObjectId,
         now: Timestamp,
     ) -> StoreResult<DialCounts> {
-        let coll = self.coll(&CAMPAIGN_CONTACTS);
+        let coll = self.reads(&CAMPAIGN_CONTACTS, Read::DialCounts);
         let id = oid(campaign_id);
         let groups: Vec<Document> = coll
             .aggregate(vec![

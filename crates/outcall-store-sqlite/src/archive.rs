@@ -16,7 +16,7 @@ impl ArchiveStore for SqliteStore {
         mut stats: DailyCallStats,
     ) -> StoreResult<(DailyCallStats, bool)> {
         let day = stats.day.to_string();
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let stored: Option<DailyCallStats> =
             load_for_update(&mut tx, "SELECT doc FROM callstats WHERE day = ?", &day).await?;
         if let Some(stored) = &stored {
@@ -72,7 +72,7 @@ impl ArchiveStore for SqliteStore {
 
     async fn delete_call_records(&self, call_sid: &str) -> StoreResult<bool> {
         // One transaction: the call and its records go together or not at all.
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         for table in ["callevents", "recordings", "transcripts"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE call_sid = ?"))
                 .bind(call_sid)

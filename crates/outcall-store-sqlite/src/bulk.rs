@@ -24,7 +24,7 @@ impl SqliteStore {
     /// (truncated to milliseconds, as every write is). A duplicate key fails the whole
     /// batch and writes nothing.
     pub async fn load_bulk(&self, mut bulk: Bulk) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         for call in &mut bulk.calls {
             call.truncate_times();
             crate::calls::write_call(&mut tx, call, true).await?;

@@ -123,7 +123,7 @@ impl CallStore for SqliteStore {
         call_sid: &str,
         update: &StatusUpdate,
     ) -> StoreResult<Option<(Call, StatusChange)>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut call): Option<Call> = load_for_update(
             &mut tx,
             "SELECT doc FROM calls WHERE call_sid = ?",
@@ -148,7 +148,7 @@ impl CallStore for SqliteStore {
         call_sid: &str,
         patch: &CallPatch,
     ) -> StoreResult<Option<(Call, bool)>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut call): Option<Call> = load_for_update(
             &mut tx,
             "SELECT doc FROM calls WHERE call_sid = ?",

@@ -137,7 +137,7 @@ impl CampaignContactStore for SqliteStore {
     ) -> StoreResult<Option<CampaignContact>> {
         // One writer connection: the select and the update cannot interleave with
         // another claim.
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let doc: Option<String> = sqlx::query_scalar(
             "SELECT doc FROM campaigncontacts WHERE campaign_id = ?1 \
              AND status IN ('pending', 'retry') \
@@ -163,7 +163,7 @@ impl CampaignContactStore for SqliteStore {
         guard: &AttemptGuard,
         step: &AttemptStep,
     ) -> StoreResult<Option<CampaignContact>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let doc: Option<String> = sqlx::query_scalar(LOAD_PAIR)
             .bind(campaign_id.to_hex())
             .bind(contact_id.to_hex())
@@ -253,7 +253,7 @@ impl CampaignContactStore for SqliteStore {
         campaign_id: ObjectId,
         contact_id: ObjectId,
     ) -> StoreResult<bool> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let doc: Option<String> = sqlx::query_scalar(LOAD_PAIR)
             .bind(campaign_id.to_hex())
             .bind(contact_id.to_hex())

@@ -38,13 +38,17 @@ async fn write_campaign(
 
 impl SqliteStore {
     /// Loads a campaign, lets `change` edit it, and writes it back if it says so,
-    /// all in one write transaction.
+    /// all in one write transaction. `IMMEDIATE`: the write lock is taken before the
+    /// read, so another process's write in between cannot fail this one with
+    /// `database is locked` (a deferred transaction cannot upgrade past it), which the
+    /// runner's lease renewals and the dial fence would otherwise meet under a second
+    /// process answering pause or stop.
     async fn modify_campaign(
         &self,
         id: ObjectId,
         change: impl FnOnce(&mut Campaign) -> bool,
     ) -> StoreResult<Option<(Campaign, bool)>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
         else {
             return Ok(None);
@@ -225,6 +229,38 @@ impl CampaignStore for SqliteStore {
             mine
         })
         .await?;
+        Ok(())
+    }
+
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>> {
+        let result = self
+            .modify_campaign(id, |c| c.open_dial(owner, dial_id, now, expires_at))
+            .await?;
+        Ok(result.and_then(|(c, opened)| opened.then_some(c)))
+    }
+
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = self
+            .modify_campaign(id, |c| c.renew_runner(owner, dial, expires_at))
+            .await?;
+        Ok(result.is_some_and(|(_, held)| held))
+    }
+
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()> {
+        self.modify_campaign(id, |c| c.close_dial(dial_id)).await?;
         Ok(())
     }
 }

@@ -1,13 +1,14 @@
 //! `contacts`, with their array fields (`campaignIds`, `tags`) mirrored into side
-//! tables so they can be indexed, and the seed's unique `{phoneNumber, campaignIds}`
-//! enforced the way MongoDB enforces a unique multikey index.
+//! tables so they can be indexed. The number is unique (`contacts_phone_unique`);
+//! a database from before that rule has its duplicates merged when it is opened
+//! ([`SqliteStore::merge_duplicate_contacts`]).
 
 use async_trait::async_trait;
-use outcall_domain::contact::{Contact, ContactPatch};
+use outcall_domain::contact::{Contact, ContactPatch, ContactStatus, merge_duplicates};
 use outcall_domain::time::MillisecondTimes;
 use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{ObjectId, Page, PageRequest};
-use outcall_store::{ContactFilter, ContactSearch, ContactStore, StoreResult};
+use outcall_store::{ContactFilter, ContactSearch, ContactStore, StoreError, StoreResult};
 
 use crate::SqliteStore;
 use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
@@ -73,6 +74,47 @@ async fn write_contact(
     Ok(())
 }
 
+/// Moves a merged-away contact's campaign places and calls to the kept contact. A
+/// campaign holding both keeps the kept contact's place and counts one contact less.
+async fn repoint(conn: &mut sqlx::SqliteConnection, gone: &str, keep: &str) -> StoreResult<()> {
+    let both: Vec<String> = sqlx::query_scalar(
+        "SELECT campaign_id FROM campaigncontacts WHERE contact_id = ?1 \
+         AND campaign_id IN (SELECT campaign_id FROM campaigncontacts WHERE contact_id = ?2)",
+    )
+    .bind(gone)
+    .bind(keep)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    for campaign in both {
+        sqlx::query("DELETE FROM campaigncontacts WHERE contact_id = ? AND campaign_id = ?")
+            .bind(gone)
+            .bind(&campaign)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE campaigns SET doc = json_set(doc, '$.stats.totalContacts', \
+             MAX(COALESCE(json_extract(doc, '$.stats.totalContacts'), 1) - 1, 0)) WHERE id = ?",
+        )
+        .bind(&campaign)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    for table in ["campaigncontacts", "calls"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET contact_id = ?1, doc = json_set(doc, '$.contactId', ?1) WHERE contact_id = ?2"
+        ))
+        .bind(keep)
+        .bind(gone)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 /// `%text%` with LIKE's wildcards in `text` escaped by a backslash, so they match themselves.
 fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
@@ -87,14 +129,84 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
+const UNIQUE_INDEX: &str = "contacts_phone_unique";
+
 impl SqliteStore {
+    /// Makes contact numbers unique: folds the records of each number held more than
+    /// once into the oldest ([`merge_duplicates`]), moves the others' campaign places
+    /// and calls to it, then creates the unique index. Nothing to do once the index
+    /// exists. Returns how many records were merged away.
+    pub(crate) async fn merge_duplicate_contacts(&self) -> StoreResult<u64> {
+        let exists: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?",
+        )
+        .bind(UNIQUE_INDEX)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(db_err)?;
+        if exists > 0 {
+            return Ok(0);
+        }
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
+        let numbers: Vec<String> = sqlx::query_scalar(
+            "SELECT phone_number FROM contacts GROUP BY phone_number HAVING COUNT(*) > 1",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut merged = 0;
+        for number in numbers {
+            let docs: Vec<String> =
+                sqlx::query_scalar("SELECT doc FROM contacts WHERE phone_number = ?")
+                    .bind(&number)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            let records = docs
+                .iter()
+                .map(|d| decode::<Contact>(d))
+                .collect::<StoreResult<Vec<_>>>()?;
+            let Some((mut keep, gone)) = merge_duplicates(records) else {
+                continue;
+            };
+            let keep_id = keep.id.to_hex();
+            for id in &gone {
+                let id = id.to_hex();
+                repoint(&mut tx, &id, &keep_id).await?;
+                // Its side-table rows go with it (ON DELETE CASCADE).
+                sqlx::query("DELETE FROM contacts WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            keep.truncate_times();
+            write_contact(&mut tx, &keep, false).await?;
+            merged += gone.len() as u64;
+            tracing::warn!(
+                phone = %number,
+                kept = %keep_id,
+                merged = gone.len(),
+                "merged contact records sharing a number into the oldest"
+            );
+        }
+        sqlx::query(&format!(
+            "CREATE UNIQUE INDEX {UNIQUE_INDEX} ON contacts (phone_number)"
+        ))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(merged)
+    }
+
     /// Loads a contact, applies `change`, writes it back, in one write transaction.
     async fn modify_contact(
         &self,
         id: ObjectId,
         change: impl FnOnce(&mut Contact),
     ) -> StoreResult<Option<Contact>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut c): Option<Contact> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
         else {
             return Ok(None);
@@ -114,7 +226,7 @@ impl ContactStore for SqliteStore {
         c.created_at = now();
         c.updated_at = c.created_at;
         c.truncate_times();
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         write_contact(&mut tx, &c, true).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(c)
@@ -138,6 +250,22 @@ impl ContactStore for SqliteStore {
         .await
         .map_err(db_err)?;
         doc.as_deref().map(decode).transpose()
+    }
+
+    async fn do_not_call_contact(&self, phone_number: &str) -> StoreResult<Option<ObjectId>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE phone_number = ? AND status = ? LIMIT 1",
+        )
+        .bind(phone_number)
+        .bind(ContactStatus::DoNotCall.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_err)?;
+        id.map(|i| {
+            i.parse()
+                .map_err(|_| StoreError::Internal(format!("stored contact id {i:?} is malformed")))
+        })
+        .transpose()
     }
 
     async fn list_contacts(

@@ -9,13 +9,15 @@
 //! writer, a read-modify-write inside one transaction is atomic, so the domain's
 //! pure rules (status precedence, campaign transitions) run in Rust on the loaded
 //! document and no two writers can interleave. SQLite takes one writer at a time
-//! anyway; queueing in the pool is cheaper than `SQLITE_BUSY` retries.
+//! anyway; queueing in the pool is cheaper than `SQLITE_BUSY` retries. Every write
+//! transaction begins `IMMEDIATE` (`rows::write_tx`), so a writer in another process
+//! (the CLI, a second server) is waited for, not answered with "database is locked".
 //!
 //! # Layout
 //! - [`SqliteStore`]: opening, migrations, health.
 //! - `rows`: encoding documents and mapping errors.
 //! - one module per collection: `calls`, `recordings`, `transcripts`, `events`,
-//!   `campaigns`, `contacts`, `campaign_contacts`.
+//!   `campaigns`, `contacts`, `campaign_contacts`, `dnc`.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,6 +37,7 @@ mod calls;
 mod campaign_contacts;
 mod campaigns;
 mod contacts;
+mod dnc;
 mod events;
 mod recordings;
 mod relay;
@@ -62,6 +65,8 @@ pub enum OpenError {
     Open(#[from] sqlx::Error),
     #[error("cannot migrate the SQLite database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot merge the contacts that share a number: {0}")]
+    Duplicates(#[from] StoreError),
 }
 
 /// How to open, beyond the URL.
@@ -113,7 +118,9 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        let store = Self { writer, reader };
+        store.merge_duplicate_contacts().await?;
+        Ok(store)
     }
 
     /// Closes both pools, waiting for connections in use to be returned.

@@ -45,7 +45,7 @@ impl RecordingStore for SqliteStore {
     }
 
     async fn upsert_recording(&self, mut rec: Recording) -> StoreResult<(Recording, bool)> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let stored: Option<Recording> = load_for_update(
             &mut tx,
             "SELECT doc FROM recordings WHERE recording_sid = ?",

@@ -12,7 +12,7 @@ use crate::rows::{db_err, millis};
 impl RelayStore for SqliteStore {
     async fn append_relay(&self, entries: Vec<RelayEntry>) -> StoreResult<()> {
         let at = millis(now());
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         for e in &entries {
             sqlx::query("INSERT INTO relay (id, origin, at, event) VALUES (?, ?, ?, ?)")
                 .bind(e.id.to_hex())

@@ -53,6 +53,11 @@ fn unique_rule(message: &str) -> String {
             "a recording with this recordingSid",
         ),
         ("transcripts.call_sid", "a transcript for this callSid"),
+        ("contacts.phone_number", "a contact with this phoneNumber"),
+        (
+            "donotcall.phone_number",
+            "this number on the do-not-call list",
+        ),
         (
             "contact_campaigns.phone_number",
             "a contact with this phoneNumber in the same campaign",
@@ -138,6 +143,14 @@ pub(crate) async fn query_plan(
     let rows = explain.fetch_all(pool).await.map_err(db_err)?;
     q.reset();
     Ok(rows.into_iter().map(|(_, _, _, detail)| detail).collect())
+}
+
+/// A write transaction that takes the write lock at its start (`BEGIN IMMEDIATE`).
+/// A deferred one that reads first cannot wait for another process's writer: when
+/// its snapshot went stale SQLite answers "database is locked" at once, while an
+/// immediate one waits out the busy timeout.
+pub(crate) async fn write_tx(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
 }
 
 /// Loads one document inside a write transaction.

@@ -53,7 +53,7 @@ impl TranscriptStore for SqliteStore {
         call_sid: &str,
         patch: &TranscriptPatch,
     ) -> StoreResult<Option<Transcript>> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let mut tx = crate::rows::write_tx(&self.writer).await?;
         let Some(mut t): Option<Transcript> = load_for_update(
             &mut tx,
             "SELECT doc FROM transcripts WHERE call_sid = ?",

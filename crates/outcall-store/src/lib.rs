@@ -14,12 +14,14 @@
 //! - [`port`]: the traits.
 //! - [`analytics`]: aggregated counts for the analytics and dashboard API.
 //! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
+//! - [`dnc`]: the number-level do-not-call list.
 //! - [`relay`]: the short-lived log that carries live events between processes.
 //! - [`conformance`]: the shared behaviour suite.
 
 pub mod analytics;
 pub mod archive;
 pub mod conformance;
+pub mod dnc;
 pub mod error;
 pub mod filter;
 pub mod port;
@@ -27,6 +29,7 @@ pub mod relay;
 
 pub use analytics::{AnalyticsFilter, AnalyticsStore, EventWithCall};
 pub use archive::ArchiveStore;
+pub use dnc::{DNC_SORT_FIELDS, DncStore};
 pub use error::{StoreError, StoreResult};
 pub use filter::*;
 pub use port::*;

@@ -145,16 +145,42 @@ pub trait CampaignStore: Send + Sync {
     ) -> StoreResult<Option<Campaign>>;
     /// Drops `owner`'s runner lease (if it holds it), whatever the status.
     async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()>;
+    /// The dial fence's entry, right before a request to Twilio: one compare-and-set of
+    /// [`Campaign::open_dial`] (the campaign `active`, the runner lease `owner`'s or
+    /// free; then the lease renewed, `dial_id` marked in flight until `expires_at`,
+    /// `lastExecuted` set to `now`). The campaign as written, or `None` if refused.
+    async fn open_campaign_dial(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial_id: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> StoreResult<Option<Campaign>>;
+    /// [`Campaign::renew_runner`]: extends `owner`'s runner lease and its mark of `dial`
+    /// until `expires_at`, whatever the status. Whether anything was `owner`'s.
+    async fn renew_campaign_runner(
+        &self,
+        id: ObjectId,
+        owner: &str,
+        dial: Option<&str>,
+        expires_at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// [`Campaign::close_dial`]: the dial was answered (or never sent); its mark goes.
+    async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
 pub trait ContactStore: Send + Sync {
-    /// `Conflict` if another contact has the same `phoneNumber` and shares a campaign
-    /// with it (or neither has any campaign): the seed's unique `{phoneNumber, campaignIds}`.
+    /// `Conflict` if another contact has the same `phoneNumber`: numbers are unique per
+    /// store (a unique index on the E.164 number; opening a store that holds duplicates
+    /// from before merges them with [`outcall_domain::contact::merge_duplicates`]).
     async fn insert_contact(&self, contact: Contact) -> StoreResult<Contact>;
     async fn get_contact(&self, id: ObjectId) -> StoreResult<Option<Contact>>;
-    /// The oldest contact with this E.164 number.
+    /// The contact with this E.164 number (the oldest, should several exist).
     async fn get_contact_by_phone(&self, phone_number: &str) -> StoreResult<Option<Contact>>;
+    /// A `do-not-call` contact with this number, if any record with it is one.
+    async fn do_not_call_contact(&self, phone_number: &str) -> StoreResult<Option<ObjectId>>;
     async fn list_contacts(
         &self,
         filter: &ContactFilter,
@@ -175,7 +201,7 @@ pub trait ContactStore: Send + Sync {
         id: ObjectId,
         tags: &[String],
     ) -> StoreResult<Option<Contact>>;
-    /// Adds the campaign to `campaignIds` (`$addToSet`); `Conflict` under the unique rule.
+    /// Adds the campaign to `campaignIds` (`$addToSet`).
     async fn add_contact_campaign(
         &self,
         id: ObjectId,
@@ -216,15 +242,20 @@ pub trait CampaignContactStore: Send + Sync {
     ) -> StoreResult<Page<CampaignContact>>;
     /// Claims the campaign's next contact to dial, atomically: one that is
     /// [claimable](CampaignContact::is_claimable) at `claim.now`, highest `priority`
-    /// first, then earliest `nextAttemptAt` (none first), then oldest. It becomes
-    /// `dialing` under a lease of `claim.attempt_id`. Concurrent claims never share one.
+    /// first, then earliest `nextAttemptAt` (none first), then oldest. It gets the
+    /// attempt machine's claim step ([`CampaignContact::claim`]): `dialing` under a lease
+    /// of `claim.attempt_id`, the previous attempt's `lastCallSid` and `dialledAt`
+    /// cleared. Concurrent claims never share one.
     async fn claim_campaign_contact(
         &self,
         campaign_id: ObjectId,
         claim: &Claim,
     ) -> StoreResult<Option<CampaignContact>>;
-    /// Applies `step` ([`AttemptStep::apply`]) if the contact still holds the lease the
-    /// guard names ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise.
+    /// One transition of an attempt (decided by `outcall_domain::attempt`) as a
+    /// compare-and-set: applies `step` ([`AttemptStep::apply`]) only if the contact is
+    /// still in the guard's stage under the same lease, attempt id **and** owner
+    /// ([`AttemptGuard::admits`]); `None` (nothing changed) otherwise. The adapter
+    /// decides nothing: it compares and writes, atomically.
     async fn step_attempt(
         &self,
         campaign_id: ObjectId,
@@ -272,6 +303,7 @@ pub trait Store:
     + crate::archive::ArchiveStore
     + crate::analytics::AnalyticsStore
     + crate::relay::RelayStore
+    + crate::dnc::DncStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

@@ -14,7 +14,9 @@ use futures::StreamExt;
 use outcall_domain::ObjectId;
 use outcall_domain::campaign::StatsDelta;
 use outcall_domain::campaign_contact::{CampaignContact, DialStatus, SkipReason};
-use outcall_domain::contact::{Contact, ContactPatch, ContactSheetInfo, ContactStatus};
+use outcall_domain::contact::{
+    Contact, ContactPatch, ContactSheetInfo, ContactStatus, is_reserved_variable, reserved_keys,
+};
 use outcall_domain::phone::{PhoneNumber, Region};
 use outcall_store::{Store, StoreError, StoreResult};
 use serde_json::{Map, Value};
@@ -63,7 +65,8 @@ pub async fn import_contacts(
         enrolled: campaign.map(|_| 0),
         ..ImportReport::default()
     };
-    let (valid, skipped) = check_all(rows, region);
+    let (valid, skipped, warnings) = check_all(rows, region);
+    report.warnings = warnings;
     for e in &skipped {
         match e {
             Skip::Invalid(_) => report.invalid += 1,
@@ -107,6 +110,8 @@ pub async fn import_contacts(
     {
         let delta = StatsDelta::contacts(n as i64);
         store.add_campaign_stats(id, &delta).await?;
+        // A campaign that completed as these came in dials them.
+        crate::engine::reopen_if_completed(store, id).await?;
     }
     if let Some(e) = first_failure {
         return Err(e.into());
@@ -175,31 +180,45 @@ impl Skip {
 }
 
 /// Checks every row and drops repeated numbers (the first row keeps its number).
-fn check_all(rows: Vec<ContactDraft>, region: Region) -> (Vec<ValidRow>, Vec<Skip>) {
+/// Also returns a warning for each kept row whose reserved custom fields were dropped.
+fn check_all(rows: Vec<ContactDraft>, region: Region) -> (Vec<ValidRow>, Vec<Skip>, Vec<RowError>) {
     let mut first_row: HashMap<PhoneNumber, usize> = HashMap::with_capacity(rows.len());
     let mut valid = Vec::with_capacity(rows.len());
     let mut skipped = Vec::new();
+    let mut warnings = Vec::new();
     for draft in rows {
         let row = draft.row;
         match check_row(draft, region) {
             Err(reason) => skipped.push(Skip::Invalid(RowError { row, reason })),
-            Ok(v) => match first_row.get(&v.phone) {
+            Ok((v, dropped)) => match first_row.get(&v.phone) {
                 Some(first) => skipped.push(Skip::Duplicate(RowError {
                     row,
                     reason: format!("duplicate: {} is already on row {first}", v.phone),
                 })),
                 None => {
+                    if !dropped.is_empty() {
+                        warnings.push(RowError {
+                            row,
+                            reason: format!(
+                                "custom field {} dropped: reserved for the call's own dynamic variables",
+                                dropped.join(", ")
+                            ),
+                        });
+                    }
                     first_row.insert(v.phone.clone(), row);
                     valid.push(v);
                 }
             },
         }
     }
-    (valid, skipped)
+    (valid, skipped, warnings)
 }
 
-/// Every problem of one row, joined into its reason.
-fn check_row(d: ContactDraft, region: Region) -> Result<ValidRow, String> {
+/// Every problem of one row, joined into its reason; or the checked row and the
+/// reserved custom fields taken out of it.
+fn check_row(mut d: ContactDraft, region: Region) -> Result<(ValidRow, Vec<String>), String> {
+    let dropped = reserved_keys(&d.custom_fields);
+    d.custom_fields.retain(|k, _| !is_reserved_variable(k));
     let mut problems = Vec::new();
     let phone = if d.phone_number.trim().is_empty() {
         take(&mut problems, "phoneNumber", Err("missing".to_string()))
@@ -240,19 +259,22 @@ fn check_row(d: ContactDraft, region: Region) -> Result<ValidRow, String> {
         .and_then(|s| take(p, "timezone", fields::timezone(s)));
     take(p, "customFields", fields::custom_fields(&d.custom_fields));
     match phone {
-        Some(phone) if problems.is_empty() => Ok(ValidRow {
-            row: d.row,
-            phone,
-            name,
-            email,
-            tags,
-            notes,
-            priority,
-            status,
-            timezone,
-            custom_fields: d.custom_fields,
-            sheet: d.sheet,
-        }),
+        Some(phone) if problems.is_empty() => Ok((
+            ValidRow {
+                row: d.row,
+                phone,
+                name,
+                email,
+                tags,
+                notes,
+                priority,
+                status,
+                timezone,
+                custom_fields: d.custom_fields,
+                sheet: d.sheet,
+            },
+            dropped,
+        )),
         _ => Err(problems.join("; ")),
     }
 }

@@ -50,7 +50,8 @@ pub struct ContactDraft {
     /// IANA name, e.g. `America/New_York`.
     pub timezone: Option<String>,
     /// Merged into the contact's custom fields (given keys replace stored ones). They
-    /// are also the agent's dynamic variables when the contact is called.
+    /// are also the agent's dynamic variables when the contact is called; reserved
+    /// names (`call_sid`, `phone_number`, `system__…`) are dropped with a warning.
     pub custom_fields: Map<String, Value>,
     /// The sheet row the contact came from (a Google Sheets import); replaces the
     /// stored one.
@@ -80,4 +81,7 @@ pub struct ImportReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enrolled: Option<usize>,
     pub errors: Vec<RowError>,
+    /// Rows written with something left out, and what: a custom field named like a
+    /// reserved dynamic variable (`call_sid`, `phone_number`, …) is dropped.
+    pub warnings: Vec<RowError>,
 }

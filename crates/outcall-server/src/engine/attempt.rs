@@ -1,56 +1,68 @@
-//! One dial attempt of a campaign contact, from its claim to its end: the checks
-//! before the dial (do-not-call, number, calling window), the dial, the end of the
-//! call (retry or done, with the campaign's stats), and the check on an attempt whose
-//! lease expired because its process died.
+//! One dial attempt of a campaign contact, from its claim to its end, as the engine
+//! drives it: the checks before the dial (do-not-call, number, calling window), the
+//! dial and the classification of its failure, the end of the call (with the
+//! campaign's stats), and the check on an attempt whose lease expired.
+//!
+//! What each event does to the attempt is decided by `outcall_domain::attempt`; this
+//! module only feeds it events, persists the decision through the store's
+//! compare-and-set, and acts on the outcome (counts, wake-ups) when its write won.
 
+use std::time::Duration;
+
+use outcall_domain::attempt::{Attempt, Effect, Event};
 use outcall_domain::call::{Call, StatusUpdate};
 use outcall_domain::campaign::{Campaign, StatsDelta};
-use outcall_domain::campaign_contact::{
-    AttemptGuard, AttemptStep, CampaignContact, DialStatus, LeaseStep, SkipReason,
-};
+use outcall_domain::campaign_contact::{CampaignContact, SkipReason, Stage};
 use outcall_domain::contact::{Contact, ContactStatus};
-use outcall_domain::dialing::{AfterCall, Window, WindowState, after_call, parse_timezone};
+use outcall_domain::dialing::{WindowVerdict, window_verdict};
 use outcall_domain::phone::PhoneNumber;
-use outcall_domain::time::now;
+use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{ObjectId, PageRequest};
 use outcall_store::{CallFilter, StoreResult};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::dialer::{PlaceError, Placement};
+use crate::dialer::{DialFailure, PlaceError, Placement};
 
 /// How many expired attempts one look checks.
 const EXPIRED_BATCH: i64 = 20;
+/// How long a maybe-sent dial is left to settle before Twilio's call list is read
+/// (twice, this far apart): a call created late shows up by then.
+const SETTLE_DELAY: Duration = Duration::from_secs(2);
+/// Calls created this long before the dial was marked sent still count as its call
+/// (clocks of Twilio and this host differ a little).
+const CLOCK_SLACK: chrono::Duration = chrono::Duration::seconds(60);
+/// A sent attempt whose call Twilio could not be asked about for this long ends
+/// `unconfirmed`: it may have rung, and it is not dialled again.
+const UNCONFIRMED_AFTER: chrono::Duration = chrono::Duration::hours(1);
+/// How many times a transition is re-decided after its compare-and-set lost to a
+/// concurrent one (a callback and the owner racing).
+const RACE_RETRIES: usize = 3;
 
-fn waiting_status(cc: &CampaignContact) -> DialStatus {
-    if cc.attempts > 0 {
-        DialStatus::Retry
-    } else {
-        DialStatus::Pending
-    }
-}
-
-/// Moves the attempt on and, when it moved, tells the subscribers (the campaign's
-/// dial-state counts changed).
-async fn step(
+/// Decides `event` on `cc` and persists it (compare-and-set); the contact as written
+/// and what to do about it, or `None` when the event does not apply to the attempt
+/// or another write won. Subscribers hear about every move.
+async fn apply(
     state: &AppState,
     cc: &CampaignContact,
-    attempt_id: &str,
-    step: AttemptStep,
-) -> StoreResult<Option<CampaignContact>> {
+    event: Event<'_>,
+) -> StoreResult<Option<(CampaignContact, Effect)>> {
+    let name = event.name();
+    let next = match Attempt::of(cc).transition(event) {
+        Ok(next) => next,
+        Err(refused) => {
+            tracing::debug!(contact = %cc.contact_id, "attempt {name}: {refused}");
+            return Ok(None);
+        }
+    };
     let moved = state
         .store
-        .step_attempt(
-            cc.campaign_id,
-            cc.contact_id,
-            &AttemptGuard::of(attempt_id),
-            &step,
-        )
+        .step_attempt(cc.campaign_id, cc.contact_id, &next.guard, &next.step)
         .await?;
-    if let Some(cc) = &moved {
-        progress(state, cc.campaign_id, cc);
-    }
-    Ok(moved)
+    Ok(moved.map(|cc| {
+        progress(state, cc.campaign_id, &cc);
+        (cc, next.effect)
+    }))
 }
 
 fn progress(state: &AppState, campaign_id: ObjectId, cc: &CampaignContact) {
@@ -59,6 +71,12 @@ fn progress(state: &AppState, campaign_id: ObjectId, cc: &CampaignContact) {
         &campaign_id.to_hex(),
         json!({"contactId": cc.contact_id, "status": cc.status, "lastResult": cc.last_result}),
     );
+}
+
+/// Puts a claimed, never-dialled contact back as it was (the campaign was paused or
+/// stopped between the claim and the dial).
+pub(super) async fn release(state: &AppState, cc: &CampaignContact) -> StoreResult<()> {
+    apply(state, cc, Event::Release).await.map(drop)
 }
 
 /// The contact, and why it must not be called, if it must not.
@@ -73,46 +91,52 @@ async fn vet(
     if PhoneNumber::parse(&number, state.region).is_err() {
         return Ok((contact, Some(SkipReason::InvalidNumber)));
     }
-    // Do-not-call holds for the number, whichever contact record carries it.
-    let by_phone = state.store.get_contact_by_phone(&number).await?;
+    // Do-not-call holds for the number: the list, or any contact record carrying it.
     let dnc = contact
-        .iter()
-        .chain(by_phone.iter())
-        .any(|c| c.status == ContactStatus::DoNotCall);
+        .as_ref()
+        .is_some_and(|c| c.status == ContactStatus::DoNotCall)
+        || crate::dnc::blocked(state, &number).await?.is_some();
     Ok((contact, dnc.then_some(SkipReason::DoNotCall)))
 }
 
-/// Where the contact's calling window stands now (open when the campaign has none).
-fn window(campaign: &Campaign, contact: Option<&Contact>) -> WindowState {
-    let Some(w) = &campaign.settings.calling_window else {
-        return WindowState::Open;
-    };
-    let Ok(window) = Window::parse(w) else {
-        // Validated when the campaign was saved; a bad stored one must not stop it.
-        return WindowState::Open;
-    };
-    let tz = contact
-        .and_then(|c| c.timezone.as_deref())
-        .and_then(|z| parse_timezone(z).ok())
-        .unwrap_or(window.timezone);
-    window.state_at(tz, now())
+/// Where the contact's calling window stands now (open when the campaign has none;
+/// a stored window that cannot be read fails closed).
+fn window(campaign: &Campaign, contact: Option<&Contact>) -> WindowVerdict {
+    let tz = contact.and_then(|c| c.timezone.as_deref());
+    window_verdict(campaign.settings.calling_window.as_ref(), tz, now())
 }
 
-/// The agent's dynamic variables for this contact: its name, number and custom fields.
+/// The agent's dynamic variables for this contact: its name, number and custom fields
+/// (never one the call itself sets, such as `call_sid`).
 fn variables(contact: Option<&Contact>, cc: &CampaignContact) -> Map<String, Value> {
-    let mut vars = Map::new();
-    if let Some(c) = contact {
-        for (k, v) in &c.custom_fields {
-            if v.is_string() || v.is_number() || v.is_boolean() {
-                vars.insert(k.clone(), v.clone());
-            }
-        }
-        if let Some(n) = &c.name {
-            vars.insert("name".into(), json!(n));
-        }
-    }
-    vars.insert("phone_number".into(), json!(cc.phone_number));
-    vars
+    outcall_domain::contact::dynamic_variables(contact, &cc.phone_number)
+}
+
+/// What the engine dials for this attempt.
+fn placement(
+    state: &AppState,
+    campaign: &Campaign,
+    contact: Option<&Contact>,
+    cc: &CampaignContact,
+    attempt_id: &str,
+) -> Option<Placement> {
+    let tel = state.telephony.as_ref()?;
+    Some(Placement {
+        to: contact.map_or(cc.phone_number.clone(), |c| c.phone_number.clone()),
+        from: campaign
+            .caller_id
+            .clone()
+            .unwrap_or_else(|| tel.from.clone()),
+        prompt: campaign.prompt.clone(),
+        first_message: campaign.first_message.clone(),
+        dynamic_variables: Some(variables(contact, cc)),
+        agent_id: campaign.settings.agent_id.clone(),
+        contact_name: contact.and_then(|c| c.name.clone()),
+        campaign_id: Some(campaign.id),
+        contact_id: Some(cc.contact_id),
+        attempt_id: Some(attempt_id.to_string()),
+        record: None,
+    })
 }
 
 /// Dials a claimed contact, unless it must be skipped or its window is closed.
@@ -121,82 +145,76 @@ pub(super) async fn dial(
     campaign: &Campaign,
     cc: CampaignContact,
     attempt_id: &str,
+    gate: &super::DialGate,
 ) -> StoreResult<()> {
     let Some(tel) = state.telephony.clone() else {
         return Ok(());
     };
     let (contact, skip) = vet(state, &cc).await?;
+    let verdict = window(campaign, contact.as_ref());
+    let invalid = matches!(verdict, WindowVerdict::Invalid(_));
+    let skip = skip.or(invalid.then_some(SkipReason::InvalidWindow));
     if let Some(reason) = skip {
-        let skipped = AttemptStep {
-            skip_reason: Some(reason),
-            ..AttemptStep::to(DialStatus::Skipped, LeaseStep::Release)
-        };
-        if let Some(cc) = step(state, &cc, attempt_id, skipped).await? {
+        if let Some((cc, _)) = apply(state, &cc, Event::Skip(reason)).await? {
             tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, ?reason, "contact skipped");
         }
         return Ok(());
     }
-    if let WindowState::OpensAt(at) = window(campaign, contact.as_ref()) {
-        let later = AttemptStep {
-            next_attempt_at: Some(at),
-            ..AttemptStep::to(waiting_status(&cc), LeaseStep::Release)
-        };
-        step(state, &cc, attempt_id, later).await?;
+    if let WindowVerdict::OpensAt(until) = verdict {
+        apply(state, &cc, Event::Defer { until }).await?;
         return Ok(());
     }
-    // Marks the dial as sent before sending it: a claim without this mark was never
-    // dialled and may be released if its process dies; one with it may have rung.
-    let sent = AttemptStep {
-        dialled_at: Some(now()),
-        ..AttemptStep::to(DialStatus::Dialing, LeaseStep::Keep)
-    };
-    let Some(cc) = step(state, &cc, attempt_id, sent).await? else {
+    // The call slot, then the status re-read that marks the dial in flight: a campaign
+    // paused or stopped since the claim gets its contact back untouched.
+    let Some(campaign) = gate.open().await? else {
+        release(state, &cc).await?;
         return Ok(());
     };
-    let placement = Placement {
-        to: contact
-            .as_ref()
-            .map_or(cc.phone_number.clone(), |c| c.phone_number.clone()),
-        from: campaign
-            .caller_id
-            .clone()
-            .unwrap_or_else(|| tel.from.clone()),
-        prompt: campaign.prompt.clone(),
-        first_message: campaign.first_message.clone(),
-        dynamic_variables: Some(variables(contact.as_ref(), &cc)),
-        agent_id: campaign.settings.agent_id.clone(),
-        contact_name: contact.as_ref().and_then(|c| c.name.clone()),
-        campaign_id: Some(campaign.id),
-        contact_id: Some(cc.contact_id),
-        attempt_id: Some(attempt_id.to_string()),
-        record: None,
+    let campaign = &campaign;
+    let Some(placement) = placement(state, campaign, contact.as_ref(), &cc, attempt_id) else {
+        return Ok(());
     };
-    match crate::dialer::place(state, &tel, placement).await {
-        Ok(call) => placed(state, campaign.id, &cc, attempt_id, &call).await,
-        Err(e) if e.is_refusal() => {
-            tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "Twilio refused the call: {e}");
-            let (status, next) =
-                match after_call("failed", cc.attempts + 1, &campaign.settings, now()) {
-                    AfterCall::Retry { at } => (DialStatus::Retry, Some(at)),
-                    AfterCall::Done { .. } => (DialStatus::Failed, None),
+    // Marks the dial as sent before sending it: a claim without this mark was never
+    // dialled and may be released if its process dies; one with it may have rung.
+    // The write compares the lease's owner too, so a process that stalled here while
+    // another took the attempt over never dials it.
+    let Some((cc, _)) = apply(state, &cc, Event::Send { at: now() }).await? else {
+        return Ok(());
+    };
+    match crate::dialer::place(state, &tel, placement.clone()).await {
+        Ok(call) => placed(state, &cc, &call).await,
+        Err(e) => match e.failure() {
+            Some(DialFailure::NotSent { retry_after }) => {
+                tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "dial not sent, back to the queue: {e}");
+                let event = Event::NotSent {
+                    now: now(),
+                    retry_after,
                 };
-            let refused = AttemptStep {
-                attempts_inc: 1,
-                next_attempt_at: next,
-                last_result: Some("failed".into()),
-                ..AttemptStep::to(status, LeaseStep::Release)
-            };
-            step(state, &cc, attempt_id, refused).await?;
-            state.engine.wake();
-            Ok(())
-        }
-        // Twilio may or may not have placed it: the attempt stays marked as sent, and
-        // when its lease expires the check below looks for its call.
-        Err(PlaceError::Twilio(e)) => {
-            tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "dial unconfirmed: {e}");
-            Ok(())
-        }
-        Err(PlaceError::Store(e)) => Err(e),
+                apply(state, &cc, event).await?;
+                state.engine.wake();
+                Ok(())
+            }
+            Some(DialFailure::Refused) => {
+                tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "Twilio refused the call: {e}");
+                let event = Event::Refused {
+                    now: now(),
+                    settings: &campaign.settings,
+                };
+                apply(state, &cc, event).await?;
+                state.engine.wake();
+                Ok(())
+            }
+            Some(DialFailure::MaybeSent) => {
+                tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "dial maybe sent, asking Twilio: {e}");
+                settle_sent(state, campaign, cc, &placement).await
+            }
+            // Twilio created the call but its record was not written: the attempt
+            // stays sent, and the check on its lease finds the call.
+            None => match e {
+                PlaceError::Store(e) => Err(e),
+                PlaceError::Twilio(_) => Ok(()),
+            },
+        },
     }
 }
 
@@ -212,26 +230,13 @@ async fn add_stats(state: &AppState, campaign_id: ObjectId, delta: &StatsDelta) 
     Ok(())
 }
 
-/// Records a placed call on its attempt (first), then counts it.
-async fn placed(
-    state: &AppState,
-    campaign_id: ObjectId,
-    cc: &CampaignContact,
-    attempt_id: &str,
-    call: &Call,
-) -> StoreResult<()> {
-    let mine = AttemptStep {
-        attempts_inc: 1,
-        last_call_sid: Some(call.call_sid.clone()),
-        ..AttemptStep::to(DialStatus::Dialing, LeaseStep::Keep)
-    };
-    // Moves nothing when the call already ended and its callback finished the attempt.
-    step(state, cc, attempt_id, mine).await?;
+/// Counts a call placed for an attempt (once: only the write that recorded it counts).
+async fn count_placed(state: &AppState, cc: &CampaignContact, call: &Call) -> StoreResult<()> {
     let delta = StatsDelta {
         calls_placed: 1,
         ..Default::default()
     };
-    add_stats(state, campaign_id, &delta).await?;
+    add_stats(state, cc.campaign_id, &delta).await?;
     if let Some(contact) = state
         .store
         .record_contact_call(cc.contact_id, call.id, now())
@@ -242,9 +247,31 @@ async fn placed(
     Ok(())
 }
 
+/// Records a placed call on its attempt, and counts it if this write recorded it.
+/// Nothing moves when the call's end was recorded first (it counted the call).
+async fn placed(state: &AppState, cc: &CampaignContact, call: &Call) -> StoreResult<()> {
+    let event = Event::Placed {
+        call_sid: &call.call_sid,
+    };
+    if let Some((cc, effect)) = apply(state, cc, event).await?
+        && effect.call_placed.is_some()
+    {
+        count_placed(state, &cc, call).await?;
+    }
+    Ok(())
+}
+
+/// The outcome name the retry rules use (`held`, `busy`, …; `unknown` if none).
+fn outcome_of(call: &Call) -> String {
+    call.outcome
+        .and_then(|o| serde_json::to_value(o).ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// A campaign call reached a final status: its attempt ends (retry or done) and the
 /// campaign's stats count it, once, whoever sees it first (the status callback or
-/// the check on an expired lease).
+/// the check on an expired lease), in whichever process.
 pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
     let (Some(attempt_id), Some(campaign_id), Some(contact_id)) =
         (&call.attempt_id, call.campaign_id, call.contact_id)
@@ -254,60 +281,63 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
     if !call.status.is_terminal() {
         return Ok(());
     }
-    let Some(cc) = state
-        .store
-        .get_campaign_contact(campaign_id, contact_id)
-        .await?
-    else {
-        return Ok(());
-    };
-    if !AttemptGuard::of(attempt_id.as_str()).admits(&cc) {
-        return Ok(());
-    }
     let Some(campaign) = state.store.get_campaign(campaign_id).await? else {
         return Ok(());
     };
-    let outcome = call
-        .outcome
-        .and_then(|o| serde_json::to_value(o).ok())
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "unknown".into());
-    // The callback can overtake the step that records the dial: count it here then.
-    let counted = cc.last_call_sid.as_deref() == Some(call.call_sid.as_str());
-    let attempts = cc.attempts + i64::from(!counted);
-    let after = after_call(&outcome, attempts, &campaign.settings, now());
-    let (status, next) = match after {
-        AfterCall::Retry { at } => (DialStatus::Retry, Some(at)),
-        AfterCall::Done { answered: true } => (DialStatus::Completed, None),
-        AfterCall::Done { answered: false } => (DialStatus::Failed, None),
-    };
-    let end = AttemptStep {
-        attempts_inc: i64::from(!counted),
-        next_attempt_at: next,
-        last_call_sid: Some(call.call_sid.clone()),
-        last_result: Some(outcome.clone()),
-        ..AttemptStep::to(status, LeaseStep::Release)
-    };
-    if step(state, &cc, attempt_id, end).await?.is_none() {
+    let outcome = outcome_of(call);
+    for _ in 0..RACE_RETRIES {
+        let Some(cc) = state
+            .store
+            .get_campaign_contact(campaign_id, contact_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if cc
+            .lease
+            .as_ref()
+            .is_none_or(|l| &l.attempt_id != attempt_id)
+        {
+            return Ok(()); // another attempt's call, or this one already ended
+        }
+        let event = Event::Ended {
+            call_sid: &call.call_sid,
+            outcome: &outcome,
+            now: now(),
+            settings: &campaign.settings,
+        };
+        if Attempt::of(&cc).transition(event.clone()).is_err() {
+            return Ok(());
+        }
+        // The write loses when the owner recorded the placement (or took the attempt
+        // over) since the read: read again and decide again.
+        let Some((cc, effect)) = apply(state, &cc, event).await? else {
+            continue;
+        };
+        if effect.call_placed.is_some() {
+            count_placed(state, &cc, call).await?;
+        }
+        let held = outcome == "held";
+        let completed = call.status == outcall_domain::CallStatus::Completed;
+        let delta = StatsDelta {
+            calls_completed: i64::from(completed),
+            calls_failed: i64::from(!completed),
+            calls_answered: i64::from(held),
+            answered_duration: if held { call.duration.unwrap_or(0) } else { 0 },
+            ..Default::default()
+        };
+        add_stats(state, campaign_id, &delta).await?;
+        state.engine.wake();
         return Ok(());
     }
-    let held = outcome == "held";
-    let completed = call.status == outcall_domain::CallStatus::Completed;
-    let delta = StatsDelta {
-        calls_completed: i64::from(completed),
-        calls_failed: i64::from(!completed),
-        calls_answered: i64::from(held),
-        answered_duration: if held { call.duration.unwrap_or(0) } else { 0 },
-        ..Default::default()
-    };
-    add_stats(state, campaign_id, &delta).await?;
-    state.engine.wake();
+    tracing::warn!(call_sid = %call.call_sid, "attempt end kept losing races; the lease check settles it");
     Ok(())
 }
 
-/// Checks on attempts whose lease expired: their process died or their call's last
-/// callback never came. Each is taken over (one process wins), then settled from what
-/// the store and Twilio know; an attempt is never dialled again.
+/// Checks on attempts whose lease expired: their process died or stalled, their
+/// dial's outcome was unknown, or their call's last callback never came. Each is
+/// taken over (one process wins; the old owner's late writes then lose), then
+/// settled from what the store and Twilio know; an attempt is never dialled again.
 pub(super) async fn check_expired(state: &AppState, campaign: &Campaign) -> StoreResult<()> {
     let t = now();
     let expired = state
@@ -315,81 +345,250 @@ pub(super) async fn check_expired(state: &AppState, campaign: &Campaign) -> Stor
         .expired_attempts(campaign.id, t, EXPIRED_BATCH)
         .await?;
     for cc in expired {
-        let Some(lease) = &cc.lease else { continue };
-        let attempt_id = lease.attempt_id.clone();
-        let guard = AttemptGuard {
-            attempt_id: attempt_id.clone(),
-            expired_by: Some(t),
+        let take = Event::TakeOver {
+            owner: &state.engine.owner,
+            now: t,
+            expires_at: t + state.engine.attempt_lease,
         };
-        let take = AttemptStep::to(
-            DialStatus::Dialing,
-            LeaseStep::Renew {
-                owner: state.engine.owner.clone(),
-                expires_at: t + state.engine.attempt_lease,
-            },
-        );
-        let Some(cc) = state
-            .store
-            .step_attempt(campaign.id, cc.contact_id, &guard, &take)
-            .await?
-        else {
+        let Some((cc, _)) = apply(state, &cc, take).await? else {
             continue;
         };
-        settle(state, campaign, cc, &attempt_id).await?;
+        settle(state, campaign, cc).await?;
     }
     Ok(())
 }
 
-async fn settle(
+/// A placed attempt whose recorded call is another attempt's (left by a claim made
+/// before claims cleared `lastCallSid`): it is only sent, and is settled as such.
+async fn forget_stale_call(state: &AppState, cc: CampaignContact) -> StoreResult<CampaignContact> {
+    let Some(sid) = cc
+        .last_call_sid
+        .clone()
+        .filter(|_| Stage::of(&cc) == Stage::Placed)
+    else {
+        return Ok(cc);
+    };
+    let Some(call) = state.store.get_call(&sid).await? else {
+        return Ok(cc);
+    };
+    let attempt = cc.lease.as_ref().map(|l| l.attempt_id.as_str());
+    if call.attempt_id.is_none() || call.attempt_id.as_deref() == attempt {
+        return Ok(cc);
+    }
+    tracing::warn!(contact = %cc.contact_id, call_sid = %sid, "forgot a previous attempt's call on this attempt");
+    Ok(apply(state, &cc, Event::NotItsCall { call_sid: &sid })
+        .await?
+        .map_or(cc, |(cc, _)| cc))
+}
+
+async fn settle(state: &AppState, campaign: &Campaign, cc: CampaignContact) -> StoreResult<()> {
+    let Some(attempt_id) = cc.lease.as_ref().map(|l| l.attempt_id.clone()) else {
+        return Ok(());
+    };
+    let cc = forget_stale_call(state, cc).await?;
+    match Stage::of(&cc) {
+        Stage::Claimed => {
+            tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, "released an attempt that was never dialled");
+            release(state, &cc).await
+        }
+        Stage::Sent => {
+            let contact = state.store.get_contact(cc.contact_id).await?;
+            let Some(p) = placement(state, campaign, contact.as_ref(), &cc, &attempt_id) else {
+                return Ok(());
+            };
+            settle_sent(state, campaign, cc, &p).await
+        }
+        Stage::Placed => settle_placed(state, &cc).await,
+        Stage::Waiting | Stage::Final => Ok(()),
+    }
+}
+
+/// The call of an attempt, if the store knows one (a status callback records a call
+/// it did not know, with the attempt id from its URL).
+async fn stored_call(state: &AppState, attempt_id: &str) -> StoreResult<Option<Call>> {
+    let filter = CallFilter {
+        attempt_id: Some(attempt_id.to_string()),
+        ..Default::default()
+    };
+    let page = PageRequest::new(
+        Some(1),
+        Some(1),
+        outcall_domain::page::Sort::desc("createdAt"),
+    )
+    .map_err(|e| outcall_store::StoreError::Internal(e.to_string()))?;
+    Ok(state
+        .store
+        .list_calls(&filter, &page)
+        .await?
+        .items
+        .into_iter()
+        .next())
+}
+
+/// What Twilio's call list says about a sent attempt.
+enum Found {
+    Call(Box<outcall_twilio::CallResource>),
+    None,
+    /// Several calls that could each be this attempt's: cannot be told apart.
+    Ambiguous,
+}
+
+/// Looks in Twilio's calls to the number since the dial for this attempt's call: one
+/// from our caller id, created since the dial, that no other record claims.
+async fn find_in_twilio(
+    state: &AppState,
+    p: &Placement,
+    attempt_id: &str,
+    dialled_at: Timestamp,
+) -> Result<Found, outcall_twilio::TwilioError> {
+    let Some(tel) = state.telephony.as_ref() else {
+        return Ok(Found::None);
+    };
+    let since = dialled_at - CLOCK_SLACK;
+    let calls = tel.client.list_calls(&p.to, since, 100, 5).await?;
+    let mut candidates = Vec::new();
+    for c in calls {
+        let created = c
+            .date_created
+            .as_deref()
+            .and_then(outcall_twilio::webhook::parse_rfc2822);
+        if c.from != p.from || created.is_some_and(|t| t < since) {
+            continue;
+        }
+        match state.store.get_call(&c.sid).await {
+            Ok(Some(known)) if known.attempt_id.as_deref() != Some(attempt_id) => continue,
+            Ok(Some(_)) => return Ok(Found::Call(Box::new(c))),
+            Ok(None) => candidates.push(c),
+            // The store is asked only to rule calls out; a failure rules nothing out.
+            Err(_) => candidates.push(c),
+        }
+    }
+    Ok(match candidates.len() {
+        0 => Found::None,
+        1 => Found::Call(Box::new(candidates.remove(0))),
+        _ => Found::Ambiguous,
+    })
+}
+
+/// Settles a dial that may have reached Twilio, before anything else happens to its
+/// contact: a call the store or Twilio knows is adopted as placed; a call list that
+/// shows none twice, a settling delay apart, puts the contact back as not sent;
+/// Twilio unreachable leaves the attempt leased, to be checked again when its lease
+/// expires; only a call that cannot be told apart, or Twilio out of reach for
+/// [`UNCONFIRMED_AFTER`], ends the attempt `unconfirmed`.
+async fn settle_sent(
     state: &AppState,
     campaign: &Campaign,
     cc: CampaignContact,
-    attempt_id: &str,
+    p: &Placement,
 ) -> StoreResult<()> {
-    if cc.dialled_at.is_none() {
-        // Claimed but never dialled: the contact waits for a new attempt.
-        tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, "released an attempt that was never dialled");
-        let back = AttemptStep::to(waiting_status(&cc), LeaseStep::Release);
-        step(state, &cc, attempt_id, back).await?;
+    let Some(attempt_id) = cc.lease.as_ref().map(|l| l.attempt_id.clone()) else {
         return Ok(());
-    }
-    let call = match &cc.last_call_sid {
-        Some(sid) => state.store.get_call(sid).await?,
-        None => {
-            let filter = CallFilter {
-                attempt_id: Some(attempt_id.to_string()),
-                ..Default::default()
-            };
-            let page = PageRequest::new(
-                Some(1),
-                Some(1),
-                outcall_domain::page::Sort::desc("createdAt"),
-            )
-            .map_err(|e| outcall_store::StoreError::Internal(e.to_string()))?;
-            state
-                .store
-                .list_calls(&filter, &page)
-                .await?
-                .items
-                .into_iter()
-                .next()
+    };
+    let dialled_at = cc.dialled_at.unwrap_or_else(now);
+    for look in 0..2 {
+        if let Some(call) = stored_call(state, &attempt_id).await? {
+            return adopt(state, &cc, call).await;
         }
+        tokio::time::sleep(SETTLE_DELAY).await;
+        match find_in_twilio(state, p, &attempt_id, dialled_at).await {
+            Ok(Found::Call(resource)) => {
+                tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, call_sid = %resource.sid, "found the maybe-sent dial's call in Twilio");
+                let call = crate::dialer::record(state, p, &resource).await?;
+                let call = sync_status(state, call, &resource).await?;
+                return adopt(state, &cc, call).await;
+            }
+            Ok(Found::None) if look == 0 => continue,
+            Ok(Found::None) => {
+                // A call created by a late request would show by now: there is none.
+                if stored_call(state, &attempt_id).await?.is_none() {
+                    tracing::info!(campaign = %campaign.id, contact = %cc.contact_id, "Twilio has no call for the dial: back to the queue");
+                    let event = Event::NotSent {
+                        now: now(),
+                        retry_after: None,
+                    };
+                    apply(state, &cc, event).await?;
+                    state.engine.wake();
+                    return Ok(());
+                }
+            }
+            Ok(Found::Ambiguous) => {
+                tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, attempt = %attempt_id, "several calls could be the dial's: unconfirmed, not dialled again");
+                apply(state, &cc, Event::Unconfirmed).await?;
+                state.engine.wake();
+                return Ok(());
+            }
+            Err(e) => {
+                if now() - dialled_at >= UNCONFIRMED_AFTER {
+                    tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, attempt = %attempt_id, "Twilio unreachable for too long: unconfirmed, not dialled again ({e})");
+                    apply(state, &cc, Event::Unconfirmed).await?;
+                    state.engine.wake();
+                } else {
+                    // Its call may be live: the renewed lease keeps its slot taken.
+                    tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "cannot ask Twilio about the dial yet, checking again when its lease expires: {e}");
+                    let renew = Event::Renew {
+                        expires_at: now() + state.engine.attempt_lease,
+                    };
+                    apply(state, &cc, renew).await?;
+                }
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adopts a call found for a sent attempt: placed, and ended if it already ended.
+async fn adopt(state: &AppState, cc: &CampaignContact, call: Call) -> StoreResult<()> {
+    placed(state, cc, &call).await?;
+    if call.status.is_terminal() {
+        on_call_ended(state, &call).await?;
+    }
+    Ok(())
+}
+
+/// Brings the stored call to Twilio's status when Twilio says it ended.
+async fn sync_status(
+    state: &AppState,
+    call: Call,
+    resource: &outcall_twilio::CallResource,
+) -> StoreResult<Call> {
+    let Ok(status) = resource
+        .status
+        .as_str()
+        .parse::<outcall_domain::CallStatus>()
+    else {
+        return Ok(call);
     };
-    let Some(call) = call else {
-        // Sent, but no call is known: it may have rung, so it is not dialled again.
-        tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, attempt = attempt_id, "dial unconfirmed; not dialling this attempt again");
-        let unconfirmed = AttemptStep {
-            attempts_inc: 1,
-            last_result: Some("unconfirmed".into()),
-            ..AttemptStep::to(DialStatus::Failed, LeaseStep::Release)
-        };
-        step(state, &cc, attempt_id, unconfirmed).await?;
+    if !status.is_terminal() || call.status.is_terminal() {
+        return Ok(call);
+    }
+    let update = StatusUpdate {
+        duration: resource.duration_secs().map(|d| d as i64),
+        ..StatusUpdate::to(status)
+    };
+    match state
+        .store
+        .update_call_status(&call.call_sid, &update)
+        .await?
+    {
+        Some((call, _)) => {
+            crate::routes::calls::publish_status(state, &call);
+            Ok(call)
+        }
+        None => Ok(call),
+    }
+}
+
+/// A placed attempt whose lease expired: its call ended without a callback reaching
+/// us, or is still live (the renewed lease then holds its slot).
+async fn settle_placed(state: &AppState, cc: &CampaignContact) -> StoreResult<()> {
+    let Some(sid) = cc.last_call_sid.as_deref() else {
         return Ok(());
     };
-    if cc.last_call_sid.is_none() {
-        // The process died between Twilio's answer and recording it: adopt the call.
-        placed(state, campaign.id, &cc, attempt_id, &call).await?;
-    }
+    let Some(call) = state.store.get_call(sid).await? else {
+        return Ok(());
+    };
     if call.status.is_terminal() {
         return on_call_ended(state, &call).await;
     }
@@ -398,26 +597,8 @@ async fn settle(
     };
     match tel.client.fetch_call(&call.call_sid).await {
         Ok(resource) => {
-            let Ok(status) = resource
-                .status
-                .as_str()
-                .parse::<outcall_domain::CallStatus>()
-            else {
-                return Ok(());
-            };
-            if !status.is_terminal() {
-                return Ok(()); // still live: the renewed lease holds its slot
-            }
-            let update = StatusUpdate {
-                duration: resource.duration_secs().map(|d| d as i64),
-                ..StatusUpdate::to(status)
-            };
-            if let Some((call, _)) = state
-                .store
-                .update_call_status(&call.call_sid, &update)
-                .await?
-            {
-                crate::routes::calls::publish_status(state, &call);
+            let call = sync_status(state, call, &resource).await?;
+            if call.status.is_terminal() {
                 on_call_ended(state, &call).await?;
             }
         }

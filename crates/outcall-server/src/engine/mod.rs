@@ -1,22 +1,25 @@
 //! The campaign engine: one per process. For each active campaign it holds, one runner
 //! task claims due contacts (a lease with expiry and a unique attempt id, atomically in
-//! the store), paces them (`callDelay`, the account's calls per second), caps live
-//! calls (`maxConcurrentCalls`), honours calling windows, do-not-call and retries, and
-//! re-reads the campaign's status before every dial. State lives in the store; a
-//! restart (even `kill -9`) resumes without dialling an attempt twice.
+//! the store), vets them (do-not-call, calling window), paces the ones it dials
+//! (`callDelay`, the account's calls per second), caps live calls
+//! (`maxConcurrentCalls`), retries, and re-reads the campaign's status right before
+//! every request to Twilio, marking the dial in flight in the store (the dial fence that
+//! pause and stop wait out, whichever process answers them). State lives in the store;
+//! a restart (even `kill -9`) resumes without dialling an attempt twice.
 
 mod attempt;
+mod gate;
 mod runner;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use outcall_domain::ObjectId;
 use outcall_domain::campaign::CampaignStatus;
 use outcall_domain::dialing::seconds;
 use outcall_store::CampaignFilter;
-use tokio::sync::{Notify, RwLock};
+use outcall_store::{Store, StoreResult, Transition};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -24,6 +27,7 @@ use crate::AppState;
 use crate::config::EngineSettings;
 
 pub use attempt::on_call_ended;
+pub(crate) use gate::DialGate;
 
 /// The engine's settings and the few things its tasks share in this process.
 #[derive(Debug)]
@@ -38,30 +42,28 @@ pub struct Engine {
     next_call_slot: tokio::sync::Mutex<Option<Instant>>,
     /// Wakes the engine and its runners (a campaign started, a call ended).
     wake: Notify,
-    /// Per-campaign dial gates: a runner holds one shared from its status check until
-    /// its dial request is answered; pause and stop take it exclusively before they
-    /// answer, so no call of this process starts after they answered.
-    gates: Mutex<HashMap<ObjectId, Arc<RwLock<()>>>>,
 }
+
+/// How often pause and stop look again for dials in flight.
+const FENCE_POLL: Duration = Duration::from_millis(20);
 
 impl Engine {
     pub fn new(s: &EngineSettings) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "outcall".into());
-        let cps = if s.calls_per_second.is_finite() && s.calls_per_second > 0.0 {
-            s.calls_per_second
-        } else {
-            1.0
-        };
+        // `serve` refuses a bad CALLS_PER_SECOND at start; settings built in code may
+        // still hold one, which must not panic here.
+        let call_interval = Duration::try_from_secs_f64(1.0 / s.calls_per_second)
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1000));
         Self {
             owner: format!("{host}:{}:{}", std::process::id(), ObjectId::new()),
             enabled: s.campaign_engine,
             attempt_lease: seconds(s.attempt_lease_secs.max(1.0)),
             runner_lease: seconds(s.runner_lease_secs.max(1.0)),
             tick: Duration::from_millis(s.engine_tick_ms.max(10)),
-            call_interval: Duration::from_secs_f64(1.0 / cps),
+            call_interval,
             next_call_slot: tokio::sync::Mutex::new(None),
             wake: Notify::new(),
-            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,20 +76,8 @@ impl Engine {
         let _ = tokio::time::timeout(wait, self.wake.notified()).await;
     }
 
-    pub fn gate(&self, campaign: ObjectId) -> Arc<RwLock<()>> {
-        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        gates.entry(campaign).or_default().clone()
-    }
-
-    /// Waits until every dial of the campaign that passed its status check in this
-    /// process has been answered by Twilio.
-    pub async fn barrier(&self, campaign: ObjectId) {
-        let gate = self.gate(campaign);
-        drop(gate.write().await);
-        self.wake();
-    }
-
     /// Waits for the account's next call slot (`CALLS_PER_SECOND`, across campaigns).
+    /// Taken only for a due contact that passed its checks, right before its dial.
     async fn call_slot(&self) {
         let mut next = self.next_call_slot.lock().await;
         let now = Instant::now();
@@ -96,6 +86,41 @@ impl Engine {
         drop(next);
         tokio::time::sleep_until(at).await;
     }
+}
+
+/// Waits until no dial of the campaign is in flight in any process: each opened its
+/// mark after re-reading the status, so once the status changed (pause, stop) and the
+/// marks are gone, no call of the campaign can start. A mark of a process that died
+/// expires after `RUNNER_LEASE_SECS`.
+pub async fn await_dials(store: &dyn Store, campaign: ObjectId) -> StoreResult<()> {
+    while let Some(c) = store.get_campaign(campaign).await?
+        && c.dialling(outcall_domain::time::now())
+    {
+        tokio::time::sleep(FENCE_POLL).await;
+    }
+    Ok(())
+}
+
+/// Contacts were added to the campaign: if it completed meanwhile (its runner found
+/// nothing left just before they came), it is reopened to dial them. Whether it was.
+pub async fn reopen_if_completed(store: &dyn Store, campaign: ObjectId) -> StoreResult<bool> {
+    let done = store
+        .get_campaign(campaign)
+        .await?
+        .is_some_and(|c| c.status == CampaignStatus::Completed);
+    if !done || !runner::has_contacts_to_dial(store, campaign).await? {
+        return Ok(false);
+    }
+    let reopened = matches!(
+        store
+            .transition_campaign(campaign, outcall_domain::CampaignAction::Reopen)
+            .await?,
+        Transition::Applied(_)
+    );
+    if reopened {
+        tracing::info!(campaign = %campaign, "contacts added as the campaign completed: reopened");
+    }
+    Ok(reopened)
 }
 
 /// Starts the engine's scheduler: it starts scheduled campaigns (`nextExecution`) and

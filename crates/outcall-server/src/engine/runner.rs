@@ -1,18 +1,21 @@
 //! One campaign's runner: while this process holds the campaign's runner lease, it
-//! checks on expired attempts, then dials the next due contact when a slot is free
-//! and the pacing allows, until nothing is left (the campaign completes) or the
-//! campaign is no longer active.
+//! checks on expired attempts, then claims the next due contact when a slot is free and
+//! `callDelay` allows, and hands it to the attempt (vetted, then dialled through the
+//! [`DialGate`]), renewing the lease while the dial waits; until a read of the
+//! campaign's contacts finds none left (the campaign completes) or the campaign is no
+//! longer active.
 
+use std::future::Future;
 use std::time::Duration;
 
 use outcall_domain::campaign::Campaign;
-use outcall_domain::campaign_contact::{AttemptGuard, AttemptStep, Claim, DialStatus, LeaseStep};
+use outcall_domain::campaign_contact::{Claim, DialStatus};
 use outcall_domain::dialing::next_start;
 use outcall_domain::time::{Timestamp, now};
-use outcall_domain::{CampaignAction, ObjectId};
-use outcall_store::{StoreResult, Transition};
+use outcall_domain::{CampaignAction, ObjectId, PageRequest};
+use outcall_store::{Store, StoreResult, Transition};
 
-use super::attempt;
+use super::{DialGate, attempt};
 use crate::AppState;
 
 /// What the runner does after one look at its campaign.
@@ -52,40 +55,24 @@ fn until(t: Timestamp, cap: Duration) -> Duration {
     (t - now()).to_std().unwrap_or(Duration::ZERO).min(cap)
 }
 
-async fn hold(
-    state: &AppState,
-    id: ObjectId,
-    dialled: Option<Timestamp>,
-) -> StoreResult<Option<Campaign>> {
+async fn hold(state: &AppState, id: ObjectId) -> StoreResult<Option<Campaign>> {
     let t = now();
     let engine = &state.engine;
     state
         .store
-        .hold_campaign_runner(id, &engine.owner, t, t + engine.runner_lease, dialled)
+        .hold_campaign_runner(id, &engine.owner, t, t + engine.runner_lease, None)
         .await
 }
 
 async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
     let engine = &state.engine;
-    let Some(campaign) = hold(state, id, None).await? else {
+    let Some(campaign) = hold(state, id).await? else {
         return Ok(Next::Stop);
     };
     attempt::check_expired(state, &campaign).await?;
     let counts = state.store.count_campaign_contacts(id, now()).await?;
     if counts.is_done() {
-        // No call is live now: recount the stats from the stored calls (an increment
-        // lost to a crash between an attempt's end and its count comes back), before
-        // the status says completed, so whoever sees `completed` sees exact stats.
-        state.store.recount_campaign_calls(id).await?;
-        if let Transition::Applied(c) = state
-            .store
-            .transition_campaign(id, CampaignAction::Complete)
-            .await?
-        {
-            tracing::info!(campaign = %id, "campaign completed");
-            state.bus.campaign("status_update", &id.to_hex(), &*c);
-        }
-        return Ok(Next::Stop);
+        return complete(state, &campaign).await;
     }
     if counts.live >= campaign.settings.max_concurrent_calls.max(1) {
         return Ok(Next::Wait(engine.tick));
@@ -94,15 +81,10 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
     if start_at > now() {
         return Ok(Next::Wait(until(start_at, engine.tick)));
     }
-    engine.call_slot().await;
     // A draining process places no new call (the media bridge's shutdown hook).
     if state.drain.is_draining() {
         return Ok(Next::Stop);
     }
-
-    // From the status check to Twilio's answer, pause and stop wait for this dial.
-    let gate = engine.gate(id);
-    let _open = gate.read().await;
     let t = now();
     let claim = Claim {
         owner: engine.owner.clone(),
@@ -116,32 +98,126 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
             .map_or(engine.tick, |d| until(d, engine.tick));
         return Ok(Next::Wait(wait.max(Duration::from_millis(10))));
     };
-    // The status re-read right before the dial: a campaign paused or stopped since
-    // the claim gets its contact back untouched.
-    let Some(campaign) = hold(state, id, Some(t)).await? else {
-        let back = if cc.attempts > 0 {
-            DialStatus::Retry
-        } else {
-            DialStatus::Pending
-        };
-        let released = state
-            .store
-            .step_attempt(
-                id,
-                cc.contact_id,
-                &AttemptGuard::of(&claim.attempt_id),
-                &AttemptStep::to(back, LeaseStep::Release),
-            )
-            .await?;
-        if let Some(cc) = released {
-            state.bus.campaign(
-                "progress_update",
-                &id.to_hex(),
-                serde_json::json!({"contactId": cc.contact_id, "status": cc.status}),
-            );
+    // The attempt vets the contact, and only a contact it will dial passes the gate
+    // (slot, status re-read, in-flight mark) right before the request to Twilio.
+    let gate = DialGate::new(state, id, &claim.attempt_id);
+    let dialled = renewing(
+        state,
+        id,
+        &gate,
+        attempt::dial(state, &campaign, cc, &claim.attempt_id, &gate),
+    )
+    .await;
+    gate.close().await;
+    dialled?;
+    Ok(if gate.refused() {
+        Next::Stop
+    } else {
+        Next::Again
+    })
+}
+
+/// Runs `dial`, renewing this process's runner lease (and the dial's in-flight mark,
+/// once it has one) every third of the lease: the dial may wait for a call slot or for
+/// Twilio (minutes, with `Retry-After`), and no other process may run the campaign
+/// meanwhile, nor may a pause answer while the request can still reach Twilio.
+async fn renewing<T>(
+    state: &AppState,
+    id: ObjectId,
+    gate: &DialGate,
+    dial: impl Future<Output = T>,
+) -> T {
+    let engine = &state.engine;
+    let every = (engine.runner_lease / 3)
+        .to_std()
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(100));
+    tokio::pin!(dial);
+    loop {
+        tokio::select! {
+            done = &mut dial => return done,
+            () = tokio::time::sleep(every) => {
+                let until = now() + engine.runner_lease;
+                let renewed = state
+                    .store
+                    .renew_campaign_runner(id, &engine.owner, gate.in_flight(), until)
+                    .await;
+                match renewed {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(campaign = %id, "lost the campaign's runner lease while a dial waited"),
+                    Err(e) => tracing::warn!(campaign = %id, "could not renew the runner lease: {e}"),
+                }
+            }
         }
-        return Ok(Next::Stop);
-    };
-    attempt::dial(state, &campaign, cc, &claim.attempt_id).await?;
-    Ok(Next::Again)
+    }
+}
+
+/// The counts say nothing is left: the campaign completes if a read of its contacts
+/// agrees (never on the counts alone: a query that silently misses documents reads
+/// zero), then looks again, reopening it if contacts came in meanwhile.
+async fn complete(state: &AppState, campaign: &Campaign) -> StoreResult<Next> {
+    let id = campaign.id;
+    let store = state.store.as_ref();
+    if has_contacts_to_dial(store, id).await? {
+        return Ok(Next::Again);
+    }
+    let found = contacts_found(store, id).await?;
+    if found < campaign.stats.total_contacts {
+        tracing::warn!(
+            campaign = %id,
+            enrolled = campaign.stats.total_contacts,
+            found,
+            "the campaign's contacts read fewer than it enrolled; not completing it"
+        );
+        return Ok(Next::Wait(state.engine.tick));
+    }
+    // No call is live now: recount the stats from the stored calls (an increment
+    // lost to a crash between an attempt's end and its count comes back), before
+    // the status says completed, so whoever sees `completed` sees exact stats.
+    store.recount_campaign_calls(id).await?;
+    if let Transition::Applied(c) = store
+        .transition_campaign(id, CampaignAction::Complete)
+        .await?
+    {
+        tracing::info!(campaign = %id, "campaign completed");
+        state.bus.campaign("status_update", &id.to_hex(), &*c);
+    }
+    // Contacts added between the read above and the status change.
+    if super::reopen_if_completed(store, id).await? {
+        if let Some(c) = store.get_campaign(id).await? {
+            state.bus.campaign("status_update", &id.to_hex(), &c);
+        }
+        return Ok(Next::Again);
+    }
+    Ok(Next::Stop)
+}
+
+fn first_of(limit: i64) -> StoreResult<PageRequest> {
+    PageRequest::new(
+        Some(1),
+        Some(limit),
+        outcall_domain::page::Sort::asc("createdAt"),
+    )
+    .map_err(|e| outcall_store::StoreError::Internal(e.to_string()))
+}
+
+/// Whether a read of the campaign's contacts finds one waiting or being dialled.
+pub(super) async fn has_contacts_to_dial(store: &dyn Store, id: ObjectId) -> StoreResult<bool> {
+    let one = first_of(1)?;
+    for status in [DialStatus::Pending, DialStatus::Retry, DialStatus::Dialing] {
+        let got = store.list_campaign_contacts(id, Some(status), &one).await?;
+        if !got.items.is_empty() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How many of the campaign's contacts a read finds.
+async fn contacts_found(store: &dyn Store, id: ObjectId) -> StoreResult<i64> {
+    let got = store
+        .list_campaign_contacts(id, None, &first_of(1)?)
+        .await?;
+    let total = i64::try_from(got.total).unwrap_or(i64::MAX);
+    Ok(total.max(got.items.len() as i64))
 }

@@ -9,7 +9,8 @@ use axum::response::Response;
 use axum::routing::post;
 use outcall_domain::ObjectId;
 use outcall_domain::call::{CallPatch, CallStatus, TerminatedBy};
-use outcall_domain::contact::ContactStatus;
+use outcall_domain::contact::{ContactStatus, RESERVED_VARIABLES, reserved_keys};
+use outcall_domain::dnc::Blocked;
 use outcall_domain::validate::{MAX_SHORT, MAX_TEXT, Validator};
 use outcall_twilio::{TwilioError, with_retry};
 use serde::Deserialize;
@@ -96,15 +97,17 @@ async fn outbound_call(
     v.max_len("firstMessage", body.first_message.as_deref(), MAX_TEXT);
     v.max_len("contactName", body.contact_name.as_deref(), MAX_SHORT);
     optional_sid(&mut v, "agentId", body.agent_id.as_deref());
-    if let Some(vars) = &body.dynamic_variables
-        && let Some((k, _)) = vars
+    if let Some(vars) = &body.dynamic_variables {
+        if let Some((k, _)) = vars
             .iter()
             .find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
-    {
-        v.error(
-            format!("dynamicVariables.{k}"),
-            "must be a string, number or boolean",
-        );
+        {
+            v.error(
+                format!("dynamicVariables.{k}"),
+                "must be a string, number or boolean",
+            );
+        }
+        reserved_variables(&mut v, "dynamicVariables", vars);
     }
     v.finish()?;
     let (Some(to), Some(from)) = (to, from) else {
@@ -134,30 +137,53 @@ async fn outbound_call(
     created(json!({ "callSid": call.call_sid, "status": call.status }))
 }
 
-/// 409 for a number or contact marked do-not-call: no campaign or person may call it.
+/// A field error for each reserved dynamic variable in `vars` (`field.name`): the
+/// bridge sets them from the call itself ([`outcall_domain::contact::is_reserved_variable`]).
+pub(crate) fn reserved_variables(v: &mut Validator, field: &str, vars: &Map<String, Value>) {
+    for k in reserved_keys(vars) {
+        v.error(
+            format!("{field}.{k}"),
+            format!(
+                "is reserved: the call sets {k} itself ({} and system__… cannot be given)",
+                RESERVED_VARIABLES.join(", ")
+            ),
+        );
+    }
+}
+
+/// 409 for a number that must not be called ([`crate::dnc::blocked`]: on the
+/// do-not-call list, or any contact with it marked do-not-call) or for a given contact
+/// marked do-not-call. The details name the number and why.
 pub(crate) async fn refuse_do_not_call(
     state: &AppState,
     to: &str,
     contact_id: Option<ObjectId>,
 ) -> ApiResult<()> {
-    let by_id =
-        match contact_id {
-            Some(id) => {
-                Some(state.store.get_contact(id).await?.ok_or_else(|| {
+    let blocked = match contact_id {
+        Some(id) => {
+            let contact =
+                state.store.get_contact(id).await?.ok_or_else(|| {
                     ApiError::field("contactId", format!("no contact with id {id}"))
-                })?)
-            }
-            None => None,
-        };
-    let by_phone = state.store.get_contact_by_phone(to).await?;
-    if by_id
-        .iter()
-        .chain(by_phone.iter())
-        .any(|c| c.status == ContactStatus::DoNotCall)
-    {
+                })?;
+            (contact.status == ContactStatus::DoNotCall)
+                .then_some(Blocked::Contact { contact_id: id })
+        }
+        None => None,
+    };
+    let blocked = match blocked {
+        Some(b) => Some(b),
+        None => crate::dnc::blocked(state, to).await?,
+    };
+    if let Some(b) = blocked {
+        let mut details = json!({ "phoneNumber": to, "reason": "do-not-call" });
+        if let (Some(d), Ok(serde_json::Value::Object(why))) =
+            (details.as_object_mut(), serde_json::to_value(&b))
+        {
+            d.extend(why);
+        }
         return Err(ApiError::Conflict {
-            message: format!("{to} is marked do-not-call"),
-            details: Some(json!({ "reason": "do-not-call" })),
+            message: format!("{}: not dialled", b.describe(to)),
+            details: Some(details),
         });
     }
     Ok(())

@@ -143,6 +143,9 @@ impl CreateCall {
         }
         v.max_len("prompt", self.prompt.as_deref(), MAX_TEXT);
         v.max_len("firstMessage", self.first_message.as_deref(), MAX_TEXT);
+        if let Some(vars) = &self.dynamic_variables {
+            super::calling::reserved_variables(&mut v, "dynamicVariables", vars);
+        }
         v.finish()?;
         let (Some(from), Some(to)) = (from, to) else {
             return Err(ApiError::Internal(

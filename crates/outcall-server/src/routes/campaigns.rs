@@ -327,7 +327,7 @@ async fn add_contacts(
         }
     }
     if added > 0 {
-        state.engine.wake();
+        contacts_added(&state, id).await?;
     }
     let campaign = load(&state, id).await?;
     state.bus.campaign(
@@ -364,7 +364,7 @@ async fn import(
         &id.to_hex(),
         json!({"stats": campaign.stats}),
     );
-    state.engine.wake();
+    contacts_added(&state, id).await?;
     Ok(answer)
 }
 
@@ -472,12 +472,27 @@ async fn resume(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResul
     ok(c)
 }
 
-/// Answers only once no call of this process can start any more.
+/// Answers only once no call of the campaign can start any more, in any process: the
+/// status changed, and no dial that re-read it before is still in flight.
 async fn pause(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Response> {
     let id = campaign_id(&id)?;
     let c = transition(&state, id, CampaignAction::Pause).await?;
-    state.engine.barrier(id).await;
+    settle_dials(&state, id).await?;
     ok(c)
+}
+
+async fn settle_dials(state: &AppState, id: ObjectId) -> ApiResult<()> {
+    state.engine.wake();
+    crate::engine::await_dials(state.store.as_ref(), id).await?;
+    Ok(())
+}
+
+/// Contacts were added: a campaign that completed meanwhile reopens, and the engine
+/// looks at once.
+async fn contacts_added(state: &AppState, id: ObjectId) -> ApiResult<()> {
+    crate::engine::reopen_if_completed(state.store.as_ref(), id).await?;
+    state.engine.wake();
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -502,7 +517,7 @@ async fn stop(
             .hangup
     };
     let c = transition(&state, id, CampaignAction::Stop).await?;
-    state.engine.barrier(id).await;
+    settle_dials(&state, id).await?;
     let cancelled = state.store.cancel_campaign_contacts(id).await?;
     let hung_up = if hangup {
         hang_up_live_calls(&state, id).await?

@@ -183,9 +183,10 @@ impl ContactBody {
                 .timezone
                 .and_then(|s| check(v, "timezone", fields::timezone(&s))),
             tags: self.tags.and_then(|t| check(v, "tags", fields::tags(&t))),
-            custom_fields: self
-                .custom_fields
-                .and_then(|f| check(v, "customFields", fields::custom_fields(&f)).map(|()| f)),
+            custom_fields: self.custom_fields.and_then(|f| {
+                super::calling::reserved_variables(v, "customFields", &f);
+                check(v, "customFields", fields::custom_fields(&f)).map(|()| f)
+            }),
             sheet_info: None,
         }
     }

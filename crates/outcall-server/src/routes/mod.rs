@@ -13,6 +13,7 @@ pub(crate) mod calls;
 pub(crate) mod campaigns;
 mod contacts;
 pub(crate) mod dashboard;
+mod dnc;
 mod events;
 mod health;
 mod recordings;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(cache::router())
         .merge(calls::router())
         .merge(contacts::router())
+        .merge(dnc::router())
         .merge(calling::router())
         .merge(campaigns::router())
         .merge(recordings::router())

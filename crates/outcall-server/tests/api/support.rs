@@ -1,7 +1,10 @@
-//! A real outcall server on an ephemeral port with a temporary SQLite database,
-//! and a small client that speaks to it over HTTP.
+//! A real outcall server on an ephemeral port with a temporary SQLite database (or a
+//! fresh database on the MongoDB at `OUTCALL_TEST_MONGODB_URI`, see [`Backend`]), and a
+//! small client that speaks to it over HTTP.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
@@ -119,6 +122,86 @@ impl Answer {
     }
 }
 
+/// Where a test server keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MongoDb,
+}
+
+impl Backend {
+    /// SQLite, and MongoDB too when `OUTCALL_TEST_MONGODB_URI` is set (`scripts/test`
+    /// starts the stand-in for it: `eval "$(scripts/mongo-standin)"`).
+    pub fn all() -> Vec<Backend> {
+        let mut all = vec![Backend::Sqlite];
+        if mongodb_uri().is_some() {
+            all.push(Backend::MongoDb);
+        }
+        all
+    }
+
+    /// MongoDB through the nx-27017 stand-in (`OUTCALL_TEST_MONGODB_STANDIN=nx-27017`):
+    /// a check it cannot pass is skipped there, citing the MongoDB behaviour it lacks.
+    pub fn is_standin(self) -> bool {
+        self == Backend::MongoDb
+            && std::env::var("OUTCALL_TEST_MONGODB_STANDIN").is_ok_and(|s| s == "nx-27017")
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::MongoDb => "MongoDB",
+        })
+    }
+}
+
+fn mongodb_uri() -> Option<String> {
+    std::env::var("OUTCALL_TEST_MONGODB_URI")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// `OUTCALL_TEST_MONGODB_URI` and a database name no other test uses.
+pub fn fresh_mongodb() -> (String, String) {
+    static DBS: AtomicUsize = AtomicUsize::new(0);
+    let uri = mongodb_uri().expect("MongoDB tests need OUTCALL_TEST_MONGODB_URI");
+    let db = format!(
+        "outcall_api_{}_{}",
+        std::process::id(),
+        DBS.fetch_add(1, Ordering::Relaxed)
+    );
+    (uri, db)
+}
+
+/// Runs `test` once on each of [`Backend::all`], one after the other; a failure says
+/// which backend it happened on.
+pub async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Backend) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    /// Names the backend when the test panics (the panic message comes first).
+    struct Note(Backend);
+    impl Drop for Note {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("(this failure is on {})", self.0);
+            }
+        }
+    }
+    for backend in Backend::all() {
+        let _note = Note(backend);
+        test(backend).await;
+    }
+}
+
+/// The SQLite database a server started [in](TestServer::start_in) `dir` uses.
+pub fn sqlite_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("outcall.db")
+}
+
 /// A distinct, well-formed Twilio-like call sid.
 pub fn call_sid(n: u32) -> String {
     format!("CA{n:032x}")
@@ -164,15 +247,28 @@ impl TestServer {
 
     /// Starts a server with extra `outcall serve` flags (e.g. `--body-limit-bytes=1000`).
     pub async fn start_with(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!(
-            "--database-url=sqlite://{}",
-            dir.path().join("outcall.db").display()
-        );
+        Self::start_in(tempfile::tempdir().expect("tempdir"), extra).await
+    }
+
+    /// Starts a server on the SQLite database `outcall.db` in `dir`, which may already
+    /// hold data (see [`sqlite_path`]).
+    pub async fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let url = format!("--database-url=sqlite://{}", sqlite_path(&dir).display());
         Self::start_on(url, Some(dir), extra).await
     }
 
-    /// A second server (as another process would be) on `other`'s database.
+    /// A server on `backend` with extra flags: SQLite in a temporary directory, or a
+    /// database of its own on the MongoDB at `OUTCALL_TEST_MONGODB_URI`.
+    pub async fn start_on_backend(backend: Backend, extra: &[&str]) -> Self {
+        match backend {
+            Backend::Sqlite => Self::start_with(extra).await,
+            Backend::MongoDb => {
+                let (uri, db) = fresh_mongodb();
+                Self::start_on_mongodb(&uri, &db, extra).await
+            }
+        }
+    }
+
     /// A server on the MongoDB at `uri`, database `db` (`start_beside` shares it).
     pub async fn start_on_mongodb(uri: &str, db: &str, extra: &[&str]) -> Self {
         let db = format!("--mongodb-db={db}");
@@ -181,6 +277,7 @@ impl TestServer {
         Self::start_on(format!("--mongodb-uri={uri}"), None, &flags).await
     }
 
+    /// A second server (as another process would be) on `other`'s database.
     pub async fn start_beside(other: &TestServer, extra: &[&str]) -> Self {
         Self::start_on(other.database_flag.clone(), None, extra).await
     }

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::media::MediaStats;
 use super::scenario::Scenario;
+use crate::faults::Dice;
 
 /// The parameters of a create-call request that the simulation acts on.
 #[derive(Debug, Clone)]
@@ -24,6 +25,43 @@ pub struct CallRequest {
     pub recording_callback: Option<String>,
     pub machine_detection: Option<String>,
     pub async_amd_callback: Option<String>,
+}
+
+impl CallRequest {
+    /// The `attemptId` in the StatusCallback URL's query, where outcall puts it.
+    pub fn attempt_id(&self) -> Option<String> {
+        attempt_id_of(self.status_callback.as_deref()?)
+    }
+}
+
+/// The `attemptId` query parameter of a URL.
+pub(super) fn attempt_id_of(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == "attemptId")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// How far a call has gone, in the order Twilio goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Created, nothing sent yet.
+    Queued,
+    /// The `initiated` callback was sent.
+    Initiated,
+    /// The TwiML was fetched (the call was answered).
+    TwimlFetched,
+    /// The media stream's `start` was sent.
+    Streaming,
+    /// The call reached its final status.
+    Ended,
+}
+
+/// A callback held back by a reorder fault, sent after the call's next one.
+#[derive(Debug, Clone)]
+pub(super) struct HeldCallback {
+    pub url: String,
+    pub params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +87,10 @@ struct Inner {
     hangup: Notify,
     redirected: Notify,
     media: Mutex<MediaStats>,
+    stage: watch::Sender<Stage>,
+    /// The call's share of a seeded fault profile's dice.
+    dice: Option<Dice>,
+    held: Mutex<Option<HeldCallback>>,
 }
 
 /// One simulated call. Cheap to clone.
@@ -68,6 +110,15 @@ pub fn new_sid(prefix: &str) -> String {
 
 impl SimCall {
     pub fn new(account_sid: &str, request: CallRequest, scenario: Scenario) -> Self {
+        Self::with_dice(account_sid, request, scenario, None)
+    }
+
+    pub(super) fn with_dice(
+        account_sid: &str,
+        request: CallRequest,
+        scenario: Scenario,
+        dice: Option<Dice>,
+    ) -> Self {
         Self(Arc::new(Inner {
             sid: new_sid("CA"),
             account_sid: account_sid.to_string(),
@@ -81,7 +132,50 @@ impl SimCall {
             hangup: Notify::new(),
             redirected: Notify::new(),
             media: Mutex::new(MediaStats::default()),
+            stage: watch::Sender::new(Stage::Queued),
+            dice,
+            held: Mutex::new(None),
         }))
+    }
+
+    /// How far the call has gone.
+    pub fn stage(&self) -> Stage {
+        *self.0.stage.borrow()
+    }
+
+    /// Moves the call on to `stage` (never back).
+    pub(super) fn reach(&self, stage: Stage) {
+        self.0.stage.send_if_modified(|s| {
+            let later = stage > *s;
+            if later {
+                *s = stage;
+            }
+            later
+        });
+    }
+
+    /// Resolves once the call reached `stage` or ended.
+    pub(super) async fn reached(&self, stage: Stage) {
+        let mut rx = self.0.stage.subscribe();
+        let _ = rx.wait_for(|s| *s >= stage).await;
+    }
+
+    pub(super) fn dice(&self) -> Option<&Dice> {
+        self.0.dice.as_ref()
+    }
+
+    /// Holds back a callback (a reorder fault); returns the one held before, if any.
+    pub(super) fn hold(&self, held: HeldCallback) -> Option<HeldCallback> {
+        self.0
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(held)
+    }
+
+    /// Takes the callback held back, if any.
+    pub(super) fn take_held(&self) -> Option<HeldCallback> {
+        self.0.held.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     pub fn sid(&self) -> &str {

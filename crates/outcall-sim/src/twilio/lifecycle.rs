@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Shared;
-use super::calls::{SimCall, new_sid};
+use super::calls::{HeldCallback, SimCall, Stage, new_sid};
+use super::faults::CallbackFault;
+use super::log::CallbackRecord;
 use super::media;
 use super::scenario::Scenario;
 use super::twiml::{self, Verb};
@@ -26,7 +28,12 @@ pub(super) async fn run(shared: Arc<Shared>, call: SimCall) {
     use std::sync::atomic::Ordering::SeqCst;
     let live = shared.live.fetch_add(1, SeqCst) + 1;
     shared.peak_live.fetch_max(live, SeqCst);
-    live_call(shared.clone(), call).await;
+    live_call(shared.clone(), call.clone()).await;
+    // A callback held back by a reorder fault goes out last.
+    if let Some(held) = call.take_held() {
+        send(&shared, &call, &held.url, held.params).await;
+    }
+    call.reach(Stage::Ended);
     shared.live.fetch_sub(1, SeqCst);
 }
 
@@ -38,6 +45,7 @@ async fn live_call(shared: Arc<Shared>, call: SimCall) {
     tokio::time::sleep(timings.dial).await;
     call.set_status("initiated");
     status_callback(&shared, &call, "initiated", &mut seq).await;
+    call.reach(Stage::Initiated);
     if scenario == Scenario::Failed {
         return finish(&shared, &call, "failed", &mut seq).await;
     }
@@ -77,17 +85,19 @@ async fn live_call(shared: Arc<Shared>, call: SimCall) {
                     "MachineDetectionDuration".into(),
                     timings.amd.as_millis().to_string(),
                 ));
-                shared.deliver(&url, params).await;
+                callback(&shared, &call, "amd", url, params).await;
             });
         }
     }
     if let Some(url) = call.request().url.clone() {
         // Twilio asks for the TwiML when the call is answered.
+        shared.hop(call.dice()).await;
         let twiml = shared
             .deliver(&url, base_params(&call, "in-progress"))
             .await;
         call.set_twiml(twiml);
     }
+    call.reach(Stage::TwimlFetched);
     status_callback(&shared, &call, "answered", &mut seq).await;
 
     let talk = match scenario {
@@ -115,7 +125,7 @@ async fn live_call(shared: Arc<Shared>, call: SimCall) {
 /// Runs the answered call's TwiML verbs in order until one ends the call, the call is
 /// hung up, or `deadline` (the callee's hang-up) passes; past the last verb the call
 /// ends, as on Twilio. TwiML given through the REST API meanwhile replaces the rest.
-async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: Instant) {
+async fn run_twiml(shared: &Arc<Shared>, call: &SimCall, verbs: Vec<Verb>, deadline: Instant) {
     let cap = shared.config.timings.talk;
     let mut verbs: VecDeque<Verb> = verbs.into();
     // New TwiML from the REST API replaces what was left to run.
@@ -186,9 +196,86 @@ async fn run_twiml(shared: &Shared, call: &SimCall, verbs: Vec<Verb>, deadline: 
 }
 
 /// Ends the call with `status` and sends the `completed` event's callback.
-async fn finish(shared: &Shared, call: &SimCall, status: &str, seq: &mut u64) {
+async fn finish(shared: &Arc<Shared>, call: &SimCall, status: &str, seq: &mut u64) {
     call.set_status(status);
     status_callback(shared, call, "completed", seq).await;
+}
+
+/// Sends a callback through the faults in force for it: dropped, duplicated,
+/// delayed (in the background) or held back until the call's next callback.
+async fn callback(
+    shared: &Arc<Shared>,
+    call: &SimCall,
+    event: &str,
+    url: String,
+    params: Vec<(String, String)>,
+) {
+    let pending = Pending::new(shared);
+    let request = call.request();
+    let attempt = request.attempt_id();
+    let fault = shared
+        .faults
+        .decide_callback(event, &request.to, attempt.as_deref(), call.dice());
+    if let Some(f) = fault {
+        shared.log.callback_fault(CallbackRecord {
+            at: chrono::Utc::now(),
+            call_sid: call.sid().to_string(),
+            event: event.to_string(),
+            fault: f.name().to_string(),
+        });
+    }
+    match fault {
+        None => send(shared, call, &url, params).await,
+        Some(CallbackFault::Drop) => {}
+        Some(CallbackFault::Duplicate) => {
+            send(shared, call, &url, params.clone()).await;
+            send(shared, call, &url, params).await;
+        }
+        Some(CallbackFault::Delay(d)) => {
+            let (shared, call) = (shared.clone(), call.clone());
+            tokio::spawn(async move {
+                let _pending = pending;
+                tokio::time::sleep(d).await;
+                send(&shared, &call, &url, params).await;
+            });
+        }
+        Some(CallbackFault::Reorder) => {
+            // Two in a row: the one held before goes out now, this one waits.
+            if let Some(earlier) = call.hold(HeldCallback { url, params }) {
+                send(shared, call, &earlier.url, earlier.params).await;
+            }
+            return;
+        }
+    }
+    if let Some(held) = call.take_held() {
+        send(shared, call, &held.url, held.params).await;
+    }
+}
+
+/// Counts a callback as pending until dropped.
+struct Pending(Arc<Shared>);
+
+impl Pending {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared
+            .pending_callbacks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(shared.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0
+            .pending_callbacks
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// One callback's hop: its latency, then the signed request.
+async fn send(shared: &Shared, call: &SimCall, url: &str, params: Vec<(String, String)>) {
+    shared.hop(call.dice()).await;
+    shared.deliver(url, params).await;
 }
 
 /// Parameters every Twilio voice request carries.
@@ -205,7 +292,7 @@ fn base_params(call: &SimCall, status: &str) -> Vec<(String, String)> {
 }
 
 /// Sends the status callback of `event` if the request asked for it.
-async fn status_callback(shared: &Shared, call: &SimCall, event: &str, seq: &mut u64) {
+async fn status_callback(shared: &Arc<Shared>, call: &SimCall, event: &str, seq: &mut u64) {
     let request = call.request();
     let Some(url) = request.status_callback.clone() else {
         return;
@@ -227,10 +314,10 @@ async fn status_callback(shared: &Shared, call: &SimCall, event: &str, seq: &mut
         params.push(("AnsweredBy".into(), answered_by.into()));
     }
     *seq += 1;
-    shared.deliver(&url, params).await;
+    callback(shared, call, event, url, params).await;
 }
 
-async fn recording_callback(shared: &Shared, call: &SimCall) {
+async fn recording_callback(shared: &Arc<Shared>, call: &SimCall) {
     let Some(url) = call.request().recording_callback.clone() else {
         return;
     };
@@ -255,5 +342,5 @@ async fn recording_callback(shared: &Shared, call: &SimCall) {
         ("RecordingTrack".into(), "both".into()),
     ];
     params.push(("ErrorCode".into(), "0".into()));
-    shared.deliver(&url, params).await;
+    callback(shared, call, "recording", url, params).await;
 }

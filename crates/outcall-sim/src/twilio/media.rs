@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::Shared;
-use super::calls::{SimCall, new_sid};
+use super::calls::{SimCall, Stage, new_sid};
 use super::twiml::StreamTarget;
 use crate::probe::{Flow, FrameProbe};
 
@@ -141,7 +141,11 @@ pub(super) async fn run(
 ) -> StreamEnd {
     call.update_media(|s| s.url = Some(target.url.clone()));
     let end = tokio::select! {
-        socket = connect(shared, &target.url) => match socket {
+        socket = async {
+            // The simulated latency of the connect.
+            shared.hop(call.dice()).await;
+            connect(shared, &target.url).await
+        } => match socket {
             Ok(socket) => Stream::new(shared, call, target).run(socket, deadline, drop_at_deadline).await,
             Err(e) => {
                 tracing::warn!(call_sid = call.sid(), url = %target.url, error = %e, "media stream cannot connect; ending the call");
@@ -334,6 +338,7 @@ impl<'a> Stream<'a> {
             s.stream_started = true;
             s.stream_sid = Some(stream_sid);
         });
+        self.call.reach(Stage::Streaming);
         Ok(())
     }
 

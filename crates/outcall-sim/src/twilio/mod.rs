@@ -12,7 +12,10 @@
 //! ```
 
 mod calls;
+pub mod faults;
 mod lifecycle;
+mod listener;
+pub mod log;
 pub mod media;
 mod rest;
 pub mod scenario;
@@ -21,10 +24,15 @@ mod twiml;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use calls::{CallRequest, SimCall};
+pub use calls::{CallRequest, SimCall, Stage};
+pub use faults::{
+    CallbackFault, CallbackRule, CreateFault, CreateRule, TwilioFaultRates, TwilioFaults,
+};
+pub use log::{CallbackRecord, CreateRecord, HangupRecord, OutageRecord, SimLog};
 pub use media::{MediaConfig, MediaStats, StreamEnd};
 pub use scenario::{Scenario, ScenarioBook, Timings};
 
+use crate::faults::Dice;
 use crate::probe::FrameProbe;
 
 /// Settings of a simulated Twilio account.
@@ -45,6 +53,11 @@ pub struct TwilioSimConfig {
     /// hold the callee's audio frames back (benchmarks timing the server under test
     /// want this). Off by default.
     pub tcp_nodelay: bool,
+    /// The seeded random fault profile ([`TwilioFaultRates::none`] by default);
+    /// scripted rules are added after start through [`TwilioSim::faults`].
+    pub faults: TwilioFaultRates,
+    /// The seed of the fault profile's decisions.
+    pub fault_seed: u64,
 }
 
 impl Default for TwilioSimConfig {
@@ -58,6 +71,8 @@ impl Default for TwilioSimConfig {
             media: MediaConfig::default(),
             probe: None,
             tcp_nodelay: false,
+            faults: TwilioFaultRates::none(),
+            fault_seed: 0,
         }
     }
 }
@@ -101,14 +116,35 @@ struct Shared {
     /// Calls created and not yet in a final status, and the most there ever were.
     live: std::sync::atomic::AtomicUsize,
     peak_live: std::sync::atomic::AtomicUsize,
+    /// Callbacks decided and not yet delivered (or dropped), delayed ones included.
+    pending_callbacks: std::sync::atomic::AtomicUsize,
     limiter: Limiter,
     http: reqwest::Client,
     base_url: OnceLock<String>,
+    faults: Arc<TwilioFaults>,
+    log: log::LogBook,
 }
 
 impl Shared {
     fn base_url(&self) -> &str {
         self.base_url.get().map(String::as_str).unwrap_or("")
+    }
+
+    /// Waits one hop's simulated latency.
+    async fn hop(&self, dice: Option<&Dice>) {
+        let wait = self.faults.hop_latency(dice);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Starts an outage of the REST listener, logged.
+    fn outage(&self, d: Duration) {
+        self.log.outage(log::OutageRecord {
+            at: chrono::Utc::now(),
+            for_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        });
+        self.faults.refuse_for(d);
     }
 
     /// POSTs a signed form request to the server under test, retrying once on failure
@@ -149,8 +185,11 @@ impl TwilioSim {
 
     /// Starts on `addr` (e.g. `127.0.0.1:4010`), for running the simulator on its own.
     pub async fn start_on(addr: &str, mut config: TwilioSimConfig) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let addr = listener.local_addr()?;
+        let faults = Arc::new(TwilioFaults::new(config.faults.clone(), config.fault_seed));
+        let slot = listener::ListenSlot::new(tokio::net::TcpListener::bind(addr).await?)?;
+        faults.set_listener(slot.clone());
+        let addr = slot.addr();
+        let listener = listener::SimListener(slot);
         let scenarios =
             std::mem::replace(&mut config.scenarios, ScenarioBook::all(Scenario::Human));
         let shared = Arc::new(Shared {
@@ -164,11 +203,15 @@ impl TwilioSim {
             calls: calls::CallRegistry::default(),
             live: Default::default(),
             peak_live: Default::default(),
+            pending_callbacks: Default::default(),
             http: reqwest::Client::new(),
             base_url: OnceLock::new(),
+            faults,
+            log: log::LogBook::default(),
         });
         let _ = shared.base_url.set(format!("http://{addr}"));
-        let app = rest::router(shared.clone());
+        let app =
+            rest::router(shared.clone()).into_make_service_with_connect_info::<listener::Peer>();
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "Twilio simulator stopped");
@@ -212,9 +255,26 @@ impl TwilioSim {
         self.shared.live.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Whether nothing is left to happen: no call live, no callback waiting to go
+    /// out (a delayed one included). Tests wait for this before reading final state.
+    pub fn is_quiet(&self) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.shared.live.load(SeqCst) == 0 && self.shared.pending_callbacks.load(SeqCst) == 0
+    }
+
     /// How many calls were accepted.
     pub fn calls_placed(&self) -> usize {
         self.shared.calls.len()
+    }
+
+    /// The fault controls: scripted rules, the seeded profile, latency, outages.
+    pub fn faults(&self) -> &Arc<TwilioFaults> {
+        &self.shared.faults
+    }
+
+    /// What the simulator received so far (also at `GET /_sim/log`).
+    pub fn log(&self) -> SimLog {
+        self.shared.log.snapshot()
     }
 
     /// How many create-call requests were answered 429 by the calls-per-second limit.

@@ -37,6 +37,11 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(concurrent_stats_increments_are_exact),
         crate::check!(recount_sets_call_counters_from_the_stored_calls),
         crate::check!(delete_campaign_removes_it_once),
+        crate::check!(reopen_only_a_completed_campaign),
+        crate::check!(a_dial_opens_only_while_active_under_the_runner_lease),
+        crate::check!(dial_marks_are_renewed_by_their_owner_and_closed),
+        crate::check!(concurrent_dial_openings_of_two_processes_have_one_winner),
+        crate::check!(an_expired_mark_is_not_in_flight_and_goes_at_the_next_dial),
     ]
 }
 
@@ -496,7 +501,7 @@ async fn transitions_follow_the_state_machine(store: DynStore) {
     assert_applies(&store, id, Resume).await;
     let stopped = assert_applies(&store, id, Stop).await;
     assert_eq!(stopped.status, CampaignStatus::Cancelled, "stop cancels");
-    for action in [Start, Pause, Resume, Stop, Complete] {
+    for action in [Start, Pause, Resume, Stop, Complete, Reopen] {
         assert_refused(&store, id, action).await;
     }
 }
@@ -767,4 +772,188 @@ async fn delete_campaign_removes_it_once(store: DynStore) {
     );
     assert_eq!(store.get_campaign(gone).await.expect("get_campaign"), None);
     assert_eq!(get(&store, kept.id).await, kept, "other campaigns stay");
+}
+
+async fn reopen_only_a_completed_campaign(store: DynStore) {
+    use CampaignAction::*;
+    let id = insert(&store, Campaign::new("Reopens")).await.id;
+    assert_refused(&store, id, Reopen).await;
+    assert_applies(&store, id, Start).await;
+    assert_refused(&store, id, Reopen).await;
+    assert_applies(&store, id, Complete).await;
+    let again = assert_applies(&store, id, Reopen).await;
+    assert_eq!(again.status, CampaignStatus::Active);
+}
+
+async fn started(store: &DynStore, name: &str) -> ObjectId {
+    let id = insert(store, Campaign::new(name)).await.id;
+    store
+        .transition_campaign(id, CampaignAction::Start)
+        .await
+        .expect("start");
+    id
+}
+
+async fn open(
+    store: &DynStore,
+    id: ObjectId,
+    owner: &str,
+    dial: &str,
+    now: time::Timestamp,
+) -> Option<Campaign> {
+    store
+        .open_campaign_dial(id, owner, dial, now, now + TimeDelta::seconds(15))
+        .await
+        .expect("open_campaign_dial")
+}
+
+async fn a_dial_opens_only_while_active_under_the_runner_lease(store: DynStore) {
+    let now = time::now();
+    let draft = insert(&store, Campaign::new("Draft")).await;
+    assert!(open(&store, draft.id, "a", "d0", now).await.is_none());
+    assert_eq!(
+        get(&store, draft.id).await,
+        draft,
+        "a refused dial changes nothing"
+    );
+
+    let id = started(&store, "Dials").await;
+    let c = open(&store, id, "a", "d1", now)
+        .await
+        .expect("a opens a dial");
+    assert_eq!(c.last_executed, Some(time::to_millis(now)), "lastExecuted");
+    assert_eq!(c.runner.as_ref().map(|r| r.owner.as_str()), Some("a"));
+    assert!(c.dialling(now), "the dial is in flight");
+    assert_eq!(get(&store, id).await, c, "stored as returned");
+
+    let before = get(&store, id).await;
+    assert!(
+        open(&store, id, "b", "d2", now).await.is_none(),
+        "b may not dial while a holds the campaign"
+    );
+    assert_eq!(
+        get(&store, id).await,
+        before,
+        "b's refused dial changes nothing"
+    );
+
+    store
+        .transition_campaign(id, CampaignAction::Pause)
+        .await
+        .expect("pause");
+    assert!(
+        open(&store, id, "a", "d3", now).await.is_none(),
+        "no dial opens once paused"
+    );
+    let paused = get(&store, id).await;
+    assert!(
+        paused.dialling(now),
+        "the dial opened before the pause is still in flight"
+    );
+    assert_eq!(paused.dials.len(), 1);
+}
+
+async fn dial_marks_are_renewed_by_their_owner_and_closed(store: DynStore) {
+    let now = time::now();
+    let id = started(&store, "Renewals").await;
+    open(&store, id, "a", "d1", now).await.expect("open");
+    store
+        .transition_campaign(id, CampaignAction::Pause)
+        .await
+        .expect("pause");
+    let later = now + TimeDelta::seconds(60);
+    assert!(
+        !store
+            .renew_campaign_runner(id, "b", Some("d1"), later)
+            .await
+            .expect("renew"),
+        "b holds nothing"
+    );
+    assert!(
+        store
+            .renew_campaign_runner(id, "a", Some("d1"), later)
+            .await
+            .expect("renew"),
+        "a renews its lease and mark, paused or not"
+    );
+    let c = get(&store, id).await;
+    let until = time::to_millis(later);
+    assert_eq!(c.runner.as_ref().map(|r| r.expires_at), Some(until));
+    assert_eq!(c.dials.get("d1").map(|m| m.expires_at), Some(until));
+    assert!(c.dialling(now + TimeDelta::seconds(30)));
+
+    store.close_campaign_dial(id, "d1").await.expect("close");
+    store
+        .close_campaign_dial(id, "d1")
+        .await
+        .expect("close twice");
+    let c = get(&store, id).await;
+    assert!(
+        c.dials.is_empty() && !c.dialling(now),
+        "closed: {:?}",
+        c.dials
+    );
+    assert!(
+        store
+            .renew_campaign_runner(id, "a", Some("d1"), later)
+            .await
+            .expect("renew"),
+        "the lease alone is still a's"
+    );
+    assert!(
+        get(&store, id).await.dials.is_empty(),
+        "a closed mark is not renewed back"
+    );
+}
+
+async fn concurrent_dial_openings_of_two_processes_have_one_winner(store: DynStore) {
+    let id = started(&store, "Race").await;
+    let now = time::now();
+    let barrier = Arc::new(Barrier::new(8));
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let owner = if i % 2 == 0 { "a" } else { "b" };
+            let dial = format!("d{i}");
+            open(&store, id, owner, &dial, now)
+                .await
+                .map(|_| owner.to_string())
+        }));
+    }
+    let mut owners = HashSet::new();
+    let mut opened = 0;
+    for t in tasks {
+        if let Some(owner) = t.await.expect("task") {
+            owners.insert(owner);
+            opened += 1;
+        }
+    }
+    assert_eq!(
+        owners.len(),
+        1,
+        "one process dials the campaign: {owners:?}"
+    );
+    let c = get(&store, id).await;
+    assert_eq!(c.dials.len(), opened, "every opened dial is marked");
+    assert!(c.dials.values().all(|m| owners.contains(&m.owner)));
+}
+
+async fn an_expired_mark_is_not_in_flight_and_goes_at_the_next_dial(store: DynStore) {
+    let id = started(&store, "Expiry").await;
+    let t0 = time::now() - TimeDelta::seconds(60);
+    open(&store, id, "a", "dead", t0).await.expect("open");
+    let now = time::now();
+    assert!(!get(&store, id).await.dialling(now), "a's mark expired");
+    let c = open(&store, id, "b", "live", now)
+        .await
+        .expect("b takes over the expired lease");
+    assert_eq!(c.runner.as_ref().map(|r| r.owner.as_str()), Some("b"));
+    let stored = get(&store, id).await;
+    assert_eq!(
+        stored.dials.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["live"],
+        "the dead process's mark is gone"
+    );
 }

@@ -1,6 +1,6 @@
 //! Checks of [`ContactStore`](crate::port::ContactStore) and
-//! [`CampaignContactStore`](crate::port::CampaignContactStore): the seed's unique
-//! multikey index `{phoneNumber: 1, campaignIds: 1}`, set-like array edits, exact
+//! [`CampaignContactStore`](crate::port::CampaignContactStore): one contact per
+//! number in a store, the do-not-call lookup by number, set-like array edits, exact
 //! call counters under concurrency, and one dial state per (campaign, contact).
 
 use std::collections::HashSet;
@@ -23,13 +23,11 @@ pub(super) fn checks() -> Vec<Check> {
     vec![
         crate::check!(insert_then_get_returns_the_contact_with_store_timestamps),
         crate::check!(get_unknown_contact_is_none),
-        crate::check!(get_contact_by_phone_returns_the_oldest),
-        crate::check!(same_phone_without_campaigns_conflicts),
-        crate::check!(same_phone_in_disjoint_campaigns_is_allowed),
-        crate::check!(same_phone_with_and_without_campaigns_is_allowed),
-        crate::check!(same_phone_sharing_a_campaign_conflicts),
-        crate::check!(add_contact_campaign_creating_an_overlap_conflicts),
-        crate::check!(removing_the_last_campaign_of_a_phone_twin_conflicts),
+        crate::check!(get_contact_by_phone_finds_the_number),
+        crate::check!(same_phone_conflicts_whatever_the_campaigns),
+        crate::check!(concurrent_inserts_of_one_number_store_one),
+        crate::check!(campaign_edits_never_conflict),
+        crate::check!(do_not_call_contact_is_found_by_number),
         crate::check!(contact_campaigns_are_set_like),
         crate::check!(contact_tags_are_set_like),
         crate::check!(contacts_filter_by_status_tag_campaign_and_email),
@@ -174,20 +172,14 @@ async fn get_unknown_contact_is_none(store: DynStore) {
     );
 }
 
-async fn get_contact_by_phone_returns_the_oldest(store: DynStore) {
-    let oldest = insert(&store, contact_in(PHONE, &[ObjectId::new()])).await;
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    let newer = insert(&store, contact_in(PHONE, &[ObjectId::new()])).await;
+async fn get_contact_by_phone_finds_the_number(store: DynStore) {
+    let stored = insert(&store, contact_in(PHONE, &[ObjectId::new()])).await;
     insert(&store, Contact::new("+14155550101")).await;
-    assert!(
-        oldest.created_at < newer.created_at,
-        "BUG: the second contact is newer"
-    );
     let got = store
         .get_contact_by_phone(PHONE)
         .await
         .expect("get_contact_by_phone");
-    assert_eq!(got, Some(oldest), "the oldest contact with the number");
+    assert_eq!(got, Some(stored), "the contact with the number");
     let got = store
         .get_contact_by_phone("+14155550102")
         .await
@@ -195,106 +187,97 @@ async fn get_contact_by_phone_returns_the_oldest(store: DynStore) {
     assert_eq!(got, None, "no contact has this number");
 }
 
-async fn same_phone_without_campaigns_conflicts(store: DynStore) {
-    let first = insert(&store, Contact::new(PHONE)).await;
-    let mut twin = Contact::new(PHONE);
-    twin.name = Some("Twin".into());
-    expect_conflict(
-        &store,
-        twin,
-        "a second campaign-less contact with the same phone",
-    )
-    .await;
+async fn same_phone_conflicts_whatever_the_campaigns(store: DynStore) {
+    let (a, b) = (ObjectId::new(), ObjectId::new());
+    let first = insert(&store, contact_in(PHONE, &[a])).await;
+    for (campaigns, what) in [
+        (vec![], "a campaign-less twin"),
+        (vec![b], "a twin in another campaign"),
+        (vec![a], "a twin in the same campaign"),
+        (vec![b, a], "a twin sharing a campaign"),
+    ] {
+        expect_conflict(&store, contact_in(PHONE, &campaigns), what).await;
+    }
     assert_eq!(
         get(&store, first.id).await,
         first,
         "the first contact is unchanged"
     );
-    insert(&store, Contact::new("+14155550101")).await;
+    insert(&store, contact_in("+14155550101", &[a])).await;
     assert_eq!(count_contacts(&store).await, 2, "other numbers are fine");
 }
 
-async fn same_phone_in_disjoint_campaigns_is_allowed(store: DynStore) {
-    let (a, b, c) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
-    let first = insert(&store, contact_in(PHONE, &[a])).await;
-    let second = insert(&store, contact_in(PHONE, &[b, c])).await;
-    assert_eq!(get(&store, first.id).await, first);
-    assert_eq!(get(&store, second.id).await, second);
-    assert_eq!(count_contacts(&store).await, 2);
+async fn concurrent_inserts_of_one_number_store_one(store: DynStore) {
+    const N: usize = 8;
+    let barrier = Arc::new(Barrier::new(N));
+    let mut tasks = Vec::new();
+    for _ in 0..N {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .insert_contact(contact_in(PHONE, &[ObjectId::new()]))
+                .await
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => stored += 1,
+            Err(e) => assert!(e.is_conflict(), "expected a Conflict, got: {e}"),
+        }
+    }
+    assert_eq!(stored, 1, "exactly one insert of the number wins");
+    assert_eq!(count_contacts(&store).await, 1);
 }
 
-async fn same_phone_with_and_without_campaigns_is_allowed(store: DynStore) {
-    // In the multikey index an empty campaignIds is one key of its own, distinct from any id.
-    insert(&store, Contact::new(PHONE)).await;
-    insert(&store, contact_in(PHONE, &[ObjectId::new()])).await;
-    assert_eq!(count_contacts(&store).await, 2);
-}
-
-async fn same_phone_sharing_a_campaign_conflicts(store: DynStore) {
-    let (a, b, c) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
-    let first = insert(&store, contact_in(PHONE, &[a, b])).await;
-    expect_conflict(
-        &store,
-        contact_in(PHONE, &[c, b]),
-        "the same phone sharing a campaign",
-    )
-    .await;
-    assert_eq!(
-        get(&store, first.id).await,
-        first,
-        "the first contact is unchanged"
-    );
-    insert(&store, contact_in("+14155550101", &[a, b])).await;
-    assert_eq!(
-        count_contacts(&store).await,
-        2,
-        "another number in the same campaigns is fine"
-    );
-}
-
-async fn add_contact_campaign_creating_an_overlap_conflicts(store: DynStore) {
+async fn campaign_edits_never_conflict(store: DynStore) {
     let (a, b) = (ObjectId::new(), ObjectId::new());
-    let first = insert(&store, contact_in(PHONE, &[a])).await;
-    let second = insert(&store, contact_in(PHONE, &[b])).await;
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    let err = store
-        .add_contact_campaign(second.id, a)
+    let c = insert(&store, contact_in(PHONE, &[a])).await;
+    insert(&store, Contact::new("+14155550101")).await;
+    let added = store
+        .add_contact_campaign(c.id, b)
         .await
-        .expect_err("adding a campaign the same phone already has elsewhere is refused");
-    assert!(err.is_conflict(), "expected a Conflict, got: {err}");
-    assert_eq!(
-        get(&store, first.id).await,
-        first,
-        "the other contact is unchanged"
-    );
-    assert_eq!(
-        get(&store, second.id).await,
-        second,
-        "the contact is unchanged"
-    );
+        .expect("add_contact_campaign")
+        .expect("found");
+    assert_eq!(added.campaign_ids, vec![a, b]);
+    for campaign in [a, b] {
+        store
+            .remove_contact_campaign(c.id, campaign)
+            .await
+            .expect("removing even the last campaign is fine")
+            .expect("found");
+    }
+    assert!(get(&store, c.id).await.campaign_ids.is_empty());
 }
 
-async fn removing_the_last_campaign_of_a_phone_twin_conflicts(store: DynStore) {
-    // Without campaigns it would collide with the campaign-less contact of the same phone.
-    let a = ObjectId::new();
-    let bare = insert(&store, Contact::new(PHONE)).await;
-    let member = insert(&store, contact_in(PHONE, &[a])).await;
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    let err = store
-        .remove_contact_campaign(member.id, a)
+async fn do_not_call_contact_is_found_by_number(store: DynStore) {
+    let c = insert(&store, Contact::new(PHONE)).await;
+    let mut dnc = Contact::new("+14155550101");
+    dnc.status = ContactStatus::DoNotCall;
+    let dnc = insert(&store, dnc).await;
+    let find = |n: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .do_not_call_contact(n)
+                .await
+                .expect("do_not_call_contact")
+        }
+    };
+    assert_eq!(find("+14155550101").await, Some(dnc.id));
+    assert_eq!(find(PHONE).await, None, "an active contact is no block");
+    assert_eq!(find("+14155550199").await, None, "an unknown number");
+    let patch = ContactPatch {
+        status: Some(ContactStatus::DoNotCall),
+        ..Default::default()
+    };
+    store
+        .update_contact(c.id, &patch)
         .await
-        .expect_err("emptying campaignIds would duplicate {phoneNumber, campaignIds}");
-    assert!(err.is_conflict(), "expected a Conflict, got: {err}");
-    assert_eq!(
-        get(&store, bare.id).await,
-        bare,
-        "the other contact is unchanged"
-    );
-    assert_eq!(
-        get(&store, member.id).await,
-        member,
-        "the contact is unchanged"
-    );
+        .expect("update_contact")
+        .expect("found");
+    assert_eq!(find(PHONE).await, Some(c.id), "marked do-not-call later");
 }
 
 async fn contact_campaigns_are_set_like(store: DynStore) {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use outcall_domain::ObjectId;
+use outcall_domain::attempt::{Attempt, Event, Next};
+use outcall_domain::campaign::CampaignSettings;
 use outcall_domain::campaign::{Campaign, CampaignAction};
-use outcall_domain::campaign_contact::{
-    AttemptGuard, AttemptStep, CampaignContact, Claim, DialStatus, LeaseStep, SkipReason,
-};
+use outcall_domain::campaign_contact::{CampaignContact, Claim, DialStatus, SkipReason, Stage};
 use outcall_domain::time::{self, Timestamp};
 
 use super::{Check, DynStore};
@@ -23,6 +23,9 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(contacts_not_yet_due_are_not_claimed),
         crate::check!(concurrent_claims_never_share_a_contact),
         crate::check!(an_attempt_step_needs_the_attempts_lease),
+        crate::check!(a_stalled_owners_step_loses_to_the_take_over),
+        crate::check!(a_step_needs_the_stage_it_was_decided_in),
+        crate::check!(a_new_claim_forgets_the_previous_attempts_call),
         crate::check!(an_expired_attempt_is_taken_over_once),
         crate::check!(dial_counts_count_each_status_and_live_leases),
         crate::check!(cancel_moves_only_what_waits_to_be_dialled),
@@ -57,6 +60,22 @@ async fn claim_ok(store: &DynStore, campaign: ObjectId, c: &Claim) -> Option<Cam
         .claim_campaign_contact(campaign, c)
         .await
         .expect("claim_campaign_contact")
+}
+
+/// Decides `event` on `cc` with the attempt machine.
+fn decide(cc: &CampaignContact, event: Event<'_>) -> Next {
+    let name = event.name();
+    Attempt::of(cc)
+        .transition(event)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Persists a decided transition; `None` when its compare-and-set lost.
+async fn persist(store: &DynStore, cc: &CampaignContact, next: &Next) -> Option<CampaignContact> {
+    store
+        .step_attempt(cc.campaign_id, cc.contact_id, &next.guard, &next.step)
+        .await
+        .expect("step_attempt")
 }
 
 async fn claims_take_priority_then_due_time_then_age(store: DynStore) {
@@ -162,70 +181,73 @@ async fn an_attempt_step_needs_the_attempts_lease(store: DynStore) {
     let campaign = ObjectId::new();
     let contact = enroll(&store, campaign, 1, 0).await[0];
     let now = time::now();
-    let step = |status| AttemptStep {
-        attempts_inc: 1,
-        last_call_sid: Some("CA0001".into()),
-        ..AttemptStep::to(status, LeaseStep::Keep)
-    };
-    let stranger = store
-        .step_attempt(
-            campaign,
-            contact,
-            &AttemptGuard::of("A1"),
-            &step(DialStatus::Dialing),
-        )
+    let waiting = store
+        .get_campaign_contact(campaign, contact)
         .await
-        .expect("step");
-    assert!(stranger.is_none(), "no lease yet: nothing to step");
-    claim_ok(&store, campaign, &claim("A1", now))
+        .expect("get")
+        .expect("exists");
+    // A step decided on a claimed copy of a contact nobody claimed: no lease, no write.
+    let mut imagined = waiting.clone();
+    imagined.claim(&claim("A1", now));
+    let send = decide(&imagined, Event::Send { at: now });
+    assert!(
+        persist(&store, &waiting, &send).await.is_none(),
+        "no lease yet: nothing to step"
+    );
+    let claimed = claim_ok(&store, campaign, &claim("A1", now))
         .await
         .expect("claimed");
-    let wrong = store
-        .step_attempt(
-            campaign,
-            contact,
-            &AttemptGuard::of("A0"),
-            &step(DialStatus::Dialing),
-        )
+    let mut other = claimed.clone();
+    if let Some(l) = &mut other.lease {
+        l.attempt_id = "A0".into();
+    }
+    let wrong = decide(&other, Event::Send { at: now });
+    assert!(
+        persist(&store, &claimed, &wrong).await.is_none(),
+        "another attempt's step changes nothing"
+    );
+    let sent = persist(&store, &claimed, &decide(&claimed, Event::Send { at: now }))
         .await
-        .expect("step");
-    assert!(wrong.is_none(), "another attempt's step changes nothing");
-    let dialled = store
-        .step_attempt(
-            campaign,
-            contact,
-            &AttemptGuard::of("A1"),
-            &step(DialStatus::Dialing),
-        )
-        .await
-        .expect("step")
         .expect("the lease holder's step applies");
+    assert_eq!(Stage::of(&sent), Stage::Sent);
+    let placed = persist(
+        &store,
+        &sent,
+        &decide(&sent, Event::Placed { call_sid: "CA0001" }),
+    )
+    .await
+    .expect("applies");
     assert_eq!(
-        (dialled.attempts, dialled.last_call_sid.as_deref()),
+        (placed.attempts, placed.last_call_sid.as_deref()),
         (1, Some("CA0001"))
     );
-    let retry_at = now + TimeDelta::seconds(600);
-    let finish = AttemptStep {
-        next_attempt_at: Some(retry_at),
-        last_result: Some("busy".into()),
-        ..AttemptStep::to(DialStatus::Retry, LeaseStep::Release)
+    let settings = CampaignSettings {
+        retry_on: vec!["busy".into()],
+        retry_count: 1,
+        retry_delay: 600.0,
+        ..CampaignSettings::default()
     };
-    let done = store
-        .step_attempt(campaign, contact, &AttemptGuard::of("A1"), &finish)
-        .await
-        .expect("step")
-        .expect("applies");
+    let finish = decide(
+        &placed,
+        Event::Ended {
+            call_sid: "CA0001",
+            outcome: "busy",
+            now,
+            settings: &settings,
+        },
+    );
+    let done = persist(&store, &placed, &finish).await.expect("applies");
     assert_eq!(done.status, DialStatus::Retry);
     assert_eq!(done.lease, None);
-    assert_eq!(done.next_attempt_at, Some(time::to_millis(retry_at)));
+    assert_eq!(done.dialled_at, None);
+    assert_eq!(
+        done.next_attempt_at,
+        Some(time::to_millis(now + TimeDelta::seconds(600)))
+    );
     assert_eq!(done.last_result.as_deref(), Some("busy"));
     assert_eq!(done.attempts, 1);
-    let again = store
-        .step_attempt(campaign, contact, &AttemptGuard::of("A1"), &finish)
-        .await
-        .expect("step");
     assert!(
-        again.is_none(),
+        persist(&store, &placed, &finish).await.is_none(),
         "a finished attempt cannot be finished twice"
     );
     let stored = store
@@ -236,33 +258,149 @@ async fn an_attempt_step_needs_the_attempts_lease(store: DynStore) {
     assert_eq!(stored, done);
 }
 
+async fn a_stalled_owners_step_loses_to_the_take_over(store: DynStore) {
+    let campaign = ObjectId::new();
+    let contact = enroll(&store, campaign, 1, 0).await[0];
+    let now = time::now();
+    let c = claim("A1", now);
+    let claimed = claim_ok(&store, campaign, &c).await.expect("claimed");
+    // owner-a stalls before its dial; its lease expires and owner-b takes the attempt.
+    let take = decide(
+        &claimed,
+        Event::TakeOver {
+            owner: "owner-b",
+            now: c.expires_at,
+            expires_at: c.expires_at + TimeDelta::seconds(60),
+        },
+    );
+    let taken = persist(&store, &claimed, &take).await.expect("taken over");
+    // owner-a wakes up and marks its dial as sent: same attempt id, but not its lease.
+    let late = decide(&claimed, Event::Send { at: c.expires_at });
+    assert!(
+        persist(&store, &claimed, &late).await.is_none(),
+        "the stalled owner's dial is refused: no double dial"
+    );
+    let stored = store
+        .get_campaign_contact(campaign, contact)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored, taken);
+    assert_eq!(stored.dialled_at, None);
+    // The new owner releases the never-dialled attempt.
+    let back = persist(&store, &taken, &decide(&taken, Event::Release))
+        .await
+        .expect("released");
+    assert_eq!(
+        (back.status, back.attempts, back.lease),
+        (DialStatus::Pending, 0, None)
+    );
+}
+
+async fn a_step_needs_the_stage_it_was_decided_in(store: DynStore) {
+    let campaign = ObjectId::new();
+    enroll(&store, campaign, 1, 0).await;
+    let now = time::now();
+    let claimed = claim_ok(&store, campaign, &claim("A1", now))
+        .await
+        .expect("claimed");
+    let sent = persist(&store, &claimed, &decide(&claimed, Event::Send { at: now }))
+        .await
+        .expect("sent");
+    let settings = CampaignSettings::default();
+    // The call's end overtakes the owner's record of the placement.
+    let ended = decide(
+        &sent,
+        Event::Ended {
+            call_sid: "CA0002",
+            outcome: "held",
+            now,
+            settings: &settings,
+        },
+    );
+    let placed = decide(&sent, Event::Placed { call_sid: "CA0002" });
+    let done = persist(&store, &sent, &ended).await.expect("ended");
+    assert_eq!((done.status, done.attempts), (DialStatus::Completed, 1));
+    assert!(
+        persist(&store, &sent, &placed).await.is_none(),
+        "the placement decided on the sent stage lands nowhere once it ended"
+    );
+    let resend = decide(&claimed, Event::Send { at: now });
+    assert!(
+        persist(&store, &claimed, &resend).await.is_none(),
+        "a sent attempt is never sent again"
+    );
+}
+
+async fn a_new_claim_forgets_the_previous_attempts_call(store: DynStore) {
+    let campaign = ObjectId::new();
+    enroll(&store, campaign, 1, 0).await;
+    let now = time::now();
+    let first = claim_ok(&store, campaign, &claim("A1", now))
+        .await
+        .expect("claimed");
+    let sent = persist(&store, &first, &decide(&first, Event::Send { at: now }))
+        .await
+        .expect("sent");
+    let placed = persist(
+        &store,
+        &sent,
+        &decide(&sent, Event::Placed { call_sid: "CAold" }),
+    )
+    .await
+    .expect("placed");
+    let settings = CampaignSettings {
+        retry_on: vec!["busy".into()],
+        retry_count: 2,
+        retry_delay: 0.0,
+        ..CampaignSettings::default()
+    };
+    let ended = decide(
+        &placed,
+        Event::Ended {
+            call_sid: "CAold",
+            outcome: "busy",
+            now,
+            settings: &settings,
+        },
+    );
+    let retry = persist(&store, &placed, &ended).await.expect("ended");
+    assert_eq!(retry.last_call_sid.as_deref(), Some("CAold"));
+    let second = claim_ok(&store, campaign, &claim("A2", now + TimeDelta::seconds(1)))
+        .await
+        .expect("the retry is claimed");
+    assert_eq!(
+        (second.last_call_sid.clone(), second.dialled_at),
+        (None, None)
+    );
+    let sent = persist(&store, &second, &decide(&second, Event::Send { at: now }))
+        .await
+        .expect("sent");
+    assert_eq!(
+        Stage::of(&sent),
+        Stage::Sent,
+        "the retry's dial is not mistaken for the old call"
+    );
+    assert_eq!(sent.last_call_sid, None);
+}
+
 async fn an_expired_attempt_is_taken_over_once(store: DynStore) {
     let campaign = ObjectId::new();
     let contact = enroll(&store, campaign, 1, 0).await[0];
     let now = time::now();
     let c = claim("A1", now);
-    claim_ok(&store, campaign, &c).await.expect("claimed");
-    let takeover = |by: Timestamp, owner: &str| {
-        (
-            AttemptGuard {
-                attempt_id: "A1".into(),
-                expired_by: Some(by),
-            },
-            AttemptStep::to(
-                DialStatus::Dialing,
-                LeaseStep::Renew {
-                    owner: owner.into(),
-                    expires_at: by + TimeDelta::seconds(60),
-                },
-            ),
-        )
+    let claimed = claim_ok(&store, campaign, &c).await.expect("claimed");
+    let takeover = |cc: &CampaignContact, by: Timestamp, owner: &str| {
+        Attempt::of(cc).transition(Event::TakeOver {
+            owner,
+            now: by,
+            expires_at: by + TimeDelta::seconds(60),
+        })
     };
-    let (guard, step) = takeover(now, "owner-b");
-    let early = store
-        .step_attempt(campaign, contact, &guard, &step)
-        .await
-        .expect("step");
-    assert!(early.is_none(), "a live lease is not taken over");
+    assert!(
+        takeover(&claimed, now, "owner-b").is_err(),
+        "a live lease is not taken over"
+    );
     assert!(
         store
             .expired_attempts(campaign, now, 10)
@@ -277,25 +415,19 @@ async fn an_expired_attempt_is_taken_over_once(store: DynStore) {
         .expect("expired_attempts");
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].contact_id, contact);
-    let (guard, step) = takeover(after, "owner-b");
-    let taken = store
-        .step_attempt(campaign, contact, &guard, &step)
+    let b = takeover(&expired[0], after, "owner-b").expect("expired");
+    let c2 = takeover(&expired[0], after, "owner-c").expect("expired");
+    let taken = persist(&store, &expired[0], &b)
         .await
-        .expect("step")
         .expect("an expired lease is taken over");
     let lease = taken.lease.expect("renewed");
     assert_eq!(
         (lease.owner.as_str(), lease.attempt_id.as_str()),
         ("owner-b", "A1")
     );
-    let (guard, step) = takeover(after, "owner-c");
-    let second = store
-        .step_attempt(campaign, contact, &guard, &step)
-        .await
-        .expect("step");
     assert!(
-        second.is_none(),
-        "the renewed lease is live again: one take-over"
+        persist(&store, &expired[0], &c2).await.is_none(),
+        "the lease moved on: one take-over"
     );
 }
 
@@ -428,20 +560,8 @@ async fn a_contact_being_dialled_cannot_be_removed(store: DynStore) {
             .await
             .expect("remove")
     );
-    let skip = AttemptStep {
-        skip_reason: Some(SkipReason::DoNotCall),
-        ..AttemptStep::to(DialStatus::Skipped, LeaseStep::Release)
-    };
-    let skipped = store
-        .step_attempt(
-            campaign,
-            dialling.contact_id,
-            &AttemptGuard::of("A1"),
-            &skip,
-        )
-        .await
-        .expect("step")
-        .expect("applies");
+    let skip = decide(&dialling, Event::Skip(SkipReason::DoNotCall));
+    let skipped = persist(&store, &dialling, &skip).await.expect("applies");
     assert_eq!(skipped.skip_reason, Some(SkipReason::DoNotCall));
     assert_eq!(
         store

@@ -19,6 +19,7 @@ mod calls;
 mod campaigns;
 mod contacts;
 mod dialing;
+mod dnc;
 mod events;
 mod recordings;
 mod relay;
@@ -60,6 +61,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(campaigns::checks());
     checks.extend(contacts::checks());
     checks.extend(dialing::checks());
+    checks.extend(dnc::checks());
     checks.extend(archive::checks());
     checks.extend(analytics::checks());
     checks.extend(relay::checks());
