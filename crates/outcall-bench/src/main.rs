@@ -220,7 +220,7 @@ fn parent(cli: &Cli) -> anyhow::Result<()> {
             cli.pickup_calls, cli.pickup_rtt_ms
         );
         for (prewarm, network_rtts) in [("off", 2), ("url", 1), ("socket", 0)] {
-            let s = settings(
+            let mut s = settings(
                 System::Outcall,
                 cli.pickup_calls,
                 prewarm,
@@ -228,6 +228,9 @@ fn parent(cli: &Cli) -> anyhow::Result<()> {
                 1000,
                 10.0,
             );
+            // Pickup is measured per call as it starts: no long steady window needed.
+            s.window_secs = 1.0;
+            s.settle_secs = 0.5;
             match runtime.block_on(run::measure(&s)) {
                 Ok(r) => {
                     let network = (network_rtts * cli.pickup_rtt_ms) as f64;

@@ -52,17 +52,29 @@ impl Recorder {
 
 async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<Note>) {
     let mut turns: Vec<Turn> = Vec::new();
-    while let Some(note) = rx.recv().await {
-        let result = match note {
-            Note::ConversationStarted(id) => conversation_started(&state, &call_sid, id).await,
-            Note::Turn(turn) => {
-                turns.push(turn);
-                save_turns(&state, &call_sid, &turns, TranscriptStatus::Live).await
+    while let Some(first) = rx.recv().await {
+        // Turns that queued up while the store was busy are saved in one write.
+        let mut new_turns = false;
+        let mut next = Some(first);
+        while let Some(note) = next {
+            let result = match note {
+                Note::ConversationStarted(id) => conversation_started(&state, &call_sid, id).await,
+                Note::Turn(turn) => {
+                    turns.push(turn);
+                    new_turns = true;
+                    Ok(())
+                }
+                Note::Event(kind, data) => event(&state, &call_sid, kind, data).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(%call_sid, error = %e, "could not store a live call note");
             }
-            Note::Event(kind, data) => event(&state, &call_sid, kind, data).await,
-        };
-        if let Err(e) = result {
-            tracing::warn!(%call_sid, error = %e, "could not store a live transcript note");
+            next = rx.try_recv().ok();
+        }
+        if new_turns
+            && let Err(e) = save_turns(&state, &call_sid, &turns, TranscriptStatus::Live).await
+        {
+            tracing::warn!(%call_sid, error = %e, "could not store the live transcript");
         }
     }
     if !turns.is_empty()

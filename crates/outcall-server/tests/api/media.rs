@@ -406,3 +406,28 @@ async fn a_callee_who_never_answers_starts_no_conversation_at_any_prewarm_depth(
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_signed_url_ends_the_answered_call_with_the_reason() {
+    let twilio = twilio_sim(Scenario::Human, Duration::from_millis(20)).await;
+    let eleven = eleven_sim(ElevenLabsFaults {
+        signed_url_failure_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let s = calling_server(&twilio, &eleven, &[]).await;
+    let sid = place_call(&s).await;
+    let call = eventually(10, "the call ended by the system", async || {
+        let call = s.store.get_call(&sid).await.ok().flatten()?;
+        (call.terminated_by.is_some() && call.status.is_terminal()).then_some(call)
+    })
+    .await;
+    assert_eq!(call.terminated_by, Some(TerminatedBy::System));
+    let reason = call.termination_reason.unwrap_or_default();
+    assert!(reason.contains("503"), "{reason}");
+    assert_eq!(
+        twilio.call(&sid).expect("sim").hangup_requested(),
+        Some(false)
+    );
+    assert_eq!(eleven.sockets().opened, 0, "{:?}", eleven.sockets());
+}
