@@ -13,7 +13,10 @@ pub fn pid_cpu_secs(pid: u32) -> f64 {
     let mut nanos: u64 = 0;
     for entry in dir.flatten() {
         if let Ok(s) = fs::read_to_string(entry.path().join("schedstat"))
-            && let Some(n) = s.split_whitespace().next().and_then(|f| f.parse::<u64>().ok())
+            && let Some(n) = s
+                .split_whitespace()
+                .next()
+                .and_then(|f| f.parse::<u64>().ok())
         {
             nanos += n;
         }
@@ -26,7 +29,10 @@ pub fn pid_rss_kib(pid: u32) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?.to_string();
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .to_string();
             line.split_whitespace().nth(1)?.parse().ok()
         })
         .unwrap_or(0)
