@@ -7,11 +7,13 @@ so the field reads back as a string. MongoDB stores the Date as given
 (https://www.mongodb.com/docs/manual/reference/operator/update/set/).
 The fix: updates that carry a date skip the fast path and take neosqlite's own
 load-apply-save path, which encodes dates as inserts do. That path applied `$inc`,
-`$mul`, `$min` and `$max` to top-level fields only (`{$inc: {"stats.calls": 1}}` made a
-field named "stats.calls"); in MongoDB they take dot notation
+`$mul`, `$min`, `$max` and `$unset` to top-level fields only (`{$inc: {"stats.calls": 1}}`
+made a field named "stats.calls", `{$unset: {"dials.d1": ""}}` removed nothing); in
+MongoDB they take dot notation
 (https://www.mongodb.com/docs/manual/reference/operator/update/inc/,
+https://www.mongodb.com/docs/manual/reference/operator/update/unset/,
 https://www.mongodb.com/docs/manual/core/document/#dot-notation), so a dotted one is
-applied as the `$set` of its result, which that path places by dot notation.
+applied as the `$set` of its result, or removed before the rest is applied.
 
 2. ObjectIds outside `_id`. A query comparing any field but `_id` to an ObjectId
 (`{campaignId: ObjectId(..)}`, `$in`, an array holding it; in `find`, `$match`,
@@ -34,6 +36,7 @@ Nothing else changes; the adapter under test is not touched. Arguments are nx-27
 own.
 """
 
+import copy
 import datetime
 import sys
 import threading
@@ -83,7 +86,7 @@ def _can_use_sql_updates(self, update_spec, doc_id, original_doc=None):
 
 SqlUpdatesMixin._can_use_sql_updates = _can_use_sql_updates
 
-# The load-apply-save path with dot notation for `$inc`, `$mul`, `$min`, `$max`.
+# The load-apply-save path with dot notation for `$inc`, `$mul`, `$min`, `$max`, `$unset`.
 _python_update = UpdateOperationsMixin._perform_python_update
 
 
@@ -113,9 +116,31 @@ def _dotted_as_set(update_spec, doc):
     return rest
 
 
+def _without_dotted_unsets(update_spec, doc):
+    """`update_spec` less its dotted `$unset` fields, and `doc` with those removed."""
+    unset = update_spec.get("$unset")
+    if not isinstance(unset, dict) or not any("." in k for k in unset):
+        return update_spec, doc
+    doc = copy.deepcopy(doc)
+    for path in (k for k in unset if "." in k):
+        *parents, last = path.split(".")
+        node = doc
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    flat = {k: v for k, v in unset.items() if "." not in k}
+    rest = {op: v for op, v in update_spec.items() if op != "$unset"}
+    if flat:
+        rest["$unset"] = flat
+    return rest, doc
+
+
 def _perform_python_update(self, doc_id, update_spec, original_doc, *args, **kwargs):
     update_spec = _dotted_as_set(update_spec, original_doc)
-    return _python_update(self, doc_id, update_spec, original_doc, *args, **kwargs)
+    update_spec, start = _without_dotted_unsets(update_spec, original_doc)
+    doc, _ = _python_update(self, doc_id, update_spec, start, *args, **kwargs)
+    return doc, doc != original_doc
 
 
 UpdateOperationsMixin._perform_python_update = _perform_python_update

@@ -226,7 +226,7 @@ pub fn dynamic_variables(contact: Option<&Contact>, phone_number: &str) -> Map<S
 /// priority the highest, `lastContacted` the latest. Returns the kept contact and the
 /// ids of the records it replaces; `None` for an empty list.
 pub fn merge_duplicates(mut records: Vec<Contact>) -> Option<(Contact, Vec<ObjectId>)> {
-    records.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+    records.sort_by_key(|c| (c.created_at, c.id));
     let mut records = records.into_iter();
     let mut keep = records.next()?;
     let mut gone = Vec::new();

@@ -48,9 +48,12 @@ impl crate::time::MillisecondTimes for DncEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "source")]
 pub enum Blocked {
-    /// On the do-not-call list.
+    /// On the do-not-call list, with the reason it was listed for.
     #[serde(rename = "list")]
-    List { reason: Option<String> },
+    List {
+        #[serde(rename = "listReason", skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A contact record with the number is `do-not-call`.
     #[serde(rename = "contact")]
     Contact {

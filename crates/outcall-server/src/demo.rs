@@ -2,14 +2,19 @@
 //! loopback, wired by configuration alone, placing a few calls a minute with a
 //! realistic mix of callees (people who talk, voicemail, no answer, busy, failures,
 //! people who hang up), so a newcomer sees calls, transcripts and events appear
-//! without any account.
+//! without any account. With `--faults flaky|chaos` the Twilio simulator injects a
+//! seeded fault profile and the demo also runs a small campaign with retries, so
+//! the dashboard shows how outcall's retries and checks absorb the faults.
 
 use std::time::Duration;
 
 use clap::{Args, Parser};
 use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
+use outcall_sim::faults::Profile;
 use outcall_sim::sheets::SheetsSim;
-use outcall_sim::twilio::{MediaConfig, ScenarioBook, Timings, TwilioSim, TwilioSimConfig};
+use outcall_sim::twilio::{
+    MediaConfig, ScenarioBook, Timings, TwilioFaultRates, TwilioSim, TwilioSimConfig,
+};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -36,6 +41,13 @@ pub struct DemoArgs {
     /// Seed of the callee mix (the same seed gives the same calls).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Fault profile of the simulated Twilio: none, flaky (occasional faults of every
+    /// kind) or chaos (frequent ones). With faults the demo also runs a campaign.
+    #[arg(long, default_value = "none")]
+    pub faults: Profile,
+    /// Seed of the fault profile's decisions.
+    #[arg(long, default_value_t = 1)]
+    pub fault_seed: u64,
 }
 
 /// Parses server settings from flags, exactly as `outcall serve` would.
@@ -77,6 +89,8 @@ pub async fn run(
             enabled: true,
             ..Default::default()
         },
+        faults: TwilioFaultRates::for_profile(args.faults),
+        fault_seed: args.fault_seed,
         ..Default::default()
     })
     .await?;
@@ -111,6 +125,8 @@ pub async fn run(
     let key = args.api_key.clone();
     let per_minute = args.calls_per_minute.max(1);
     let seed = args.seed;
+    let faults = args.faults;
+    let fault_seed = args.fault_seed;
     let removed_key = key_path.clone();
     let signals = Box::pin(futures::stream::once(shutdown));
     let served = crate::serve(config, signals, move |state| {
@@ -127,6 +143,17 @@ pub async fn run(
             eleven.base_url()
         );
         println!("  API key: {key}   (placing {per_minute} calls a minute; Ctrl-C stops)");
+        println!(
+            "{}",
+            crate::sim_cli::fault_banner(faults, fault_seed, twilio.base_url())
+        );
+        if faults != Profile::None {
+            println!(
+                "  campaign \"{FAULT_CAMPAIGN}\": {} contacts, retries on busy, no-answer and failed",
+                FAULT_CONTACTS
+            );
+            tokio::spawn(fault_campaign(base.clone(), key.clone()));
+        }
         println!();
         println!("  curl -s -H 'Authorization: Bearer {key}' '{base}/api/db/calls?limit=5'");
         println!();
@@ -150,6 +177,82 @@ pub async fn run(
     .await;
     let _ = std::fs::remove_file(&key_path);
     served
+}
+
+/// The campaign `--faults` runs, and how many contacts it dials.
+const FAULT_CAMPAIGN: &str = "Fault drill";
+const FAULT_CONTACTS: usize = 20;
+
+/// Creates and starts the fault drill: contacts imported as CSV into a campaign that
+/// retries, so the dashboard shows retries and unconfirmed dials being checked.
+async fn fault_campaign(base: String, key: String) {
+    let client = reqwest::Client::new();
+    let post = |path: String, body: reqwest::Body, content_type: &'static str| {
+        client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let settings = json!({
+        // Zero is zero in any unit: calls as fast as the account's pacing allows.
+        "callDelay": 0, "retryDelay": 0, "maxConcurrentCalls": 3, "retryCount": 2,
+        "retryOn": ["busy", "no-answer", "failed"],
+    });
+    let body = json!({"name": FAULT_CAMPAIGN, "prompt": "You are Sam from Acme Solar.", "settings": settings});
+    let created = match post(
+        "/api/db/campaigns".into(),
+        body.to_string().into(),
+        "application/json",
+    )
+    .await
+    {
+        Ok(res) if res.status().is_success() => res.json::<serde_json::Value>().await.ok(),
+        Ok(res) => {
+            tracing::warn!(status = %res.status(), "demo: the fault drill campaign was refused");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "demo: could not reach the server");
+            None
+        }
+    };
+    let Some(id) = created.and_then(|v| v["data"]["_id"].as_str().map(str::to_string)) else {
+        return;
+    };
+    let mut csv = String::from("phone,name\n");
+    for i in 0..FAULT_CONTACTS {
+        let name = NAMES[i % NAMES.len()];
+        // 555-01XX numbers are reserved for fiction.
+        csv.push_str(&format!("+1415555{:04},{name}\n", 170 + i));
+    }
+    let steps = [
+        (
+            format!("/api/db/campaigns/{id}/contacts/import"),
+            csv,
+            "text/csv",
+        ),
+        (
+            format!("/api/db/campaigns/{id}/start"),
+            "{}".to_string(),
+            "application/json",
+        ),
+    ];
+    for (path, body, content_type) in steps {
+        match post(path.clone(), body.into(), content_type).await {
+            Ok(res) if res.status().is_success() => {}
+            Ok(res) => {
+                tracing::warn!(%path, status = %res.status(), "demo: fault drill step refused");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "demo: could not reach the server");
+                return;
+            }
+        }
+    }
+    tracing::info!(campaign = %id, "demo: fault drill campaign started");
 }
 
 /// The demo's spreadsheet in the Sheets simulator.

@@ -1,9 +1,13 @@
 //! `outcall sim twilio|elevenlabs`: one simulator on its own, to point a separately
-//! started `outcall serve` (or anything else) at.
+//! started `outcall serve` (or anything else) at. `--faults NAME` makes the Twilio
+//! simulator inject a seeded fault profile (`outcall_sim::faults`).
 
 use clap::{Args, Subcommand};
 use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
-use outcall_sim::twilio::{MediaConfig, ScenarioBook, TwilioSim, TwilioSimConfig};
+use outcall_sim::faults::Profile;
+use outcall_sim::twilio::{
+    MediaConfig, ScenarioBook, TwilioFaultRates, TwilioSim, TwilioSimConfig,
+};
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
@@ -27,6 +31,13 @@ enum Which {
         /// Seed of the realistic callee mix.
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// Fault profile: none, flaky (occasional faults of every kind) or chaos
+        /// (frequent ones), with latency on every hop.
+        #[arg(long, default_value = "none")]
+        faults: Profile,
+        /// Seed of the fault profile's decisions (the same seed, the same faults).
+        #[arg(long, default_value_t = 1)]
+        fault_seed: u64,
     },
     /// ElevenLabs' signed-URL endpoint, ConvAI agent and post-call webhooks.
     Elevenlabs {
@@ -55,6 +66,8 @@ pub async fn run(
             auth_token,
             calls_per_second,
             seed,
+            faults,
+            fault_seed,
         } => {
             let sim = TwilioSim::start_on(
                 &listen,
@@ -67,6 +80,8 @@ pub async fn run(
                         enabled: true,
                         ..Default::default()
                     },
+                    faults: TwilioFaultRates::for_profile(faults),
+                    fault_seed,
                     ..Default::default()
                 },
             )
@@ -78,6 +93,7 @@ pub async fn run(
                 sim.account_sid(),
                 sim.auth_token()
             );
+            println!("{}", fault_banner(faults, fault_seed, sim.base_url()));
             shutdown.await;
         }
         Which::Elevenlabs {
@@ -110,4 +126,15 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// What a fault profile does, printed when a simulator starts.
+pub(crate) fn fault_banner(profile: Profile, seed: u64, base_url: &str) -> String {
+    match profile {
+        Profile::None => "  faults: none (--faults flaky or chaos injects them)".to_string(),
+        p => format!(
+            "  faults: {p} ({}), seed {seed}; what the simulator received: {base_url}/_sim/log",
+            p.describe()
+        ),
+    }
 }

@@ -19,8 +19,25 @@ pub(crate) fn status_name<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-/// Takes or renews a campaign's runner lease: only while `active`, and only if the
-/// lease is absent (`null` also matches a missing field), already `owner`'s, or expired.
+/// The campaigns `owner` may run at `now`: `active`, with a runner lease that is
+/// absent (`null` also matches a missing field), already `owner`'s, or expired. The
+/// conditions sit in an `$and` (the same query to MongoDB): the nx-27017 stand-in
+/// ignores a top-level `$or` beside `_id` and would hold a paused campaign.
+pub(crate) fn runnable_by(id: ObjectId, owner: &str, now: Timestamp) -> Document {
+    doc! {
+        "_id": oid(id),
+        "$and": [
+            {"status": "active"},
+            {"$or": [
+                {"runner": Bson::Null},
+                {"runner.owner": owner},
+                {"runner.expiresAt": {"$lte": date(now)}},
+            ]},
+        ],
+    }
+}
+
+/// Takes or renews a campaign's runner lease ([`runnable_by`]).
 pub(crate) fn hold_runner(
     id: ObjectId,
     owner: &str,
@@ -28,15 +45,7 @@ pub(crate) fn hold_runner(
     expires_at: Timestamp,
     dialled_at: Option<Timestamp>,
 ) -> (Document, Document) {
-    let filter = doc! {
-        "_id": oid(id),
-        "status": "active",
-        "$or": [
-            {"runner": Bson::Null},
-            {"runner.owner": owner},
-            {"runner.expiresAt": {"$lte": date(now)}},
-        ],
-    };
+    let filter = runnable_by(id, owner, now);
     let mut set = doc! {
         "runner": {"owner": owner, "expiresAt": date(expires_at)},
         "updatedAt": date(now),
@@ -47,10 +56,12 @@ pub(crate) fn hold_runner(
     (filter, doc! {"$set": set})
 }
 
-pub(crate) fn release_runner(id: ObjectId, owner: &str, now: Timestamp) -> (Document, Document) {
+/// Drops `owner`'s lease. `$unset` alone: the nx-27017 stand-in drops an `$unset`
+/// that comes with a `$set` of a Date; the adapter sets `updatedAt` after it.
+pub(crate) fn release_runner(id: ObjectId, owner: &str) -> (Document, Document) {
     (
         doc! {"_id": oid(id), "runner.owner": owner},
-        doc! {"$unset": {"runner": ""}, "$set": {"updatedAt": date(now)}},
+        doc! {"$unset": {"runner": ""}},
     )
 }
 
@@ -394,11 +405,14 @@ mod tests {
         assert_eq!(
             filter,
             doc! {
-                "_id": oid(id), "status": "active",
-                "$or": [
-                    {"runner": Bson::Null},
-                    {"runner.owner": "host-1"},
-                    {"runner.expiresAt": {"$lte": d(t)}},
+                "_id": oid(id),
+                "$and": [
+                    {"status": "active"},
+                    {"$or": [
+                        {"runner": Bson::Null},
+                        {"runner.owner": "host-1"},
+                        {"runner.expiresAt": {"$lte": d(t)}},
+                    ]},
                 ],
             }
         );

@@ -7,7 +7,7 @@
 //! [`Campaign::renew_runner`]: outcall_domain::campaign::Campaign::renew_runner
 //! [`Campaign::close_dial`]: outcall_domain::campaign::Campaign::close_dial
 
-use bson::{Bson, Document, doc};
+use bson::{Document, doc};
 use outcall_domain::ObjectId;
 use outcall_domain::time::Timestamp;
 
@@ -18,7 +18,7 @@ fn mark(dial_id: &str) -> String {
     format!("dials.{dial_id}")
 }
 
-/// Opens a dial: the filter of [`crate::dialing::hold_runner`] (active, lease free,
+/// Opens a dial: the filter of [`crate::dialing::runnable_by`] (active, lease free,
 /// expired or `owner`'s), then the lease, the mark and `lastExecuted` in one update.
 pub(crate) fn open_dial(
     id: ObjectId,
@@ -27,15 +27,7 @@ pub(crate) fn open_dial(
     now: Timestamp,
     expires_at: Timestamp,
 ) -> (Document, Document) {
-    let filter = doc! {
-        "_id": oid(id),
-        "status": "active",
-        "$or": [
-            {"runner": Bson::Null},
-            {"runner.owner": owner},
-            {"runner.expiresAt": {"$lte": date(now)}},
-        ],
-    };
+    let filter = crate::dialing::runnable_by(id, owner, now);
     let update = doc! {"$set": {
         "runner": {"owner": owner, "expiresAt": date(expires_at)},
         mark(dial_id): {"owner": owner, "expiresAt": date(expires_at)},
@@ -73,11 +65,16 @@ pub(crate) fn renew_dial(
     )
 }
 
-/// Removes a dial's mark.
-pub(crate) fn close_dial(id: ObjectId, dial_id: &str, now: Timestamp) -> (Document, Document) {
+/// Removes a dial's mark. `$unset` alone (see [`crate::dialing::release_runner`]).
+pub(crate) fn close_dial(id: ObjectId, dial_id: &str) -> (Document, Document) {
+    (doc! {"_id": oid(id)}, doc! {"$unset": {mark(dial_id): ""}})
+}
+
+/// Sets `updatedAt` after an `$unset`.
+pub(crate) fn touched(id: ObjectId, now: Timestamp) -> (Document, Document) {
     (
         doc! {"_id": oid(id)},
-        doc! {"$unset": {mark(dial_id): ""}, "$set": {"updatedAt": date(now)}},
+        doc! {"$set": {"updatedAt": date(now)}},
     )
 }
 
@@ -107,7 +104,10 @@ mod tests {
             set.get_document("dials.a1").expect("mark"),
             &doc! {"owner": "host-1", "expiresAt": date(t)}
         );
-        assert_eq!(set.get("lastExecuted"), Some(&Bson::DateTime(date(t))));
+        assert_eq!(
+            set.get("lastExecuted"),
+            Some(&bson::Bson::DateTime(date(t)))
+        );
     }
 
     #[test]
@@ -120,7 +120,7 @@ mod tests {
             filter,
             doc! {"_id": oid(id), "dials.a1.expiresAt": {"$lte": date(t)}}
         );
-        let (_, update) = close_dial(id, "a1", t);
+        let (_, update) = close_dial(id, "a1");
         assert_eq!(
             update.get_document("$unset").expect("$unset"),
             &doc! {"dials.a1": ""}

@@ -2,8 +2,9 @@
 //! primary whatever `MONGODB_READ_PREFERENCE` allows: a secondary may lag, and a stale
 //! answer there makes a placed call look unconfirmed (the lease check's lookup of an
 //! attempt's call), a paused campaign look active (its status re-read before a dial),
-//! or a campaign look finished (the claim's and completion's counts). Lists, their
-//! totals and analytics for people use the configured read preference.
+//! or a campaign look finished (the claim's and completion's counts and its read of
+//! the contacts left). Lists, their totals and analytics for people use the configured
+//! read preference.
 
 use mongodb::options::{ReadPreference, SelectionCriteria};
 
@@ -25,6 +26,9 @@ pub(crate) enum Read {
     ExpiredAttempts,
     /// `recount_campaign_calls`: the tally written over a campaign's stats.
     Recount,
+    /// `list_campaign_contacts`: the completion's read of what is left to dial, and
+    /// of how many contacts it finds (the API's pages of a campaign's contacts share it).
+    CampaignContacts,
     /// A page of a list and its total, for the API and the dashboard.
     List,
     /// Analytics pipelines and the recent-events feed.
@@ -48,7 +52,8 @@ impl Read {
             | Read::ContactByPhone
             | Read::DialCounts
             | Read::ExpiredAttempts
-            | Read::Recount => Server::Primary,
+            | Read::Recount
+            | Read::CampaignContacts => Server::Primary,
         }
     }
 }
@@ -76,6 +81,7 @@ mod tests {
             Read::DialCounts,
             Read::ExpiredAttempts,
             Read::Recount,
+            Read::CampaignContacts,
         ] {
             assert_eq!(read.server(), Server::Primary, "{read:?}");
         }

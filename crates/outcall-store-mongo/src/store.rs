@@ -617,11 +617,11 @@ impl CampaignStore for MongoStore {
     }
 
     async fn release_campaign_runner(&self, id: ObjectId, owner: &str) -> StoreResult<()> {
-        let (filter, update) = dialing::release_runner(id, owner, now());
-        self.coll(&CAMPAIGNS)
-            .update_one(filter, update)
-            .await
-            .map_err(|e| db_err(e, CAMPAIGN_RULES))?;
+        let (filter, update) = dialing::release_runner(id, owner);
+        if self.update_campaign_doc(filter, update).await? {
+            let (filter, update) = fence::touched(id, now());
+            self.update_campaign_doc(filter, update).await?;
+        }
         Ok(())
     }
 
@@ -666,7 +666,9 @@ impl CampaignStore for MongoStore {
     }
 
     async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()> {
-        let (filter, update) = fence::close_dial(id, dial_id, now());
+        let (filter, update) = fence::close_dial(id, dial_id);
+        self.update_campaign_doc(filter, update).await?;
+        let (filter, update) = fence::touched(id, now());
         self.update_campaign_doc(filter, update).await?;
         Ok(())
     }
@@ -916,7 +918,8 @@ impl CampaignContactStore for MongoStore {
             d.insert("status", enum_str(&s)?);
         }
         let sort = sort_field(page, CAMPAIGN_CONTACT_SORT_FIELDS, "createdAt");
-        self.list(&CAMPAIGN_CONTACTS, d, page, sort).await
+        self.list_via(Read::CampaignContacts, &CAMPAIGN_CONTACTS, d, page, sort)
+            .await
     }
 
     async fn claim_campaign_contact(

@@ -634,14 +634,10 @@ async fn connecting_merges_contacts_that_share_a_number() {
         .get_campaign_contact(oid(y), oid(older))
         .await
         .expect("get");
-    // Unpatched nx-27017 matches no ObjectId outside `_id` (issue 14, defect 7), so the
-    // `updateMany` on `contactId` finds nothing there.
-    if !standin() || moved.is_some() {
-        assert!(
-            moved.is_some(),
-            "the twin's campaign place moved to the kept contact"
-        );
-    }
+    assert!(
+        moved.is_some(),
+        "the twin's campaign place moved to the kept contact"
+    );
     let err = store
         .insert_contact(outcall_domain::Contact::new("+14155550100"))
         .await

@@ -66,7 +66,9 @@ pub fn client_data(call: &Call) -> ConversationInitiationClientData {
     if let Some(name) = &call.contact_name {
         data = data.with_variable("name", name.clone());
     }
-    for (k, v) in call.dynamic_variables.iter().flatten() {
+    // The call's own variables above always win: a stored one can never replace them.
+    let own = call.dynamic_variables.iter().flatten();
+    for (k, v) in own.filter(|(k, _)| !outcall_domain::contact::is_reserved_variable(k)) {
         match v {
             Value::String(s) => data = data.with_variable(k.clone(), s.clone()),
             Value::Bool(b) => data = data.with_variable(k.clone(), *b),

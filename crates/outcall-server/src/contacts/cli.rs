@@ -109,5 +109,44 @@ fn summary(r: &ImportReport, file: &str, took: std::time::Duration) -> String {
     if r.errors.len() > LISTED {
         out.push_str(&format!("\n  … and {} more", r.errors.len() - LISTED));
     }
+    for w in r.warnings.iter().take(LISTED) {
+        out.push_str(&format!("\n  row {} (written): {}", w.row, w.reason));
+    }
+    if r.warnings.len() > LISTED {
+        out.push_str(&format!(
+            "\n  … and {} more warnings",
+            r.warnings.len() - LISTED
+        ));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contacts::RowError;
+
+    #[test]
+    fn the_summary_lists_skipped_rows_and_dropped_fields() {
+        let r = ImportReport {
+            created: 1,
+            invalid: 1,
+            total: 2,
+            errors: vec![RowError {
+                row: 3,
+                reason: "bad number".into(),
+            }],
+            warnings: vec![RowError {
+                row: 2,
+                reason: "custom field call_sid dropped".into(),
+            }],
+            ..ImportReport::default()
+        };
+        let text = summary(&r, "leads.csv", std::time::Duration::from_millis(100));
+        assert!(text.contains("row 3: bad number"), "{text}");
+        assert!(
+            text.contains("row 2 (written): custom field call_sid dropped"),
+            "{text}"
+        );
+    }
 }

@@ -1,7 +1,10 @@
-//! Drafts to contacts. Every row is checked first (bad rows are reported, not written)
-//! and deduplicated on the E.164 number (the first row with a number wins); then each
+//! Drafts to contacts. Every row is checked first (bad rows are reported, not written;
+//! reserved custom fields such as `call_sid` are dropped with a warning) and
+//! deduplicated on the E.164 number (the first row with a number wins); then each
 //! row creates a contact, or updates the contact that already has its number, and,
-//! for a campaign import, enrolls the contact in the campaign.
+//! for a campaign import, enrolls the contact in the campaign. Numbers are unique in
+//! the store, so two imports at once (the CLI and the API) meet on one contact: the
+//! later insert is refused and becomes an update.
 //!
 //! An update fills or replaces the fields the row gives, adds its tags to the stored
 //! ones and merges its custom fields into the stored ones. It reads the stored contact
@@ -123,9 +126,8 @@ pub async fn import_contacts(
 
 /// Adds one existing contact to a campaign: its `campaignIds`, and its dial state
 /// (`pending` with the contact's priority, or `skipped` for a do-not-call contact).
-/// Returns whether the contact was newly enrolled (`false` if it already was).
-/// `Conflict` when another contact with the same number is already in the campaign.
-/// `false` too when the contact no longer exists. Does not touch the campaign's
+/// Returns whether the contact was newly enrolled (`false` if it already was, or no
+/// longer exists). Does not touch the campaign's
 /// `totalContacts`: the caller adds the enrolled count.
 pub async fn enroll(
     store: &dyn Store,
@@ -389,4 +391,43 @@ async fn update(
         // Deleted since we looked: nothing to update; report the stored state we saw.
         .unwrap_or(existing);
     Ok((updated, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn draft(row: usize, phone: &str, fields: serde_json::Value) -> ContactDraft {
+        ContactDraft {
+            row,
+            phone_number: phone.into(),
+            custom_fields: fields.as_object().cloned().unwrap_or_default(),
+            ..ContactDraft::default()
+        }
+    }
+
+    #[test]
+    fn reserved_custom_fields_are_dropped_with_a_warning_for_the_row() {
+        let region = Region::parse("US").expect("region");
+        let rows = vec![
+            draft(
+                2,
+                "+14155550100",
+                json!({"call_sid": "CAx", "plan": "gold"}),
+            ),
+            draft(3, "+14155550101", json!({"plan": "silver"})),
+            draft(4, "+14155550100", json!({"phone_number": "+1"})),
+        ];
+        let (valid, skipped, warnings) = check_all(rows, region);
+        assert_eq!(valid.len(), 2);
+        assert_eq!(skipped.len(), 1, "row 4 repeats row 2's number");
+        assert_eq!(
+            valid[0].custom_fields,
+            *json!({"plan": "gold"}).as_object().expect("map")
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert_eq!(warnings[0].row, 2);
+        assert!(warnings[0].reason.contains("call_sid"), "{warnings:?}");
+    }
 }

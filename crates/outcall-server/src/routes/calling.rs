@@ -179,14 +179,7 @@ pub(crate) async fn refuse_do_not_call(
         if let (Some(d), Ok(serde_json::Value::Object(why))) =
             (details.as_object_mut(), serde_json::to_value(&b))
         {
-            d.extend(why.into_iter().map(|(k, v)| {
-                // The list's own reason is `listReason`: `reason` says "do-not-call".
-                if k == "reason" {
-                    ("listReason".to_string(), v)
-                } else {
-                    (k, v)
-                }
-            }));
+            d.extend(why);
         }
         return Err(ApiError::Conflict {
             message: format!("{}: not dialled", b.describe(to)),

@@ -37,7 +37,7 @@ pub(crate) async fn fast_twilio(book: ScenarioBook) -> (TwilioSim, Vec<String>) 
         format!("--twilio-auth-token={}", sim.auth_token()),
         format!("--twilio-from-number={FROM}"),
         format!("--twilio-api-base={}", sim.base_url()),
-        "--calls-per-second=10000".to_string(),
+        "--calls-per-second=1000".to_string(),
         "--engine-tick-ms=50".to_string(),
         "--record-calls=false".to_string(),
     ];

@@ -100,7 +100,9 @@ async fn sigkill_twenty_times_dials_no_attempt_twice_and_loses_no_contact() {
 }
 
 async fn sigkill_twenty_times_on(backend: Backend) {
-    const N: usize = 120;
+    // The MongoDB stand-in scans a collection per query: fewer contacts there, so its
+    // slower steps stay well inside the 1 s leases.
+    let n: usize = if backend.is_standin() { 40 } else { 120 };
     let sim = TwilioSim::start(TwilioSimConfig {
         timings: Timings {
             dial: Duration::from_millis(5),
@@ -137,11 +139,11 @@ async fn sigkill_twenty_times_on(backend: Backend) {
     let mut child = Running(server.spawn());
     wait_up(&http, port).await;
 
-    let contacts: Vec<Value> = (0..N)
+    let contacts: Vec<Value> = (0..n)
         .map(|i| json!({"phoneNumber": format!("+1415{:07}", 3_000_000 + i)}))
         .collect();
     let report = api(&http, port, "/api/db/contacts/import", json!(contacts)).await;
-    assert_eq!(report["created"], json!(N));
+    assert_eq!(report["created"], json!(n));
     let campaign = api(
         &http,
         port,
@@ -153,7 +155,7 @@ async fn sigkill_twenty_times_on(backend: Backend) {
     let id = campaign["_id"].as_str().expect("id").to_string();
     // Every contact into the campaign, then go.
     let mut ids = Vec::new();
-    for page in 1..=N.div_ceil(100) {
+    for page in 1..=n.div_ceil(100) {
         let r: Value = http
             .get(url(
                 port,
@@ -237,7 +239,7 @@ async fn sigkill_twenty_times_on(backend: Backend) {
         .iter()
         .map(|k| contacts[*k].as_i64().unwrap_or(0))
         .sum::<i64>();
-    assert_eq!(settled, N as i64, "every contact final: {contacts}");
+    assert_eq!(settled, n as i64, "every contact final: {contacts}");
     // Stats are exact after all the kills: the completion recounts the stored calls.
     let stored: Value = http
         .get(url(
@@ -261,12 +263,12 @@ async fn sigkill_twenty_times_on(backend: Backend) {
     );
     let numbers: HashSet<String> = calls.iter().map(|c| c.request().to.clone()).collect();
     assert!(
-        numbers.len() >= N - 2,
+        numbers.len() >= n - 2,
         "contacts never dialled: {}",
-        N - numbers.len()
+        n - numbers.len()
     );
     eprintln!(
-        "crash test: {} calls for {N} contacts after 20 SIGKILLs; contacts {contacts}",
+        "crash test: {} calls for {n} contacts after 20 SIGKILLs; contacts {contacts}",
         calls.len()
     );
 }

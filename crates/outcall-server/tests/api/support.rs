@@ -197,6 +197,11 @@ where
     }
 }
 
+/// The SQLite database a server started [in](TestServer::start_in) `dir` uses.
+pub fn sqlite_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("outcall.db")
+}
+
 /// A distinct, well-formed Twilio-like call sid.
 pub fn call_sid(n: u32) -> String {
     format!("CA{n:032x}")
@@ -242,11 +247,13 @@ impl TestServer {
 
     /// Starts a server with extra `outcall serve` flags (e.g. `--body-limit-bytes=1000`).
     pub async fn start_with(extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!(
-            "--database-url=sqlite://{}",
-            dir.path().join("outcall.db").display()
-        );
+        Self::start_in(tempfile::tempdir().expect("tempdir"), extra).await
+    }
+
+    /// Starts a server on the SQLite database `outcall.db` in `dir`, which may already
+    /// hold data (see [`sqlite_path`]).
+    pub async fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let url = format!("--database-url=sqlite://{}", sqlite_path(&dir).display());
         Self::start_on(url, Some(dir), extra).await
     }
 

@@ -151,28 +151,28 @@ async fn status(
         return Ok(ok_empty());
     };
     if change.applied() {
-        publish_status(&state, &call);
-    }
-    // Settled before the event is written, and again on a repeated final callback (an
-    // attempt settles once): the status is stored, so a failure after this point must
-    // neither leave the attempt open nor make Twilio's retry find nothing to do.
-    if call.status.is_terminal()
-        && let Err(e) = crate::engine::on_call_ended(&state, &call).await
-    {
-        // The engine's check on the attempt's lease settles it.
-        tracing::warn!(call_sid = %call.call_sid, "campaign attempt not settled yet: {e}");
-    }
-    if change.applied() {
         let mut data = Map::new();
         data.insert("status".into(), json!(update.status));
         data.insert("sequenceNumber".into(), json!(update.sequence_number));
         if let Some(d) = update.duration {
             data.insert("duration".into(), json!(d));
         }
-        // The status change is kept either way; only its timeline entry is lost.
+        // The status change is kept either way; only its timeline entry is lost. Written
+        // before the publish, so whoever the publish wakes (a cached call detail, a
+        // reader of the call's end) finds the event too.
         if let Err(e) = record_event(&state, &call.call_sid, "status-change", data).await {
             tracing::warn!(call_sid = %call.call_sid, "status stored, its event not: {e}");
         }
+        publish_status(&state, &call);
+    }
+    // Settled whatever happened to the event, and again on a repeated final callback
+    // (an attempt settles once): the status is stored, so a failure after this point
+    // must neither leave the attempt open nor make Twilio's retry find nothing to do.
+    if call.status.is_terminal()
+        && let Err(e) = crate::engine::on_call_ended(&state, &call).await
+    {
+        // The engine's check on the attempt's lease settles it.
+        tracing::warn!(call_sid = %call.call_sid, "campaign attempt not settled yet: {e}");
     }
     Ok(ok_empty())
 }
