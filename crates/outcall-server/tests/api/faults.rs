@@ -20,8 +20,16 @@ fn number(i: usize) -> String {
     format!("+1415{:07}", 3_000_000 + i)
 }
 
+/// The campaign tests' fast simulator and flags, at the account's highest pace.
+async fn fast_twilio(book: ScenarioBook) -> (TwilioSim, Vec<String>) {
+    let (sim, mut flags) = crate::campaigns::fast_twilio(book).await;
+    flags.retain(|f| !f.starts_with("--calls-per-second"));
+    flags.push("--calls-per-second=1000".into());
+    (sim, flags)
+}
+
 async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
-    let (sim, flags) = crate::campaigns::fast_twilio(book).await;
+    let (sim, flags) = fast_twilio(book).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     (TestServer::start_with(&flags).await, sim)
 }
@@ -349,8 +357,7 @@ async fn a_contact_left_stuck_by_the_old_retry_bug_is_recovered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
     let n = number(40);
-    let (sim, mut flags) =
-        crate::campaigns::fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let (sim, mut flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     flags.push("--attempt-lease-secs=2".into());
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let s = TestServer::start_with(&flags).await;
