@@ -93,6 +93,12 @@ pub struct TwilioSettings {
     )]
     pub twilio_api_base: String,
 
+    /// Seconds a Twilio REST request may take before outcall gives up on its answer
+    /// (1-120). A create whose answer did not come in time is settled by asking
+    /// Twilio for the call, so a shorter wait frees the campaign's runner sooner.
+    #[arg(long, env = "TWILIO_REQUEST_TIMEOUT_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub twilio_request_timeout_secs: u64,
+
     /// What to do when AMD says a machine answered: `hangup` at once, `leave-message`
     /// (say `VOICEMAIL_MESSAGE`, then hang up), or `agent` (let the agent talk on).
     #[arg(long, env = "VOICEMAIL_ACTION", value_enum, default_value = "hangup")]

@@ -58,8 +58,10 @@ impl Telephony {
         {
             bail!("VOICEMAIL_ACTION=leave-message needs VOICEMAIL_MESSAGE, the words to leave");
         }
-        let client = TwilioClient::new(TwilioConfig::new(&s.twilio_api_base, sid, token))
-            .map_err(|e| anyhow::anyhow!("TWILIO_API_BASE: {e}"))?;
+        let mut config = TwilioConfig::new(&s.twilio_api_base, sid, token);
+        config.request_timeout = std::time::Duration::from_secs(s.twilio_request_timeout_secs);
+        let client =
+            TwilioClient::new(config).map_err(|e| anyhow::anyhow!("TWILIO_API_BASE: {e}"))?;
         Ok(Some(Self {
             client,
             auth_token: token.clone(),
