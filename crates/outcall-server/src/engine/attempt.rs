@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use outcall_domain::attempt::{Attempt, Effect, Event};
 use outcall_domain::call::{Call, StatusUpdate};
+use outcall_domain::campaign::CampaignStatus;
 use outcall_domain::campaign::{Campaign, StatsDelta};
-use outcall_domain::campaign_contact::{CampaignContact, SkipReason, Stage};
+use outcall_domain::campaign_contact::{CampaignContact, DialStatus, SkipReason, Stage};
 use outcall_domain::contact::{Contact, ContactStatus};
 use outcall_domain::dialing::{WindowVerdict, window_verdict};
 use outcall_domain::phone::PhoneNumber;
@@ -59,10 +60,34 @@ async fn apply(
         .store
         .step_attempt(cc.campaign_id, cc.contact_id, &next.guard, &next.step)
         .await?;
-    Ok(moved.map(|cc| {
-        progress(state, cc.campaign_id, &cc);
-        (cc, next.effect)
-    }))
+    if let Some(cc) = &moved {
+        progress(state, cc.campaign_id, cc);
+        cancel_if_stopped(state, cc).await?;
+    }
+    Ok(moved.map(|cc| (cc, next.effect)))
+}
+
+/// A stop cancels the contacts waiting at that moment; one that was being dialled
+/// comes back to waiting only later (its call ended with a retry, its dial was turned
+/// back or never sent). It is cancelled then, so a stopped campaign ends with every
+/// contact final.
+async fn cancel_if_stopped(state: &AppState, cc: &CampaignContact) -> StoreResult<()> {
+    if !matches!(cc.status, DialStatus::Pending | DialStatus::Retry) {
+        return Ok(());
+    }
+    let stopped = state
+        .store
+        .get_campaign(cc.campaign_id)
+        .await?
+        .is_some_and(|c| c.status == CampaignStatus::Cancelled);
+    if stopped && state.store.cancel_campaign_contacts(cc.campaign_id).await? > 0 {
+        state.bus.campaign(
+            "progress_update",
+            &cc.campaign_id.to_hex(),
+            json!({"contactId": cc.contact_id, "status": DialStatus::Cancelled}),
+        );
+    }
+    Ok(())
 }
 
 fn progress(state: &AppState, campaign_id: ObjectId, cc: &CampaignContact) {

@@ -331,6 +331,8 @@ async fn an_agent_connect_that_never_answers_ends_the_call_through_twilio() {
         started.elapsed()
     );
     let sim_call = twilio.call(&sid).expect("sim call");
+    // The end is recorded before the hang-up request reaches Twilio: wait for it.
+    let _ = tokio::time::timeout(Duration::from_secs(5), sim_call.hangup_asked()).await;
     assert_eq!(sim_call.hangup_requested(), Some(false), "hung up live");
     assert!(eleven.conversations().is_empty(), "no conversation started");
     eventually(5, "the conversation-failed event", async || {
