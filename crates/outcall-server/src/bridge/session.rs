@@ -68,8 +68,10 @@ pub async fn run(state: AppState, mut twilio: WebSocket) {
         Some(Err(reason)) => Ending::System(reason),
         None => Ending::Shutdown,
     };
-    let _ = tokio::time::timeout(session.send_timeout, twilio.send(TwilioFrame::Close(None))).await;
+    // Hang up through Twilio before closing the stream: a closed stream ends the call
+    // at Twilio by itself, and then nobody would know the system ended it.
     session.finish(ending).await;
+    let _ = tokio::time::timeout(session.send_timeout, twilio.send(TwilioFrame::Close(None))).await;
     drop(session);
     let _ = writer.await;
     tracing::info!(%call_sid, "media stream ended");
