@@ -160,6 +160,14 @@ async fn schedule(
             state.bus.campaign("status_update", &c.id.to_hex(), &*c);
         }
     }
+    // A paused or stopped campaign has no runner, but a dial of it may still be in
+    // flight when its process dies: its expired attempts are settled here, so none
+    // stays `dialing` for good (a stopped one's contact then ends cancelled).
+    for status in [CampaignStatus::Paused, CampaignStatus::Cancelled] {
+        for c in campaigns_with(state, status).await? {
+            attempt::check_expired(state, &c).await?;
+        }
+    }
     for c in campaigns_with(state, CampaignStatus::Active).await? {
         if runners.contains_key(&c.id) || !c.runnable_by(&state.engine.owner, now) {
             continue;
