@@ -358,6 +358,7 @@ pub struct TwilioClient {
     base: Url,
     account_sid: String,
     auth_token: String,
+    request_timeout: Duration,
 }
 
 /// Hides the auth token.
@@ -396,11 +397,17 @@ impl TwilioClient {
             base,
             account_sid: config.account_sid,
             auth_token: config.auth_token,
+            request_timeout: config.request_timeout,
         })
     }
 
     pub fn account_sid(&self) -> &str {
         &self.account_sid
+    }
+
+    /// The longest one request may take, answer included.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// `POST …/Calls.json`: places a call; Twilio answers 201 with the Call.

@@ -359,6 +359,19 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
     Ok(())
 }
 
+/// How long a settling process holds an attempt's lease: one look at Twilio (a
+/// settling delay and a request) and the usual lease after it. With less, a short
+/// lease (`ATTEMPT_LEASE_SECS`) expires while Twilio is asked, another process takes
+/// the attempt over, and the two keep taking it from each other: it never settles.
+fn settle_hold(state: &AppState) -> chrono::Duration {
+    let request = state
+        .telephony
+        .as_ref()
+        .map_or(Duration::ZERO, |t| t.client.request_timeout());
+    let look = chrono::Duration::from_std(SETTLE_DELAY + request).unwrap_or_default();
+    state.engine.attempt_lease + look
+}
+
 /// Checks on attempts whose lease expired: their process died or stalled, their
 /// dial's outcome was unknown, or their call's last callback never came. Each is
 /// taken over (one process wins; the old owner's late writes then lose), then
@@ -373,7 +386,7 @@ pub(super) async fn check_expired(state: &AppState, campaign: &Campaign) -> Stor
         let take = Event::TakeOver {
             owner: &state.engine.owner,
             now: t,
-            expires_at: t + state.engine.attempt_lease,
+            expires_at: t + settle_hold(state),
         };
         let Some((cc, _)) = apply(state, &cc, take).await? else {
             continue;
@@ -511,7 +524,19 @@ async fn settle_sent(
         return Ok(());
     };
     let dialled_at = cc.dialled_at.unwrap_or_else(now);
+    let mut cc = cc;
     for look in 0..2 {
+        if look > 0 {
+            // Held for the next look; a process that took the attempt over since
+            // settles it instead.
+            let hold = Event::Renew {
+                expires_at: now() + settle_hold(state),
+            };
+            let Some((held, _)) = apply(state, &cc, hold).await? else {
+                return Ok(());
+            };
+            cc = held;
+        }
         if let Some(call) = stored_call(state, &attempt_id).await? {
             return adopt(state, &cc, call).await;
         }
