@@ -2,14 +2,14 @@
 //! loopback, wired by configuration alone, placing a few calls a minute with a
 //! realistic mix of callees (people who talk, voicemail, no answer, busy, failures,
 //! people who hang up), so a newcomer sees calls, transcripts and events appear
-//! without any account. With `--faults flaky|chaos` the Twilio simulator injects a
+//! without any account. With `--faults flaky|chaos` both simulators inject a
 //! seeded fault profile and the demo also runs a small campaign with retries, so
 //! the dashboard shows how outcall's retries and checks absorb the faults.
 
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
+use outcall_sim::elevenlabs::{ElevenLabsFaults, ElevenLabsSim, ElevenLabsSimConfig};
 use outcall_sim::faults::Profile;
 use outcall_sim::sheets::SheetsSim;
 use outcall_sim::twilio::{
@@ -41,8 +41,9 @@ pub struct DemoArgs {
     /// Seed of the callee mix (the same seed gives the same calls).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Fault profile of the simulated Twilio: none, flaky (occasional faults of every
-    /// kind) or chaos (frequent ones). With faults the demo also runs a campaign.
+    /// Fault profile of the simulated Twilio and ElevenLabs: none, flaky (occasional
+    /// faults of every kind) or chaos (frequent ones). With faults the demo also runs
+    /// a campaign.
     #[arg(long, default_value = "none")]
     pub faults: Profile,
     /// Seed of the fault profile's decisions.
@@ -94,7 +95,11 @@ pub async fn run(
         ..Default::default()
     })
     .await?;
-    let eleven = ElevenLabsSim::start(ElevenLabsSimConfig::default()).await?;
+    let eleven = ElevenLabsSim::start(ElevenLabsSimConfig {
+        faults: ElevenLabsFaults::for_profile(args.faults, args.fault_seed),
+        ..Default::default()
+    })
+    .await?;
     let sheets = demo_sheet().await?;
     // The simulator's key: a test key of no value, written where the server reads it.
     let key_path = std::env::temp_dir().join(format!(
