@@ -293,9 +293,15 @@ async fn bad_requests_never_reach_twilio() {
 #[tokio::test]
 async fn calling_is_off_without_twilio_settings() {
     let s = TestServer::start().await;
-    s.post("/api/outbound-call", json!({"to": "+14155552671"}))
-        .await
-        .assert_error(503, "unavailable");
+    let answer = s
+        .post("/api/outbound-call", json!({"to": "+14155552671"}))
+        .await;
+    answer.assert_error(503, "unavailable");
+    let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("TWILIO_ACCOUNT_SID"),
+        "names the setting: {message}"
+    );
 }
 
 #[tokio::test]

@@ -389,3 +389,34 @@ async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
     assert_eq!(creates_to(&log, &n), (2, 1), "the 503, then the call");
     one_call_per_attempt(&log);
 }
+
+/// An ad-hoc call that meets a Twilio fault answers 503 saying what is known: after a
+/// 5xx the call may exist (placing it again could ring the callee twice), after a 429
+/// it does not. Neither message blames the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_hoc_call_that_meets_a_twilio_fault_says_whether_it_may_exist() {
+    let (maybe, not_sent) = (number(60), number(61));
+    let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+    sim.faults()
+        .on_create(CreateRule::to(&maybe).fault(CreateFault::ServerError { status: 502 }));
+    // Every try: an ad-hoc call is tried again after a 429 (no call was made).
+    sim.faults().on_create(
+        CreateRule::to(&not_sent)
+            .times(10)
+            .fault(CreateFault::RateLimited {
+                retry_after_secs: 0,
+            }),
+    );
+    for (to, says) in [
+        (&maybe, "may still have been placed"),
+        (&not_sent, "did not place"),
+    ] {
+        let answer = s.post("/api/outbound-call", json!({ "to": to })).await;
+        answer.assert_error(503, "unavailable");
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{to}: {message}");
+        assert!(!message.contains("database"), "{to}: {message}");
+    }
+}

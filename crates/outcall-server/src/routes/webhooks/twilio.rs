@@ -46,7 +46,7 @@ impl FromRequest<AppState> for SignedForm {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let Some(telephony) = &state.telephony else {
-            return Err(ApiError::Unavailable(
+            return Err(ApiError::ServiceUnavailable(
                 "Twilio is not configured on this server".into(),
             ));
         };
