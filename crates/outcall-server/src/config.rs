@@ -138,6 +138,12 @@ pub struct TwilioSettings {
     /// Record calls (dual-channel) and store the recordings' metadata.
     #[arg(long, env = "RECORD_CALLS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_calls: bool,
+
+    /// The longest an answered call may last, in seconds (60-14400), sent to Twilio as
+    /// `TimeLimit`: Twilio ends the call then, whatever happens on it (an agent that
+    /// stopped talking, a callee who never hangs up), so no call runs up the bill.
+    #[arg(long, env = "MAX_CALL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(60..=14400))]
+    pub max_call_secs: u32,
 }
 
 impl fmt::Debug for TwilioSettings {

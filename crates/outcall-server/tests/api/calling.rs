@@ -415,3 +415,20 @@ async fn leave_message_without_words_is_refused_at_start() {
             .is_ok()
     );
 }
+
+/// Every call carries a `TimeLimit`, so Twilio ends a call nobody ends (an agent that
+/// went quiet, a callee who never hangs up): an hour unless `MAX_CALL_SECS` says.
+#[tokio::test]
+async fn every_call_is_placed_with_a_time_limit() {
+    for (flags, limit) in [(&[][..], 3600), (&["--max-call-secs=90"][..], 90)] {
+        let (s, sim) = start_with(ScenarioBook::all(Scenario::Human), None, flags).await;
+        let sid = place(&s, "+14155552671").await;
+        let call = sim.call(&sid).expect("sim call");
+        assert_eq!(call.request().time_limit_secs, Some(limit), "{flags:?}");
+        s.post(&format!("/api/calls/{sid}/hangup"), json!({})).await;
+    }
+    assert!(
+        outcall_server_config(&["--max-call-secs=30"]).is_err(),
+        "60 s at least"
+    );
+}
