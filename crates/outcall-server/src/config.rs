@@ -62,6 +62,11 @@ pub struct ServerConfig {
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
 
+    /// When set, `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>` (a
+    /// scraper's own secret, apart from the API keys). Unset, `/metrics` is open.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// On SIGTERM, seconds live calls may go on (no new call starts meanwhile); then
     /// the rest are hung up with `terminatedBy: "system"`. A second SIGTERM ends them
     /// at once. Give the orchestrator's kill timeout a little more than this.
@@ -336,6 +341,10 @@ impl fmt::Debug for ServerConfig {
             .field("default_region", &self.default_region)
             .field("cache", &self.cache)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }

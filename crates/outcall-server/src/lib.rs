@@ -87,6 +87,8 @@ pub struct AppState {
     pub bridge: Arc<bridge::Bridge>,
     /// The shutdown phase: checked before every new call.
     pub drain: Arc<drain::Drain>,
+    /// The bearer token `/metrics` wants, when one is set.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -137,6 +139,12 @@ impl AppState {
             realtime: realtime::Realtime::new(&config.realtime, store_is_mongodb),
             bridge: Arc::new(bridge::Bridge::new(config.bridge.clone())),
             drain: Arc::new(drain::Drain::default()),
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
         })
     }
 

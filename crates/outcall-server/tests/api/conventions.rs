@@ -468,10 +468,76 @@ async fn metrics_need_no_key_and_speak_prometheus() {
         "{text}"
     );
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("outcall_http_requests_total{method=\"GET\",status=\"200\"}")),
+        text.lines().any(|l| l.starts_with(
+            "outcall_http_requests_total{method=\"GET\",route=\"/api/db/calls\",status=\"200\"}"
+        )),
         "{text}"
     );
+}
+
+/// Made-up methods and ids in paths never add series: the method label is a known
+/// method or `other`, the route label the route's template.
+#[tokio::test]
+async fn metrics_labels_stay_bounded_whatever_clients_send() {
+    let s = TestServer::start().await;
+    for i in 0..30 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).expect("token");
+        s.client
+            .request(method, format!("{}/api/db/calls", s.base))
+            .bearer_auth(crate::support::KEY)
+            .send()
+            .await
+            .expect("request");
+        s.get(&format!("/api/db/calls/CAlabel{i:030}")).await;
+    }
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("outcall_http_requests_total{"))
+        .collect();
+    assert!(
+        !text.contains("MADEUP") && !text.contains("CAlabel"),
+        "{series:#?}"
+    );
+    assert!(
+        series.iter().any(|l| l.contains("method=\"other\"")),
+        "{series:#?}"
+    );
+    assert!(
+        series
+            .iter()
+            .any(|l| l.contains("route=\"/api/db/calls/{callSid}\"")),
+        "{series:#?}"
+    );
+}
+
+/// With `METRICS_TOKEN`, `/metrics` answers that token only (not an API key).
+#[tokio::test]
+async fn metrics_token_guards_metrics_when_set() {
+    let s = TestServer::start_with(&["--metrics-token=scrape-secret"]).await;
+    let get = |token: Option<&str>| {
+        let mut req = s.client.get(format!("{}/metrics", s.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    for (token, want) in [
+        (None, 401),
+        (Some(crate::support::KEY), 401),
+        (Some("scrape-secret"), 200),
+    ] {
+        let res = get(token).await.expect("request");
+        assert_eq!(res.status().as_u16(), want, "{token:?}");
+    }
 }
 
 #[tokio::test]
