@@ -62,6 +62,11 @@ pub struct ServerConfig {
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
 
+    /// Origins (comma-separated, `https://app.example.com`) whose pages may call the
+    /// API from a browser. None by default: only the dashboard this server serves.
+    #[arg(long = "cors-origins", env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// When set, `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>` (a
     /// scraper's own secret, apart from the API keys). Unset, `/metrics` is open.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
@@ -341,6 +346,7 @@ impl fmt::Debug for ServerConfig {
             .field("default_region", &self.default_region)
             .field("cache", &self.cache)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("cors_origins", &self.cors_origins)
             .field(
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<hidden>"),
