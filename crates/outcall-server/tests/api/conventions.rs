@@ -633,3 +633,59 @@ async fn cors_origins_that_are_not_origins_stop_the_server_at_start() {
         assert!(err.contains("CORS_ORIGINS"), "{bad}: {err:?}");
     }
 }
+
+/// A body that does not fit a route's shape names the field in `details`, by its
+/// path, without serde's line and column; malformed JSON says so.
+#[tokio::test]
+async fn body_errors_name_the_field_in_details() {
+    let s = TestServer::start().await;
+    let cases = [
+        (
+            "/api/outbound-call",
+            json!({"to": "+14155552671", "colour": "red"}),
+            "colour",
+            "unknown field",
+        ),
+        (
+            "/api/db/campaigns",
+            json!({"name": "X", "settings": {"callDelay": "soon"}}),
+            "settings.callDelay",
+            "invalid type",
+        ),
+        (
+            "/api/db/campaigns",
+            json!({"name": 7}),
+            "name",
+            "invalid type",
+        ),
+        ("/api/db/campaigns", json!("hello"), "body", "invalid type"),
+    ];
+    for (path, body, field, says) in cases {
+        let answer = s.post(path, body.clone()).await;
+        answer.assert_error(400, "validation_error");
+        let details = answer.body["error"]["details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let message = details
+            .iter()
+            .find(|d| d["field"] == json!(field))
+            .and_then(|d| d["message"].as_str())
+            .unwrap_or_default();
+        assert!(message.contains(says), "{path} {body}: {answer:?}");
+        assert!(!message.contains("line 1"), "{path} {body}: {message}");
+    }
+    let malformed = s
+        .send_raw(
+            reqwest::Method::POST,
+            "/api/db/campaigns",
+            "application/json",
+            "{\"name\": ".to_string(),
+        )
+        .await;
+    malformed.assert_error(400, "validation_error");
+    let message = malformed.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.starts_with("malformed JSON"), "{message}");
+}
