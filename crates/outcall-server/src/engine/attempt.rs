@@ -29,7 +29,7 @@ use crate::dialer::{DialFailure, PlaceError, Placement};
 /// How many expired attempts one look checks.
 const EXPIRED_BATCH: i64 = 20;
 /// How many expired attempts are settled at once.
-const SETTLE_CONCURRENCY: usize = 8;
+const SETTLE_CONCURRENCY: usize = 4;
 /// How long a maybe-sent dial is left to settle before Twilio's call list is read
 /// (twice, this far apart): a call created late shows up by then.
 const SETTLE_DELAY: Duration = Duration::from_secs(2);
