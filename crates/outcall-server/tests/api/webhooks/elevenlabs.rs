@@ -22,6 +22,25 @@ fn audio_body(conversation_id: &str, audio_len: usize) -> String {
     .to_string()
 }
 
+/// POSTs a body the server may refuse before reading it all (unsigned, or declared
+/// too large): then it answers at once and closes, and a client still writing sees
+/// the connection go (`None`) rather than the answer, as a proxy or ElevenLabs would.
+async fn post_refused(s: &TestServer, body: &str, signature: Option<String>) -> Option<u16> {
+    let mut req = s
+        .client
+        .post(format!("{}/webhooks/elevenlabs", s.base))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(sig) = signature {
+        req = req.header("elevenlabs-signature", sig);
+    }
+    match req.send().await {
+        Ok(res) => Some(res.status().as_u16()),
+        Err(e) if format!("{e:?}").contains("BodyWrite") => None,
+        Err(e) => panic!("request: {e:?}"),
+    }
+}
+
 fn signed(body: &str) -> Option<String> {
     Some(el_sign(body, chrono::Utc::now().timestamp()))
 }
@@ -61,7 +80,8 @@ async fn post_call_audio_larger_than_the_body_limit_is_taken_once_on(backend: Ba
     // Three times the server-wide limit, as a few minutes of a call's audio are.
     let body = audio_body("conv_audio", 3 * MIB);
     assert!(body.len() > 3 * MIB);
-    assert_eq!(post_elevenlabs(&s, &body, None).await, 401, "unsigned");
+    let unsigned = post_refused(&s, &body, None).await;
+    assert!(matches!(unsigned, Some(401) | None), "unsigned: {unsigned:?}");
     let tampered = body.replacen("SUQz", "SUQy", 1);
     assert_eq!(
         post_elevenlabs(&s, &tampered, signed(&body)).await,
@@ -83,7 +103,8 @@ async fn post_call_audio_larger_than_the_body_limit_is_taken_once_on(backend: Ba
     // Past ELEVENLABS_WEBHOOK_MAX_BYTES: 413, nothing kept.
     call_with_conversation(&s, "CAbig", "conv_big").await;
     let big = audio_body("conv_big", 5 * MIB);
-    assert_eq!(post_elevenlabs(&s, &big, signed(&big)).await, 413);
+    let refused = post_refused(&s, &big, signed(&big)).await;
+    assert!(matches!(refused, Some(413) | None), "too large: {refused:?}");
     assert_eq!(s.total("/api/db/calls/CAbig/events").await, 0);
 
     // Audio of a conversation outcall has no call for is acknowledged, not failed.
