@@ -81,7 +81,10 @@ async fn post_call_audio_larger_than_the_body_limit_is_taken_once_on(backend: Ba
     let body = audio_body("conv_audio", 3 * MIB);
     assert!(body.len() > 3 * MIB);
     let unsigned = post_refused(&s, &body, None).await;
-    assert!(matches!(unsigned, Some(401) | None), "unsigned: {unsigned:?}");
+    assert!(
+        matches!(unsigned, Some(401) | None),
+        "unsigned: {unsigned:?}"
+    );
     let tampered = body.replacen("SUQz", "SUQy", 1);
     assert_eq!(
         post_elevenlabs(&s, &tampered, signed(&body)).await,
@@ -104,7 +107,10 @@ async fn post_call_audio_larger_than_the_body_limit_is_taken_once_on(backend: Ba
     call_with_conversation(&s, "CAbig", "conv_big").await;
     let big = audio_body("conv_big", 5 * MIB);
     let refused = post_refused(&s, &big, signed(&big)).await;
-    assert!(matches!(refused, Some(413) | None), "too large: {refused:?}");
+    assert!(
+        matches!(refused, Some(413) | None),
+        "too large: {refused:?}"
+    );
     assert_eq!(s.total("/api/db/calls/CAbig/events").await, 0);
 
     // Audio of a conversation outcall has no call for is acknowledged, not failed.
