@@ -66,15 +66,15 @@ async fn receive(
         tracing::warn!(error = %e, "ElevenLabs webhook refused");
         return Err(ApiError::Unauthorized);
     }
-    let peek: Peek<'_> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::validation(format!("malformed webhook: {e}")))?;
-    if peek.kind == "post_call_audio" {
+    let malformed = |e: serde_json::Error| ApiError::validation(format!("malformed webhook: {e}"));
+    let kind: Kind<'_> = serde_json::from_slice(&body).map_err(malformed)?;
+    if kind.kind == "post_call_audio" {
         // Read in place: the audio is never copied out of the body.
-        store_audio(&state, &peek).await?;
+        let hook: AudioHook<'_> = serde_json::from_slice(&body).map_err(malformed)?;
+        store_audio(&state, &hook).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let hook = PostCallWebhook::parse(&body)
-        .map_err(|e| ApiError::validation(format!("malformed webhook: {e}")))?;
+    let hook = PostCallWebhook::parse(&body).map_err(malformed)?;
     match &hook.event {
         WebhookEvent::PostCallTranscription(t) => store_transcription(&state, t).await?,
         WebhookEvent::CallInitiationFailure(f) => {
@@ -137,11 +137,16 @@ async fn read_body(body: Body, headers: &HeaderMap, max_bytes: usize) -> ApiResu
     Ok(buf)
 }
 
-/// The webhook's type and the `post_call_audio` fields, borrowed from the body.
+/// The webhook's type, read without copying the rest of the body.
 #[derive(Deserialize)]
-struct Peek<'a> {
+struct Kind<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
+}
+
+/// The fields of `post_call_audio` outcall uses, read in place.
+#[derive(Deserialize)]
+struct AudioHook<'a> {
     #[serde(default, borrow)]
     data: Option<AudioData<'a>>,
 }
@@ -150,20 +155,41 @@ struct Peek<'a> {
 struct AudioData<'a> {
     #[serde(default, borrow)]
     conversation_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    full_audio: Option<Cow<'a, str>>,
+    #[serde(default)]
+    full_audio: Option<AudioSize>,
+}
+
+/// The decoded size of base64 `full_audio`, measured where it lies in the body (an
+/// `Option<Cow<str>>` would copy megabytes: serde borrows only a bare `Cow`).
+struct AudioSize(usize);
+
+impl<'de> Deserialize<'de> for AudioSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Measure;
+        impl serde::de::Visitor<'_> for Measure {
+            type Value = AudioSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("base64 audio")
+            }
+            fn visit_str<E: serde::de::Error>(self, audio: &str) -> Result<AudioSize, E> {
+                let padding = audio.bytes().rev().take_while(|b| *b == b'=').count();
+                Ok(AudioSize((audio.len() / 4 * 3).saturating_sub(padding)))
+            }
+        }
+        d.deserialize_str(Measure)
+    }
 }
 
 /// `post_call_audio`: outcall keeps no audio of its own (the call's recording comes
 /// from Twilio), so the webhook is acknowledged and the call's timeline notes that the
 /// conversation's audio arrived, with its size, once per call. The call is found
 /// through the conversation's transcript; without one there is nothing to note it on.
-async fn store_audio(state: &AppState, peek: &Peek<'_>) -> ApiResult<()> {
-    let data = peek.data.as_ref();
+async fn store_audio(state: &AppState, hook: &AudioHook<'_>) -> ApiResult<()> {
+    let data = hook.data.as_ref();
     let Some(conversation_id) = data.and_then(|d| d.conversation_id.as_deref()) else {
         return Err(ApiError::field("data.conversation_id", "is required"));
     };
-    let Some(audio) = data.and_then(|d| d.full_audio.as_deref()) else {
+    let Some(AudioSize(audio_bytes)) = data.and_then(|d| d.full_audio.as_ref()) else {
         return Err(ApiError::field("data.full_audio", "is required"));
     };
     let Some(transcript) = state
@@ -174,8 +200,6 @@ async fn store_audio(state: &AppState, peek: &Peek<'_>) -> ApiResult<()> {
         tracing::info!(%conversation_id, "post-call audio for a conversation outcall has no call for; acknowledged");
         return Ok(());
     };
-    let padding = audio.bytes().rev().take_while(|b| *b == b'=').count();
-    let audio_bytes = (audio.len() / 4 * 3).saturating_sub(padding);
     let added = event_once(
         state,
         &transcript.call_sid,
