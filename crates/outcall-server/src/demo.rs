@@ -75,7 +75,7 @@ const NAMES: [&str; 12] = [
 
 pub async fn run(
     args: DemoArgs,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    signals: impl futures::Stream<Item = ()> + Send + Unpin + 'static,
 ) -> anyhow::Result<()> {
     let twilio = TwilioSim::start(TwilioSimConfig {
         timings: Timings {
@@ -125,6 +125,8 @@ pub async fn run(
         format!("--google-sheets-api-base={}", sheets.base_url()),
         // The demo's own database, never one given in the environment.
         "--mongodb-uri=".to_string(),
+        // Demo calls last about 20 s: Ctrl-C lets them finish, not five minutes.
+        format!("--shutdown-grace-secs={DEMO_GRACE_SECS}"),
     ];
     let config = Flags::try_parse_from(&flags)?.config;
     let key = args.api_key.clone();
@@ -133,7 +135,6 @@ pub async fn run(
     let faults = args.faults;
     let fault_seed = args.fault_seed;
     let removed_key = key_path.clone();
-    let signals = Box::pin(futures::stream::once(shutdown));
     let served = crate::serve(config, signals, move |state| {
         // Read at start-up: the file is not needed any more.
         let _ = std::fs::remove_file(&removed_key);
@@ -147,7 +148,10 @@ pub async fn run(
             twilio.base_url(),
             eleven.base_url()
         );
-        println!("  API key: {key}   (placing {per_minute} calls a minute; Ctrl-C stops)");
+        println!("  API key: {key}   (placing {per_minute} calls a minute)");
+        println!(
+            "  Ctrl-C stops: live calls may finish for {DEMO_GRACE_SECS} s; Ctrl-C again ends them at once"
+        );
         println!(
             "{}",
             crate::sim_cli::fault_banner(faults, fault_seed, twilio.base_url())
@@ -176,6 +180,7 @@ pub async fn run(
             key,
             per_minute,
             seed,
+            state.drain.clone(),
             (twilio, eleven, sheets),
         ));
     })
@@ -284,12 +289,17 @@ async fn demo_sheet() -> std::io::Result<SheetsSim> {
     Ok(sheets)
 }
 
-/// Places a demo call every `60 / per_minute` seconds through the public API.
+/// How long live demo calls may go on after Ctrl-C.
+const DEMO_GRACE_SECS: u64 = 30;
+
+/// Places a demo call every `60 / per_minute` seconds through the public API, until
+/// the server shuts down.
 async fn place_calls(
     base: String,
     key: String,
     per_minute: u32,
     seed: u64,
+    drain: std::sync::Arc<crate::drain::Drain>,
     _sims: (TwilioSim, ElevenLabsSim, SheetsSim),
 ) {
     let client = reqwest::Client::new();
@@ -297,6 +307,10 @@ async fn place_calls(
     let mut every = tokio::time::interval(Duration::from_secs_f64(60.0 / per_minute as f64));
     loop {
         every.tick().await;
+        if drain.is_draining() {
+            // The simulators stay up (this task owns them) for the calls still live.
+            std::future::pending::<()>().await;
+        }
         // 555-01XX numbers are reserved for fiction.
         let to = format!("+1415555{:04}", 100 + rng.random_range(0..100));
         let name = NAMES.choose(&mut rng).copied().unwrap_or("Ada");

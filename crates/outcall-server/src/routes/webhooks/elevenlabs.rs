@@ -49,7 +49,7 @@ async fn receive(
         .as_ref()
         .and_then(|a| a.webhook_secret.as_deref())
     else {
-        return Err(ApiError::Unavailable(
+        return Err(ApiError::ServiceUnavailable(
             "ELEVENLABS_WEBHOOK_SECRET is not set on this server".into(),
         ));
     };

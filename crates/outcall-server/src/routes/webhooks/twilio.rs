@@ -50,7 +50,7 @@ impl FromRequest<AppState> for SignedForm {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let Some(telephony) = &state.telephony else {
-            return Err(ApiError::Unavailable(
+            return Err(ApiError::ServiceUnavailable(
                 "Twilio is not configured on this server".into(),
             ));
         };
