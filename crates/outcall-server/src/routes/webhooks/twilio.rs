@@ -400,3 +400,39 @@ async fn recording(
     }
     Ok(ok_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    use super::when_reported;
+
+    #[test]
+    fn a_callback_sits_at_twilios_time_refined_only_within_its_second() {
+        let second = Utc
+            .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("time");
+        let ms = TimeDelta::milliseconds;
+        assert_eq!(
+            when_reported(second, Some(2), second + ms(420)),
+            second + ms(420),
+            "on time: its arrival, as precise as other events"
+        );
+        assert_eq!(
+            when_reported(second, Some(2), second + ms(5_000)),
+            second + ms(2),
+            "late: Twilio's second, ordered by its SequenceNumber"
+        );
+        assert_eq!(
+            when_reported(second, Some(3), second - ms(300)),
+            second + ms(3),
+            "our clock behind Twilio's: Twilio's time"
+        );
+        assert_eq!(
+            when_reported(second, Some(1_000_000), second + ms(5_000)),
+            second + ms(999),
+            "never past Twilio's second"
+        );
+    }
+}
