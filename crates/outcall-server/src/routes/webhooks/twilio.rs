@@ -173,12 +173,20 @@ async fn status(
     // or came late (a late `in-progress` is still the answer). Written before the
     // publish, so whoever the publish wakes finds the event too; the status is kept
     // either way, only its timeline entry would be lost.
-    if let Err(e) = record_status_event(&state, &call.call_sid, &update).await {
-        tracing::warn!(call_sid = %call.call_sid, "status stored, its event not: {e}");
-    }
+    let added = match record_status_event(&state, &call.call_sid, &update).await {
+        Ok(added) => added,
+        Err(e) => {
+            tracing::warn!(call_sid = %call.call_sid, "status stored, its event not: {e}");
+            false
+        }
+    };
     match change {
         StatusChange::Applied { .. } => publish_status(&state, &call),
+        // The call or its timeline changed: cached call details must go.
         StatusChange::Merged { .. } => state.bus.call("call_updated", &call.call_sid, &call),
+        StatusChange::Refused { .. } if added => {
+            state.bus.call("call_updated", &call.call_sid, &call)
+        }
         StatusChange::Refused { .. } => {}
     }
     // Settled whatever happened to the event, and again on a repeated final callback
@@ -195,12 +203,12 @@ async fn status(
 
 /// Records the `status-change` event of a callback, once per call and status (a
 /// redelivery or a second copy finds it there). Its data holds only what Twilio sent,
-/// so the timeline is the same whatever order the callbacks came in.
+/// so the timeline is the same whatever order the callbacks came in. Whether it was new.
 async fn record_status_event(
     state: &AppState,
     call_sid: &str,
     update: &StatusUpdate,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let mut data = Map::new();
     data.insert("status".into(), json!(update.status));
     data.insert("sequenceNumber".into(), json!(update.sequence_number));
@@ -216,8 +224,9 @@ async fn record_status_event(
         event = event.at(when_reported(at, update.sequence_number, arrived));
     }
     match state.store.insert_event(event).await {
-        Err(e) if e.is_conflict() => Ok(()),
-        done => done.map(drop).map_err(Into::into),
+        Ok(_) => Ok(true),
+        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -25,9 +25,13 @@ fn audio_body(conversation_id: &str, audio_len: usize) -> String {
 /// POSTs a body the server may refuse before reading it all (unsigned, or declared
 /// too large): then it answers at once and closes, and a client still writing sees
 /// the connection go (`None`) rather than the answer, as a proxy or ElevenLabs would.
+/// Its own client, keeping no connection: the one the server closed is not reused.
 async fn post_refused(s: &TestServer, body: &str, signature: Option<String>) -> Option<u16> {
-    let mut req = s
-        .client
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let mut req = client
         .post(format!("{}/webhooks/elevenlabs", s.base))
         .header("content-type", "application/json")
         .body(body.to_string());
