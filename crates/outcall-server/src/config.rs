@@ -202,6 +202,15 @@ pub struct ElevenLabsSettings {
     #[arg(long, env = "ELEVENLABS_WEBHOOK_SECRET", hide_env_values = true)]
     pub elevenlabs_webhook_secret: Option<String>,
 
+    /// Largest post-call webhook body accepted, in bytes. `post_call_audio` carries the
+    /// whole call as base64 MP3 (about 1 MB a minute), far past `BODY_LIMIT_BYTES`.
+    #[arg(
+        long,
+        env = "ELEVENLABS_WEBHOOK_MAX_BYTES",
+        default_value_t = crate::agent::DEFAULT_WEBHOOK_MAX_BYTES
+    )]
+    pub elevenlabs_webhook_max_bytes: usize,
+
     /// ElevenLabs' API base URL (or a simulator).
     #[arg(
         long,
@@ -224,6 +233,7 @@ impl fmt::Debug for ElevenLabsSettings {
                 &self.elevenlabs_webhook_secret.as_ref().map(|_| "<hidden>"),
             )
             .field("api_base", &self.elevenlabs_api_base)
+            .field("webhook_max_bytes", &self.elevenlabs_webhook_max_bytes)
             .finish()
     }
 }
