@@ -108,14 +108,19 @@ impl SqliteStore {
                 source,
             })?;
         }
+        // No ping before handing out a connection (`test_before_acquire`): a SQLite
+        // connection is a file handle in this process, never dropped by a peer, and the
+        // ping is one more round trip to the connection's worker thread on every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         let store = Self { writer, reader };
