@@ -22,7 +22,7 @@ use crate::AppState;
 enum Next {
     /// Look again at once (something was dialled or changed), with the campaign as its
     /// dial's gate left it, if it opened.
-    Again(Option<Held>),
+    Again(Option<Box<Held>>),
     /// Wait for a wake-up, at most this long.
     Wait(Duration),
     /// The campaign is not ours to run any more.
@@ -77,7 +77,11 @@ async fn hold(state: &AppState, id: ObjectId) -> StoreResult<Option<Campaign>> {
 /// renewed it with, while that renewal is fresh (dials back to back: a third of the
 /// lease, the cadence `renewing` keeps), otherwise a new hold. Every dial's gate
 /// re-reads the status and the settings anyway, right before the request.
-async fn held(state: &AppState, id: ObjectId, last: Option<Held>) -> StoreResult<Option<Campaign>> {
+async fn held(
+    state: &AppState,
+    id: ObjectId,
+    last: Option<Box<Held>>,
+) -> StoreResult<Option<Campaign>> {
     let fresh = (state.engine.runner_lease / 3).to_std().unwrap_or_default();
     match last {
         Some(h) if h.at.elapsed() < fresh => Ok(Some(h.campaign)),
@@ -103,7 +107,7 @@ async fn counts(state: &AppState, campaign: &Campaign) -> StoreResult<DialCounts
         .await
 }
 
-async fn step(state: &AppState, id: ObjectId, last: Option<Held>) -> StoreResult<Next> {
+async fn step(state: &AppState, id: ObjectId, last: Option<Box<Held>>) -> StoreResult<Next> {
     let engine = &state.engine;
     let Some(mut campaign) = held(state, id, last).await? else {
         return Ok(Next::Stop);
@@ -157,7 +161,8 @@ async fn step(state: &AppState, id: ObjectId, last: Option<Held>) -> StoreResult
         return Ok(Next::Stop);
     }
     Ok(Next::Again(
-        gate.opened().map(|(campaign, at)| Held { campaign, at }),
+        gate.opened()
+            .map(|(campaign, at)| Box::new(Held { campaign, at })),
     ))
 }
 
