@@ -14,31 +14,49 @@ use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
 const LOAD_PAIR: &str =
     "SELECT doc FROM campaigncontacts WHERE campaign_id = ?1 AND contact_id = ?2";
 
+/// A pair's fields that are also indexed columns.
+type Indexed = (DialStatus, Option<Timestamp>, i64, Option<Timestamp>);
+
+fn indexed(cc: &CampaignContact) -> Indexed {
+    (
+        cc.status,
+        cc.next_attempt_at,
+        cc.priority,
+        cc.lease.as_ref().map(|l| l.expires_at),
+    )
+}
+
 /// Stamps a pair changed from the stored document `read` and writes it if the stored
 /// one is still `read` (compare-and-set on the whole document, one autocommit
 /// statement); `None` when another process wrote the pair since the read.
 async fn save_if(
     conn: &mut sqlx::SqliteConnection,
     read: &str,
+    columns: Indexed,
     mut cc: CampaignContact,
 ) -> StoreResult<Option<CampaignContact>> {
     cc.updated_at = now();
     cc.truncate_times();
-    let written = sqlx::query(
+    // Only the document when no indexed column changed (SQLite rewrites the entries
+    // of every index whose column is SET, same value or not).
+    let sql = if indexed(&cc) == columns {
+        "UPDATE campaigncontacts SET doc = ?6 WHERE id = ?1 AND doc = ?7"
+    } else {
         "UPDATE campaigncontacts SET status = ?2, next_attempt_at = ?3, priority = ?4, \
-         lease_expires_at = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7",
-    )
-    .bind(cc.id.to_hex())
-    .bind(dial_status(cc.status)?)
-    .bind(opt_millis(cc.next_attempt_at))
-    .bind(cc.priority)
-    .bind(opt_millis(cc.lease.as_ref().map(|l| l.expires_at)))
-    .bind(encode(&cc)?)
-    .bind(read)
-    .execute(conn)
-    .await
-    .map_err(db_err)?
-    .rows_affected();
+         lease_expires_at = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7"
+    };
+    let written = sqlx::query(sql)
+        .bind(cc.id.to_hex())
+        .bind(dial_status(cc.status)?)
+        .bind(opt_millis(cc.next_attempt_at))
+        .bind(cc.priority)
+        .bind(opt_millis(cc.lease.as_ref().map(|l| l.expires_at)))
+        .bind(encode(&cc)?)
+        .bind(read)
+        .execute(conn)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
     Ok((written > 0).then_some(cc))
 }
 
@@ -155,8 +173,9 @@ impl CampaignContactStore for SqliteStore {
                 return Ok(None);
             };
             let mut cc: CampaignContact = decode(&read)?;
+            let columns = indexed(&cc);
             cc.claim(claim);
-            if let Some(cc) = save_if(&mut conn, &read, cc).await? {
+            if let Some(cc) = save_if(&mut conn, &read, columns, cc).await? {
                 return Ok(Some(cc));
             }
         }
@@ -187,8 +206,9 @@ impl CampaignContactStore for SqliteStore {
             if !guard.admits(&cc) {
                 return Ok(None);
             }
+            let columns = indexed(&cc);
             step.apply(&mut cc);
-            if let Some(cc) = save_if(&mut conn, &read, cc).await? {
+            if let Some(cc) = save_if(&mut conn, &read, columns, cc).await? {
                 return Ok(Some(cc));
             }
         }

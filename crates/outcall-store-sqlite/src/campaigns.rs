@@ -71,13 +71,22 @@ impl SqliteStore {
                 return Ok(None);
             };
             let mut c: Campaign = decode(&read)?;
+            let columns = indexed(&c);
             if !change(&mut c) {
                 return Ok(Some((c, false)));
             }
             c.updated_at = now();
             c.truncate_times();
-            let sql = "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, \
-                       next_execution = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7";
+            // Only the document when no indexed column changed (the runner's lease, the
+            // dial marks, the stats): SQLite rewrites the entries of every index whose
+            // column is SET, same value or not, and each page it dirties is one more
+            // frame appended to the WAL.
+            let sql = if indexed(&c) == columns {
+                "UPDATE campaigns SET doc = ?6 WHERE id = ?1 AND doc = ?7"
+            } else {
+                "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, \
+                 next_execution = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7"
+            };
             let written = campaign_row(sqlx::query(sql), &c)?
                 .bind(read)
                 .execute(&mut *conn)
@@ -89,6 +98,11 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// The campaign's fields that are also indexed columns.
+fn indexed(c: &Campaign) -> (String, CampaignStatus, Timestamp, Option<Timestamp>) {
+    (c.name.clone(), c.status, c.created_at, c.next_execution)
 }
 
 fn transition_of(result: Option<(Campaign, bool)>) -> Transition {
