@@ -136,7 +136,11 @@ async fn run(cli: &Cli) -> anyhow::Result<(Summary, Summary)> {
         format!("--twilio-from-number={FROM}"),
         format!("--twilio-api-base={}", sim.base_url()),
         "--calls-per-second=1000".to_string(),
-        "--engine-tick-ms=10".to_string(),
+        // The default tick (`ENGINE_TICK_MS`, 1 s): starting the campaign wakes the
+        // engine, and a runner dialling back to back never waits for a tick. A 10 ms
+        // tick had the scheduler list every campaign status a hundred times a second
+        // beside the runner, load of this bench's making that a deployment does not
+        // see, counted as the dials' own time.
         "--attempt-lease-secs=3600".to_string(),
     ];
     let mut config = ServerArgs::try_parse_from(argv)?.config;

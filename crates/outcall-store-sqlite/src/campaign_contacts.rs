@@ -14,34 +14,50 @@ use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
 const LOAD_PAIR: &str =
     "SELECT doc FROM campaigncontacts WHERE campaign_id = ?1 AND contact_id = ?2";
 
-/// Rewrites a stored pair: its indexed columns and its document.
-async fn write_pair(conn: &mut sqlx::SqliteConnection, cc: &CampaignContact) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE campaigncontacts SET status = ?2, next_attempt_at = ?3, priority = ?4, \
-         lease_expires_at = ?5, doc = ?6 WHERE id = ?1",
+/// A pair's fields that are also indexed columns.
+type Indexed = (DialStatus, Option<Timestamp>, i64, Option<Timestamp>);
+
+fn indexed(cc: &CampaignContact) -> Indexed {
+    (
+        cc.status,
+        cc.next_attempt_at,
+        cc.priority,
+        cc.lease.as_ref().map(|l| l.expires_at),
     )
-    .bind(cc.id.to_hex())
-    .bind(dial_status(cc.status)?)
-    .bind(opt_millis(cc.next_attempt_at))
-    .bind(cc.priority)
-    .bind(opt_millis(cc.lease.as_ref().map(|l| l.expires_at)))
-    .bind(encode(cc)?)
-    .execute(conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
-/// Stamps and writes a pair changed inside `tx`, and commits.
-async fn save(
-    mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+/// Stamps a pair changed from the stored document `read` and writes it if the stored
+/// one is still `read` (compare-and-set on the whole document, one autocommit
+/// statement); `None` when another process wrote the pair since the read.
+async fn save_if(
+    conn: &mut sqlx::SqliteConnection,
+    read: &str,
+    columns: Indexed,
     mut cc: CampaignContact,
-) -> StoreResult<CampaignContact> {
+) -> StoreResult<Option<CampaignContact>> {
     cc.updated_at = now();
     cc.truncate_times();
-    write_pair(&mut tx, &cc).await?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(cc)
+    // Only the document when no indexed column changed (SQLite rewrites the entries
+    // of every index whose column is SET, same value or not).
+    let sql = if indexed(&cc) == columns {
+        "UPDATE campaigncontacts SET doc = ?6 WHERE id = ?1 AND doc = ?7"
+    } else {
+        "UPDATE campaigncontacts SET status = ?2, next_attempt_at = ?3, priority = ?4, \
+         lease_expires_at = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7"
+    };
+    let written = sqlx::query(sql)
+        .bind(cc.id.to_hex())
+        .bind(dial_status(cc.status)?)
+        .bind(opt_millis(cc.next_attempt_at))
+        .bind(cc.priority)
+        .bind(opt_millis(cc.lease.as_ref().map(|l| l.expires_at)))
+        .bind(encode(&cc)?)
+        .bind(read)
+        .execute(conn)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    Ok((written > 0).then_some(cc))
 }
 
 /// The JSON text of a timestamp as serde writes it in documents.
@@ -135,25 +151,34 @@ impl CampaignContactStore for SqliteStore {
         campaign_id: ObjectId,
         claim: &Claim,
     ) -> StoreResult<Option<CampaignContact>> {
-        // One writer connection: the select and the update cannot interleave with
-        // another claim.
-        let mut tx = crate::rows::write_tx(&self.writer).await?;
-        let doc: Option<String> = sqlx::query_scalar(
-            "SELECT doc FROM campaigncontacts WHERE campaign_id = ?1 \
-             AND status IN ('pending', 'retry') \
-             AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) \
-             ORDER BY priority DESC, next_attempt_at ASC, created_at ASC, rowid ASC LIMIT 1",
-        )
-        .bind(campaign_id.to_hex())
-        .bind(millis(claim.now))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(mut cc) = doc.as_deref().map(decode::<CampaignContact>).transpose()? else {
-            return Ok(None);
-        };
-        cc.claim(claim);
-        save(tx, cc).await.map(Some)
+        // The writer connection is held from the read to the write, so no claim of this
+        // process comes in between; the write compares the document read (see
+        // `save_if`), so a claim of another process in between makes it miss, and the
+        // next due contact is looked for again. Two statements, where a transaction
+        // took four round trips to the connection's thread.
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        loop {
+            let read: Option<String> = sqlx::query_scalar(
+                "SELECT doc FROM campaigncontacts WHERE campaign_id = ?1 \
+                 AND status IN ('pending', 'retry') \
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) \
+                 ORDER BY priority DESC, next_attempt_at ASC, created_at ASC, rowid ASC LIMIT 1",
+            )
+            .bind(campaign_id.to_hex())
+            .bind(millis(claim.now))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            let Some(read) = read else {
+                return Ok(None);
+            };
+            let mut cc: CampaignContact = decode(&read)?;
+            let columns = indexed(&cc);
+            cc.claim(claim);
+            if let Some(cc) = save_if(&mut conn, &read, columns, cc).await? {
+                return Ok(Some(cc));
+            }
+        }
     }
 
     async fn step_attempt(
@@ -163,21 +188,30 @@ impl CampaignContactStore for SqliteStore {
         guard: &AttemptGuard,
         step: &AttemptStep,
     ) -> StoreResult<Option<CampaignContact>> {
-        let mut tx = crate::rows::write_tx(&self.writer).await?;
-        let doc: Option<String> = sqlx::query_scalar(LOAD_PAIR)
-            .bind(campaign_id.to_hex())
-            .bind(contact_id.to_hex())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(mut cc) = doc.as_deref().map(decode::<CampaignContact>).transpose()? else {
-            return Ok(None);
-        };
-        if !guard.admits(&cc) {
-            return Ok(None);
+        // Compare-and-set twice over: the guard on the pair as read, and the write on
+        // the document being still the one read (`save_if`); when another process wrote
+        // it in between, the guard is asked again on what it wrote.
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        loop {
+            let read: Option<String> = sqlx::query_scalar(LOAD_PAIR)
+                .bind(campaign_id.to_hex())
+                .bind(contact_id.to_hex())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let Some(read) = read else {
+                return Ok(None);
+            };
+            let mut cc: CampaignContact = decode(&read)?;
+            if !guard.admits(&cc) {
+                return Ok(None);
+            }
+            let columns = indexed(&cc);
+            step.apply(&mut cc);
+            if let Some(cc) = save_if(&mut conn, &read, columns, cc).await? {
+                return Ok(Some(cc));
+            }
         }
-        step.apply(&mut cc);
-        save(tx, cc).await.map(Some)
     }
 
     async fn expired_attempts(
@@ -204,33 +238,35 @@ impl CampaignContactStore for SqliteStore {
         campaign_id: ObjectId,
         now: Timestamp,
     ) -> StoreResult<DialCounts> {
-        let id = campaign_id.to_hex();
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM campaigncontacts WHERE campaign_id = ? GROUP BY status",
+        // One statement, so one snapshot: per status its count, how many have a live
+        // lease (`dialing` ones are the live calls) and its earliest next attempt
+        // (`pending` and `retry` ones give when the next is due).
+        let rows: Vec<(String, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT status, COUNT(*), COALESCE(SUM(lease_expires_at > ?2), 0), \
+               MIN(next_attempt_at) \
+             FROM campaigncontacts WHERE campaign_id = ?1 GROUP BY status",
         )
-        .bind(&id)
+        .bind(campaign_id.to_hex())
+        .bind(millis(now))
         .fetch_all(&self.reader)
         .await
         .map_err(db_err)?;
         let mut counts = DialCounts::default();
-        for (status, n) in rows {
+        for (status, n, leased, next) in rows {
             let status: DialStatus = decode(&format!("\"{status}\""))?;
             counts.add(status, n);
+            match status {
+                DialStatus::Dialing => counts.live = leased,
+                DialStatus::Pending | DialStatus::Retry => {
+                    let next = next.and_then(chrono::DateTime::from_timestamp_millis);
+                    counts.next_due = match (counts.next_due, next) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                _ => {}
+            }
         }
-        let (live, next_due): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT \
-               (SELECT COUNT(*) FROM campaigncontacts WHERE campaign_id = ?1 \
-                  AND status = 'dialing' AND lease_expires_at > ?2), \
-               (SELECT MIN(next_attempt_at) FROM campaigncontacts WHERE campaign_id = ?1 \
-                  AND status IN ('pending', 'retry'))",
-        )
-        .bind(&id)
-        .bind(millis(now))
-        .fetch_one(&self.reader)
-        .await
-        .map_err(db_err)?;
-        counts.live = live;
-        counts.next_due = next_due.and_then(chrono::DateTime::from_timestamp_millis);
         Ok(counts)
     }
 

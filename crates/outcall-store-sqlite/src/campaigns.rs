@@ -9,7 +9,7 @@ use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{CampaignFilter, CampaignStore, StoreResult, Transition};
 
 use crate::SqliteStore;
-use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis, opt_millis};
+use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
 
 const LOAD: &str = "SELECT doc FROM campaigns WHERE id = ?";
 
@@ -23,45 +23,86 @@ async fn write_campaign(
     } else {
         "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, next_execution = ?5, doc = ?6 WHERE id = ?1"
     };
-    sqlx::query(sql)
-        .bind(c.id.to_hex())
-        .bind(&c.name)
-        .bind(c.status.as_str())
-        .bind(millis(c.created_at))
-        .bind(opt_millis(c.next_execution))
-        .bind(encode(c)?)
+    campaign_row(sqlx::query(sql), c)?
         .execute(conn)
         .await
         .map_err(db_err)?;
     Ok(())
 }
 
+/// Binds a campaign's columns and document, `?1` to `?6`.
+fn campaign_row<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    c: &Campaign,
+) -> StoreResult<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
+    Ok(q.bind(c.id.to_hex())
+        .bind(c.name.clone())
+        .bind(c.status.as_str())
+        .bind(millis(c.created_at))
+        .bind(opt_millis(c.next_execution))
+        .bind(encode(c)?))
+}
+
 impl SqliteStore {
-    /// Loads a campaign, lets `change` edit it, and writes it back if it says so,
-    /// all in one write transaction. `IMMEDIATE`: the write lock is taken before the
-    /// read, so another process's write in between cannot fail this one with
-    /// `database is locked` (a deferred transaction cannot upgrade past it), which the
-    /// runner's lease renewals and the dial fence would otherwise meet under a second
-    /// process answering pause or stop.
+    /// Loads a campaign, lets `change` edit it, and writes it back if it says so, as a
+    /// compare-and-set on the whole document: the `UPDATE` applies only if the stored
+    /// document is still the one read (`doc = ?`). The writer connection is held from
+    /// the read to the write, so no write of this process comes in between; a write of
+    /// another process (the CLI, a second server) makes the `UPDATE` miss, and the
+    /// campaign is read and decided again. Two statements, where a transaction took
+    /// four round trips to the connection's thread (`BEGIN IMMEDIATE`, read, write,
+    /// `COMMIT`); the runner's lease, the dial fence and the stats each take one per
+    /// dial. A single autocommit `UPDATE` never meets a stale snapshot (its read and
+    /// write lock are taken together, waiting out the busy timeout), so another
+    /// process's writer is waited for, not answered with "database is locked".
     async fn modify_campaign(
         &self,
         id: ObjectId,
-        change: impl FnOnce(&mut Campaign) -> bool,
+        mut change: impl FnMut(&mut Campaign) -> bool,
     ) -> StoreResult<Option<(Campaign, bool)>> {
-        let mut tx = crate::rows::write_tx(&self.writer).await?;
-        let Some(mut c): Option<Campaign> = load_for_update(&mut tx, LOAD, &id.to_hex()).await?
-        else {
-            return Ok(None);
-        };
-        let changed = change(&mut c);
-        if changed {
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        loop {
+            let read: Option<String> = sqlx::query_scalar(LOAD)
+                .bind(id.to_hex())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let Some(read) = read else {
+                return Ok(None);
+            };
+            let mut c: Campaign = decode(&read)?;
+            let columns = indexed(&c);
+            if !change(&mut c) {
+                return Ok(Some((c, false)));
+            }
             c.updated_at = now();
             c.truncate_times();
-            write_campaign(&mut tx, &c, false).await?;
-            tx.commit().await.map_err(db_err)?;
+            // Only the document when no indexed column changed (the runner's lease, the
+            // dial marks, the stats): SQLite rewrites the entries of every index whose
+            // column is SET, same value or not, and each page it dirties is one more
+            // frame appended to the WAL.
+            let sql = if indexed(&c) == columns {
+                "UPDATE campaigns SET doc = ?6 WHERE id = ?1 AND doc = ?7"
+            } else {
+                "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, \
+                 next_execution = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7"
+            };
+            let written = campaign_row(sqlx::query(sql), &c)?
+                .bind(read)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            if written > 0 {
+                return Ok(Some((c, true)));
+            }
         }
-        Ok(Some((c, changed)))
     }
+}
+
+/// The campaign's fields that are also indexed columns.
+fn indexed(c: &Campaign) -> (String, CampaignStatus, Timestamp, Option<Timestamp>) {
+    (c.name.clone(), c.status, c.created_at, c.next_execution)
 }
 
 fn transition_of(result: Option<(Campaign, bool)>) -> Transition {

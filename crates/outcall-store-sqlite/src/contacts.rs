@@ -386,11 +386,38 @@ impl ContactStore for SqliteStore {
         call_id: ObjectId,
         at: Timestamp,
     ) -> StoreResult<Option<Contact>> {
-        self.modify_contact(id, |c| {
+        // Once per placed call: a compare-and-set of the document alone (the indexed
+        // columns and the campaign and tag rows do not change), two statements where
+        // `modify_contact`'s transaction takes four round trips and rewrites the index
+        // rows. The writer connection is held from the read to the write; a write of
+        // another process in between makes the `UPDATE` miss, and it is done again.
+        let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        loop {
+            let read: Option<String> = sqlx::query_scalar(LOAD)
+                .bind(id.to_hex())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let Some(read) = read else {
+                return Ok(None);
+            };
+            let mut c: Contact = decode(&read)?;
             c.call_count += 1;
             c.call_ids.push(call_id);
             c.last_contacted = Some(outcall_domain::time::to_millis(at));
-        })
-        .await
+            c.updated_at = now();
+            c.truncate_times();
+            let written = sqlx::query("UPDATE contacts SET doc = ?2 WHERE id = ?1 AND doc = ?3")
+                .bind(id.to_hex())
+                .bind(encode(&c)?)
+                .bind(read)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+            if written > 0 {
+                return Ok(Some(c));
+            }
+        }
     }
 }

@@ -112,18 +112,28 @@ async fn vet(
     state: &AppState,
     cc: &CampaignContact,
 ) -> StoreResult<(Option<Contact>, Option<SkipReason>)> {
-    let contact = state.store.get_contact(cc.contact_id).await?;
+    // The contact and the do-not-call check of the number enrolled are read side by
+    // side; the number dialled is the contact's, checked again if it changed since.
+    let (contact, listed) = tokio::try_join!(
+        state.store.get_contact(cc.contact_id),
+        crate::dnc::blocked(state, &cc.phone_number),
+    )?;
     let number = contact
         .as_ref()
         .map_or(cc.phone_number.clone(), |c| c.phone_number.clone());
     if PhoneNumber::parse(&number, state.region).is_err() {
         return Ok((contact, Some(SkipReason::InvalidNumber)));
     }
+    let listed = if number == cc.phone_number {
+        listed.is_some()
+    } else {
+        crate::dnc::blocked(state, &number).await?.is_some()
+    };
     // Do-not-call holds for the number: the list, or any contact record carrying it.
     let dnc = contact
         .as_ref()
         .is_some_and(|c| c.status == ContactStatus::DoNotCall)
-        || crate::dnc::blocked(state, &number).await?.is_some();
+        || listed;
     Ok((contact, dnc.then_some(SkipReason::DoNotCall)))
 }
 
@@ -194,11 +204,18 @@ pub(super) async fn dial(
     }
     // The call slot, then the status re-read that marks the dial in flight: a campaign
     // paused or stopped since the claim gets its contact back untouched.
-    let Some(campaign) = gate.open().await? else {
+    let Some(opened) = gate.open().await? else {
         release(state, &cc).await?;
         return Ok(());
     };
-    let campaign = &campaign;
+    // The contact was vetted under the settings the runner held; settings change only
+    // while the campaign is not active, so these differ only after a pause, an edit and
+    // a resume since: the contact goes back, to be vetted again under the new ones.
+    if opened.settings != campaign.settings {
+        release(state, &cc).await?;
+        return Ok(());
+    }
+    let campaign = &opened;
     let Some(placement) = placement(state, campaign, contact.as_ref(), &cc, attempt_id) else {
         return Ok(());
     };
@@ -264,12 +281,14 @@ async fn count_placed(state: &AppState, cc: &CampaignContact, call: &Call) -> St
         calls_placed: 1,
         ..Default::default()
     };
-    add_stats(state, cc.campaign_id, &delta).await?;
-    if let Some(contact) = state
-        .store
-        .record_contact_call(cc.contact_id, call.id, now())
-        .await?
-    {
+    // Two independent writes, sent together.
+    let (_, contact) = tokio::try_join!(
+        add_stats(state, cc.campaign_id, &delta),
+        state
+            .store
+            .record_contact_call(cc.contact_id, call.id, now()),
+    )?;
+    if let Some(contact) = contact {
         state.bus.contact("updated", &contact.id.to_hex(), &contact);
     }
     Ok(())

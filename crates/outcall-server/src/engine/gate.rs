@@ -32,6 +32,9 @@ pub(crate) struct DialGate {
     campaign: ObjectId,
     dial_id: String,
     passage: Mutex<Passage>,
+    /// The campaign as the gate's compare-and-set left it, and when: the runner's
+    /// lease was renewed then.
+    opened: Mutex<Option<(Campaign, std::time::Instant)>>,
 }
 
 impl DialGate {
@@ -41,6 +44,7 @@ impl DialGate {
             campaign,
             dial_id: attempt_id.to_string(),
             passage: Mutex::new(Passage::Before),
+            opened: Mutex::new(None),
         }
     }
 
@@ -65,6 +69,7 @@ impl DialGate {
             return Ok(None);
         }
         let t = now();
+        let at = std::time::Instant::now();
         let opened = self
             .state
             .store
@@ -81,7 +86,13 @@ impl DialGate {
         } else {
             Passage::Refused
         });
+        *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = opened.clone().map(|c| (c, at));
         Ok(opened)
+    }
+
+    /// The campaign as the gate opened it (runner lease renewed), and when.
+    pub(super) fn opened(&self) -> Option<(Campaign, std::time::Instant)> {
+        self.opened.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// The mark to renew while the dial waits, if it is in flight.

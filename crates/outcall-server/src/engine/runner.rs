@@ -9,7 +9,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use outcall_domain::campaign::Campaign;
-use outcall_domain::campaign_contact::{Claim, DialStatus};
+use outcall_domain::campaign_contact::{Claim, DialCounts, DialStatus};
 use outcall_domain::dialing::next_start;
 use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{CampaignAction, ObjectId, PageRequest};
@@ -20,19 +20,28 @@ use crate::AppState;
 
 /// What the runner does after one look at its campaign.
 enum Next {
-    /// Look again at once (something was dialled or changed).
-    Again,
+    /// Look again at once (something was dialled or changed), with the campaign as its
+    /// dial's gate left it, if it opened.
+    Again(Option<Box<Held>>),
     /// Wait for a wake-up, at most this long.
     Wait(Duration),
     /// The campaign is not ours to run any more.
     Stop,
 }
 
+/// The campaign as the last compare-and-set that renewed this process's runner lease
+/// returned it (a dial's gate), and when that was.
+struct Held {
+    campaign: Campaign,
+    at: std::time::Instant,
+}
+
 pub(super) async fn run(state: AppState, id: ObjectId) {
     tracing::info!(campaign = %id, owner = %state.engine.owner, "campaign runner started");
+    let mut held = None;
     loop {
-        match step(&state, id).await {
-            Ok(Next::Again) => {}
+        match step(&state, id, held.take()).await {
+            Ok(Next::Again(h)) => held = h,
             Ok(Next::Wait(d)) => state.engine.woken_or(d).await,
             Ok(Next::Stop) => break,
             Err(e) => {
@@ -64,14 +73,52 @@ async fn hold(state: &AppState, id: ObjectId) -> StoreResult<Option<Campaign>> {
         .await
 }
 
-async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
+/// The campaign with this process's runner lease held: the one the last dial's gate
+/// renewed it with, while that renewal is fresh (dials back to back: a third of the
+/// lease, the cadence `renewing` keeps), otherwise a new hold. Every dial's gate
+/// re-reads the status and the settings anyway, right before the request.
+async fn held(
+    state: &AppState,
+    id: ObjectId,
+    last: Option<Box<Held>>,
+) -> StoreResult<Option<Campaign>> {
+    let fresh = (state.engine.runner_lease / 3).to_std().unwrap_or_default();
+    match last {
+        Some(h) if h.at.elapsed() < fresh => Ok(Some(h.campaign)),
+        _ => hold(state, id).await,
+    }
+}
+
+/// The campaign's dial counts, its expired attempts checked first when there are any
+/// (taken over, their lease renewed, they count as live again before the cap is
+/// looked at).
+async fn counts(state: &AppState, campaign: &Campaign) -> StoreResult<DialCounts> {
+    let counts = state
+        .store
+        .count_campaign_contacts(campaign.id, now())
+        .await?;
+    if counts.dialing <= counts.live {
+        return Ok(counts);
+    }
+    attempt::check_expired(state, campaign).await?;
+    state
+        .store
+        .count_campaign_contacts(campaign.id, now())
+        .await
+}
+
+async fn step(state: &AppState, id: ObjectId, last: Option<Box<Held>>) -> StoreResult<Next> {
     let engine = &state.engine;
-    let Some(campaign) = hold(state, id).await? else {
+    let Some(mut campaign) = held(state, id, last).await? else {
         return Ok(Next::Stop);
     };
-    attempt::check_expired(state, &campaign).await?;
-    let counts = state.store.count_campaign_contacts(id, now()).await?;
+    let counts = counts(state, &campaign).await?;
     if counts.is_done() {
+        // Completing reads the enrolled total: from a campaign held just now.
+        let Some(c) = hold(state, id).await? else {
+            return Ok(Next::Stop);
+        };
+        campaign = c;
         return complete(state, &campaign).await;
     }
     if counts.live >= campaign.settings.max_concurrent_calls.max(1) {
@@ -110,11 +157,13 @@ async fn step(state: &AppState, id: ObjectId) -> StoreResult<Next> {
     .await;
     gate.close().await;
     dialled?;
-    Ok(if gate.refused() {
-        Next::Stop
-    } else {
-        Next::Again
-    })
+    if gate.refused() {
+        return Ok(Next::Stop);
+    }
+    Ok(Next::Again(
+        gate.opened()
+            .map(|(campaign, at)| Box::new(Held { campaign, at })),
+    ))
 }
 
 /// Runs `dial`, renewing this process's runner lease (and the dial's in-flight mark,
@@ -159,7 +208,7 @@ async fn complete(state: &AppState, campaign: &Campaign) -> StoreResult<Next> {
     let id = campaign.id;
     let store = state.store.as_ref();
     if has_contacts_to_dial(store, id).await? {
-        return Ok(Next::Again);
+        return Ok(Next::Again(None));
     }
     let found = contacts_found(store, id).await?;
     if found < campaign.stats.total_contacts {
@@ -187,7 +236,7 @@ async fn complete(state: &AppState, campaign: &Campaign) -> StoreResult<Next> {
         if let Some(c) = store.get_campaign(id).await? {
             state.bus.campaign("status_update", &id.to_hex(), &c);
         }
-        return Ok(Next::Again);
+        return Ok(Next::Again(None));
     }
     Ok(Next::Stop)
 }
