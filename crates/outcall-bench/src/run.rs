@@ -135,10 +135,12 @@ fn spawn_server(
         None => Command::new(exe),
     };
     // `BENCH_SERVER_ENV_<NAME>=value` sets `<NAME>` for the server child only, e.g. to
-    // preload heaptrack into it and not into the load.
-    for (key, value) in std::env::vars_os() {
-        if let Some(name) = key.to_str().and_then(|k| k.strip_prefix("BENCH_SERVER_ENV_")) {
-            command.env(name, value);
+    // preload heaptrack into it and not into the load; `{system}` in the value becomes
+    // `outcall` or `minimal`.
+    let system = format!("{:?}", settings.system).to_lowercase();
+    for (key, value) in std::env::vars() {
+        if let Some(name) = key.strip_prefix("BENCH_SERVER_ENV_") {
+            command.env(name, value.replace("{system}", &system));
         }
     }
     command
