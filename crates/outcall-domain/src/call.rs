@@ -2,7 +2,9 @@
 //!
 //! Twilio's status callbacks are independent requests: they can arrive twice,
 //! late, or out of order. [`Call::apply_status`] is the single rule every store
-//! applies, so a call never moves backwards and a terminal status is final.
+//! applies, so a call never moves backwards and a terminal status is final, and a
+//! late callback still adds the facts it alone carries (a late `in-progress` its
+//! answer time): every arrival order of the same callbacks ends in the same call.
 
 use std::fmt;
 use std::str::FromStr;
@@ -254,11 +256,15 @@ impl Call {
     /// Applies a status update if the rules allow it, returning what happened.
     /// The rules: a terminal status is final; a status never moves backwards;
     /// an update carrying a `SequenceNumber` applies only if it is higher than the last applied one.
+    /// A refused update still adds the facts it alone carries ([`Self::merge_late`]), so
+    /// the order callbacks arrive in does not change where the call ends.
     pub fn apply_status(&mut self, update: &StatusUpdate) -> StatusChange {
         if let Some(reason) = self.refusal(update) {
-            return StatusChange::Refused {
-                current: self.status,
-                reason,
+            let current = self.status;
+            return if self.merge_late(update) {
+                StatusChange::Merged { current, reason }
+            } else {
+                StatusChange::Refused { current, reason }
             };
         }
         let from = self.status;
@@ -271,10 +277,7 @@ impl Call {
             self.sequence_number = update.sequence_number;
         }
         if update.status == CallStatus::InProgress && self.answer_time.is_none() {
-            self.answer_time = Some(at);
-            if self.start_time.is_none() {
-                self.start_time = Some(at);
-            }
+            self.record_answer(at);
         }
         if update.status.is_terminal() {
             self.end_time.get_or_insert(at);
@@ -298,6 +301,39 @@ impl Call {
             from,
             to: update.status,
         }
+    }
+
+    fn record_answer(&mut self, at: Timestamp) {
+        self.answer_time = Some(at);
+        if self.start_time.is_none() {
+            self.start_time = Some(at);
+        }
+    }
+
+    /// Keeps what a refused update knows that the call does not, returning whether the
+    /// call changed. Only facts with Twilio's own time are kept (a time of arrival
+    /// would differ by order): a late `in-progress` gives the answer time of a call
+    /// whose end says it was answered (`completed`; a busy or unanswered end keeps
+    /// none), and a repeated end gives its duration if the first one had none.
+    fn merge_late(&mut self, update: &StatusUpdate) -> bool {
+        let mut changed = false;
+        if update.status == CallStatus::InProgress
+            && self.answer_time.is_none()
+            && self.status == CallStatus::Completed
+            && let Some(at) = update.timestamp
+        {
+            self.record_answer(crate::time::to_millis(at));
+            changed = true;
+        }
+        if update.status == self.status
+            && self.status.is_terminal()
+            && self.duration.is_none()
+            && let Some(d) = update.duration
+        {
+            self.duration = Some(d);
+            changed = true;
+        }
+        changed
     }
 
     /// Why `update` may not be applied, or `None` if it may.
@@ -331,6 +367,11 @@ impl Call {
         }
     }
 }
+
+/// The largest `SequenceNumber` accepted. Twilio counts one call's callbacks from 0, a
+/// handful per call; a value past this is not Twilio's, and once stored it would
+/// make every later callback stale.
+pub const MAX_SEQUENCE_NUMBER: i64 = 1_000_000;
 
 /// A status change reported by Twilio or through the API.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -396,11 +437,23 @@ pub enum StatusChange {
         current: CallStatus,
         reason: RefusalReason,
     },
+    /// The status stays (refused for `reason`), but the update added facts the call
+    /// lacked, e.g. the answer time of an `in-progress` that arrived after `completed`.
+    Merged {
+        current: CallStatus,
+        reason: RefusalReason,
+    },
 }
 
 impl StatusChange {
+    /// Whether the status moved.
     pub fn applied(&self) -> bool {
         matches!(self, Self::Applied { .. })
+    }
+
+    /// Whether the call changed at all (a store writes it back only then).
+    pub fn changed(&self) -> bool {
+        !matches!(self, Self::Refused { .. })
     }
 }
 
@@ -570,6 +623,100 @@ mod tests {
                 .applied()
         );
         assert_eq!(c.outcome, Some(CallOutcome::Held));
+    }
+
+    /// One answered call's four callbacks, as Twilio sends them.
+    fn four_callbacks() -> Vec<StatusUpdate> {
+        let t0 = crate::time::now();
+        [
+            (CallStatus::Initiated, 0, None),
+            (CallStatus::Ringing, 1, None),
+            (CallStatus::InProgress, 2, None),
+            (CallStatus::Completed, 3, Some(42)),
+        ]
+        .into_iter()
+        .map(|(status, seq, duration)| StatusUpdate {
+            status,
+            sequence_number: Some(seq),
+            timestamp: Some(t0 + chrono::TimeDelta::seconds(seq * 10)),
+            duration,
+            ..StatusUpdate::default()
+        })
+        .collect()
+    }
+
+    fn orders(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![vec![]];
+        }
+        let mut all = Vec::new();
+        for rest in orders(n - 1) {
+            for at in 0..=rest.len() {
+                let mut o = rest.clone();
+                o.insert(at, n - 1);
+                all.push(o);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_arrival_order_ends_in_one_call() {
+        let updates = four_callbacks();
+        let placed = call_in(CallStatus::Queued);
+        let end = |order: &[usize]| {
+            let mut c = placed.clone();
+            for &i in order {
+                c.apply_status(&updates[i]);
+            }
+            c
+        };
+        let expected = end(&[0, 1, 2, 3]);
+        assert_eq!(expected.answer_time, updates[2].timestamp);
+        assert_eq!(expected.start_time, updates[2].timestamp);
+        assert_eq!(expected.end_time, updates[3].timestamp);
+        let all = orders(4);
+        assert_eq!(all.len(), 24);
+        for order in all {
+            assert_eq!(end(&order), expected, "order {order:?}");
+            let twice: Vec<usize> = order.iter().chain(order.iter().rev()).copied().collect();
+            assert_eq!(end(&twice), expected, "order {twice:?}");
+        }
+    }
+
+    #[test]
+    fn late_answer_after_the_end_is_merged_not_applied() {
+        let updates = four_callbacks();
+        let mut c = call_in(CallStatus::Ringing);
+        c.apply_status(&updates[3]);
+        assert_eq!(c.answer_time, None);
+        assert_eq!(
+            c.apply_status(&updates[2]),
+            StatusChange::Merged {
+                current: CallStatus::Completed,
+                reason: RefusalReason::AlreadyFinal
+            }
+        );
+        assert_eq!(c.status, CallStatus::Completed);
+        assert_eq!(c.answer_time, updates[2].timestamp);
+        assert_eq!(c.sequence_number, Some(3), "the sequence stays the highest");
+        assert_eq!(
+            c.apply_status(&updates[2]),
+            StatusChange::Refused {
+                current: CallStatus::Completed,
+                reason: RefusalReason::AlreadyFinal
+            },
+            "a second copy adds nothing"
+        );
+    }
+
+    #[test]
+    fn late_answer_does_not_mark_an_unanswered_end_answered() {
+        let updates = four_callbacks();
+        let mut c = call_in(CallStatus::Ringing);
+        c.apply_status(&StatusUpdate::to(CallStatus::Busy).with_sequence(3));
+        assert!(!c.apply_status(&updates[2]).changed());
+        assert_eq!(c.answer_time, None);
     }
 
     #[test]

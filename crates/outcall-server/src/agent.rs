@@ -11,7 +11,12 @@ pub struct Agent {
     pub client: Option<ElevenLabsClient>,
     pub agent_id: Option<String>,
     pub webhook_secret: Option<String>,
+    /// Body limit of `POST /webhooks/elevenlabs` (`ELEVENLABS_WEBHOOK_MAX_BYTES`).
+    pub webhook_max_bytes: usize,
 }
+
+/// 64 MiB: about an hour of a call's audio as base64 MP3.
+pub const DEFAULT_WEBHOOK_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 impl Agent {
     /// `Ok(None)` when no ElevenLabs setting is given.
@@ -41,6 +46,7 @@ impl Agent {
                 .elevenlabs_webhook_secret
                 .clone()
                 .filter(|x| !x.is_empty()),
+            webhook_max_bytes: s.elevenlabs_webhook_max_bytes,
         }))
     }
 }

@@ -62,6 +62,16 @@ pub struct ServerConfig {
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1_048_576)]
     pub body_limit_bytes: usize,
 
+    /// Origins (comma-separated, `https://app.example.com`) whose pages may call the
+    /// API from a browser. None by default: only the dashboard this server serves.
+    #[arg(long = "cors-origins", env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// When set, `/metrics` answers only `Authorization: Bearer <METRICS_TOKEN>` (a
+    /// scraper's own secret, apart from the API keys). Unset, `/metrics` is open.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// On SIGTERM, seconds live calls may go on (no new call starts meanwhile); then
     /// the rest are hung up with `terminatedBy: "system"`. A second SIGTERM ends them
     /// at once. Give the orchestrator's kill timeout a little more than this.
@@ -138,6 +148,12 @@ pub struct TwilioSettings {
     /// Record calls (dual-channel) and store the recordings' metadata.
     #[arg(long, env = "RECORD_CALLS", default_value_t = true, action = clap::ArgAction::Set)]
     pub record_calls: bool,
+
+    /// The longest an answered call may last, in seconds (60-14400), sent to Twilio as
+    /// `TimeLimit`: Twilio ends the call then, whatever happens on it (an agent that
+    /// stopped talking, a callee who never hangs up), so no call runs up the bill.
+    #[arg(long, env = "MAX_CALL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(60..=14400))]
+    pub max_call_secs: u32,
 }
 
 impl fmt::Debug for TwilioSettings {
@@ -186,6 +202,15 @@ pub struct ElevenLabsSettings {
     #[arg(long, env = "ELEVENLABS_WEBHOOK_SECRET", hide_env_values = true)]
     pub elevenlabs_webhook_secret: Option<String>,
 
+    /// Largest post-call webhook body accepted, in bytes. `post_call_audio` carries the
+    /// whole call as base64 MP3 (about 1 MB a minute), far past `BODY_LIMIT_BYTES`.
+    #[arg(
+        long,
+        env = "ELEVENLABS_WEBHOOK_MAX_BYTES",
+        default_value_t = crate::agent::DEFAULT_WEBHOOK_MAX_BYTES
+    )]
+    pub elevenlabs_webhook_max_bytes: usize,
+
     /// ElevenLabs' API base URL (or a simulator).
     #[arg(
         long,
@@ -208,6 +233,7 @@ impl fmt::Debug for ElevenLabsSettings {
                 &self.elevenlabs_webhook_secret.as_ref().map(|_| "<hidden>"),
             )
             .field("api_base", &self.elevenlabs_api_base)
+            .field("webhook_max_bytes", &self.elevenlabs_webhook_max_bytes)
             .finish()
     }
 }
@@ -330,6 +356,11 @@ impl fmt::Debug for ServerConfig {
             .field("default_region", &self.default_region)
             .field("cache", &self.cache)
             .field("body_limit_bytes", &self.body_limit_bytes)
+            .field("cors_origins", &self.cors_origins)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<hidden>"),
+            )
             .finish()
     }
 }

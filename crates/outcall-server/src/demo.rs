@@ -2,14 +2,14 @@
 //! loopback, wired by configuration alone, placing a few calls a minute with a
 //! realistic mix of callees (people who talk, voicemail, no answer, busy, failures,
 //! people who hang up), so a newcomer sees calls, transcripts and events appear
-//! without any account. With `--faults flaky|chaos` the Twilio simulator injects a
+//! without any account. With `--faults flaky|chaos` both simulators inject a
 //! seeded fault profile and the demo also runs a small campaign with retries, so
 //! the dashboard shows how outcall's retries and checks absorb the faults.
 
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
+use outcall_sim::elevenlabs::{ElevenLabsFaults, ElevenLabsSim, ElevenLabsSimConfig};
 use outcall_sim::faults::Profile;
 use outcall_sim::sheets::SheetsSim;
 use outcall_sim::twilio::{
@@ -41,8 +41,9 @@ pub struct DemoArgs {
     /// Seed of the callee mix (the same seed gives the same calls).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Fault profile of the simulated Twilio: none, flaky (occasional faults of every
-    /// kind) or chaos (frequent ones). With faults the demo also runs a campaign.
+    /// Fault profile of the simulated Twilio and ElevenLabs: none, flaky (occasional
+    /// faults of every kind) or chaos (frequent ones). With faults the demo also runs
+    /// a campaign.
     #[arg(long, default_value = "none")]
     pub faults: Profile,
     /// Seed of the fault profile's decisions.
@@ -74,7 +75,7 @@ const NAMES: [&str; 12] = [
 
 pub async fn run(
     args: DemoArgs,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    signals: impl futures::Stream<Item = ()> + Send + Unpin + 'static,
 ) -> anyhow::Result<()> {
     let twilio = TwilioSim::start(TwilioSimConfig {
         timings: Timings {
@@ -94,7 +95,11 @@ pub async fn run(
         ..Default::default()
     })
     .await?;
-    let eleven = ElevenLabsSim::start(ElevenLabsSimConfig::default()).await?;
+    let eleven = ElevenLabsSim::start(ElevenLabsSimConfig {
+        faults: ElevenLabsFaults::for_profile(args.faults, args.fault_seed),
+        ..Default::default()
+    })
+    .await?;
     let sheets = demo_sheet().await?;
     // The simulator's key: a test key of no value, written where the server reads it.
     let key_path = std::env::temp_dir().join(format!(
@@ -120,6 +125,8 @@ pub async fn run(
         format!("--google-sheets-api-base={}", sheets.base_url()),
         // The demo's own database, never one given in the environment.
         "--mongodb-uri=".to_string(),
+        // Demo calls last about 20 s: Ctrl-C lets them finish, not five minutes.
+        format!("--shutdown-grace-secs={DEMO_GRACE_SECS}"),
     ];
     let config = Flags::try_parse_from(&flags)?.config;
     let key = args.api_key.clone();
@@ -128,7 +135,6 @@ pub async fn run(
     let faults = args.faults;
     let fault_seed = args.fault_seed;
     let removed_key = key_path.clone();
-    let signals = Box::pin(futures::stream::once(shutdown));
     let served = crate::serve(config, signals, move |state| {
         // Read at start-up: the file is not needed any more.
         let _ = std::fs::remove_file(&removed_key);
@@ -142,7 +148,10 @@ pub async fn run(
             twilio.base_url(),
             eleven.base_url()
         );
-        println!("  API key: {key}   (placing {per_minute} calls a minute; Ctrl-C stops)");
+        println!("  API key: {key}   (placing {per_minute} calls a minute)");
+        println!(
+            "  Ctrl-C stops: live calls may finish for {DEMO_GRACE_SECS} s; Ctrl-C again ends them at once"
+        );
         println!(
             "{}",
             crate::sim_cli::fault_banner(faults, fault_seed, twilio.base_url())
@@ -171,6 +180,7 @@ pub async fn run(
             key,
             per_minute,
             seed,
+            state.drain.clone(),
             (twilio, eleven, sheets),
         ));
     })
@@ -279,12 +289,17 @@ async fn demo_sheet() -> std::io::Result<SheetsSim> {
     Ok(sheets)
 }
 
-/// Places a demo call every `60 / per_minute` seconds through the public API.
+/// How long live demo calls may go on after Ctrl-C.
+const DEMO_GRACE_SECS: u64 = 30;
+
+/// Places a demo call every `60 / per_minute` seconds through the public API, until
+/// the server shuts down.
 async fn place_calls(
     base: String,
     key: String,
     per_minute: u32,
     seed: u64,
+    drain: std::sync::Arc<crate::drain::Drain>,
     _sims: (TwilioSim, ElevenLabsSim, SheetsSim),
 ) {
     let client = reqwest::Client::new();
@@ -292,6 +307,10 @@ async fn place_calls(
     let mut every = tokio::time::interval(Duration::from_secs_f64(60.0 / per_minute as f64));
     loop {
         every.tick().await;
+        if drain.is_draining() {
+            // The simulators stay up (this task owns them) for the calls still live.
+            std::future::pending::<()>().await;
+        }
         // 555-01XX numbers are reserved for fiction.
         let to = format!("+1415555{:04}", 100 + rng.random_range(0..100));
         let name = NAMES.choose(&mut rng).copied().unwrap_or("Ada");

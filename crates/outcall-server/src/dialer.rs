@@ -110,6 +110,7 @@ pub async fn place(state: &AppState, tel: &Telephony, p: Placement) -> Result<Ca
     let base = &state.public_url;
     let mut request = CreateCall::new(&p.to, &p.from, format!("{base}/webhooks/twilio/voice"));
     request.status_callback = Some(status_callback(base, &p));
+    request.time_limit_secs = Some(tel.max_call_secs);
     request.status_callback_events = vec![
         StatusCallbackEvent::Initiated,
         StatusCallbackEvent::Ringing,

@@ -14,7 +14,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
 
-/// `axum::Json` with envelope errors (400 malformed, 413 too large, 415 not JSON).
+/// A JSON body with envelope errors: 415 not JSON, 413 too large, 400 malformed, and
+/// a body that does not fit the route's shape (an unknown field, a wrong type) names
+/// the field in `details`, by its path (`settings.callDelay`).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -26,9 +28,63 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected a JSON body with Content-Type: application/json".into(),
+            ));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(
+                        "the request body is larger than the limit (BODY_LIMIT_BYTES)".into(),
+                    )
+                } else {
+                    ApiError::validation(format!("unreadable body: {}", e.body_text()))
+                }
+            })?;
+        parse_json(&body).map(Self)
     }
+}
+
+/// `application/json`, or any `+json` type, as axum's own `Json` takes.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(mime) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads `T` from a JSON body, naming the field a data error is about.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(e.inner(), (path != ".").then_some(path))
+    })?;
+    // Anything after the value (a second object, stray text) is malformed.
+    de.end().map_err(|e| json_error(&e, None))?;
+    Ok(value)
+}
+
+/// A serde_json error as the API answers it: a data error names its field (the
+/// body itself when it is about the whole value), a syntax error says where.
+fn json_error(e: &serde_json::Error, path: Option<String>) -> ApiError {
+    if !e.is_data() {
+        return ApiError::validation(format!("malformed JSON: {e}"));
+    }
+    // serde_json ends its messages with the position; the field path says more.
+    let message = e.to_string();
+    let message = message
+        .rfind(" at line ")
+        .map_or(message.as_str(), |i| &message[..i]);
+    ApiError::field(path.as_deref().unwrap_or("body"), message)
 }
 
 /// A single path segment, e.g. a `callSid`, with envelope errors.

@@ -28,6 +28,7 @@ pub mod cache;
 pub mod campaign_cli;
 pub mod config;
 pub mod contacts;
+pub mod cors;
 pub mod demo;
 pub mod dialer;
 pub mod dnc;
@@ -87,6 +88,10 @@ pub struct AppState {
     pub bridge: Arc<bridge::Bridge>,
     /// The shutdown phase: checked before every new call.
     pub drain: Arc<drain::Drain>,
+    /// The bearer token `/metrics` wants, when one is set.
+    pub metrics_token: Option<Arc<str>>,
+    /// Origins allowed to call the API from a browser (`CORS_ORIGINS`).
+    pub cors_origins: Arc<[axum::http::HeaderValue]>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -109,6 +114,7 @@ impl AppState {
     /// Builds the state from configuration, refusing settings that cannot work.
     pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> anyhow::Result<Self> {
         let (api_keys, region) = check_settings(config)?;
+        let cors_origins = cors::parse_origins(&config.cors_origins)?;
         let telephony = telephony::Telephony::from_settings(&config.twilio, region)?.map(Arc::new);
         let agent = agent::Agent::from_settings(&config.elevenlabs)?.map(Arc::new);
         let store_is_mongodb = store.backend() == "mongodb";
@@ -137,6 +143,13 @@ impl AppState {
             realtime: realtime::Realtime::new(&config.realtime, store_is_mongodb),
             bridge: Arc::new(bridge::Bridge::new(config.bridge.clone())),
             drain: Arc::new(drain::Drain::default()),
+            metrics_token: config
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
+            cors_origins: cors_origins.into(),
         })
     }
 
@@ -171,12 +184,15 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     state.realtime.start(&state);
     let socketio = realtime::socketio::layer(&state);
+    // Outside the key check: a browser's preflight carries no key.
+    let cors = tower::util::option_layer(cors::layer(&state.cors_origins));
     Router::new()
         .merge(routes::router(state.clone()))
         .merge(bridge::router())
         .with_state(state)
         .layer(socketio)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(cors)
         .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(

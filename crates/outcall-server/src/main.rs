@@ -73,7 +73,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => serve(*config).await,
-        Command::Demo(args) => outcall_server::demo::run(args, shutdown_signal()).await,
+        Command::Demo(args) => outcall_server::demo::run(args, shutdown_signals()).await,
         Command::Sim(args) => outcall_server::sim_cli::run(args, shutdown_signal()).await,
         Command::Archive(args) => outcall_server::archive::run(args).await,
         Command::Mongo(command) => outcall_server::mongo_cli::run(command).await,

@@ -1,4 +1,7 @@
-//! Prometheus metrics at `/metrics` (no key, like `/healthz`).
+//! Prometheus metrics at `/metrics` (no key, like `/healthz`, unless `METRICS_TOKEN`
+//! is set). Request labels are bounded: the method is one of the known ones or
+//! `other`, the route is the matched route's template, never the raw path, so no
+//! client can grow the number of series.
 //!
 //! Code anywhere records through the `metrics` facade (the MongoDB adapter records its
 //! connection pool this way); this module installs the one process-wide Prometheus
@@ -41,18 +44,57 @@ pub fn render() -> Option<String> {
     Some(handle.render())
 }
 
-/// Counts answered requests by method and status, and times them.
+/// The method as a label: one of the methods HTTP defines, else `other`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts answered requests by method, route template and status, and times them.
+/// Runs after routing (a router layer), where the matched route is known; requests
+/// that matched no route count as `unmatched`.
 pub async fn track_requests(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = std::time::Instant::now();
     let res = next.run(req).await;
+    // Every status code is a valid label, and there are at most a thousand.
     let status = res.status().as_u16().to_string();
-    metrics::counter!("outcall_http_requests_total", "method" => method, "status" => status)
-        .increment(1);
+    metrics::counter!(
+        "outcall_http_requests_total",
+        "method" => method,
+        "route" => route,
+        "status" => status
+    )
+    .increment(1);
     metrics::histogram!("outcall_http_request_duration_seconds")
         .record(started.elapsed().as_secs_f64());
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let made_up = axum::http::Method::from_bytes(b"FROBNICATE").expect("a token");
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(method_label(&axum::http::Method::PATCH), "PATCH");
+    }
 }

@@ -1,9 +1,9 @@
 //! `outcall sim twilio|elevenlabs`: one simulator on its own, to point a separately
-//! started `outcall serve` (or anything else) at. `--faults NAME` makes the Twilio
+//! started `outcall serve` (or anything else) at. `--faults NAME` makes either
 //! simulator inject a seeded fault profile (`outcall_sim::faults`).
 
 use clap::{Args, Subcommand};
-use outcall_sim::elevenlabs::{ElevenLabsSim, ElevenLabsSimConfig};
+use outcall_sim::elevenlabs::{ElevenLabsFaults, ElevenLabsSim, ElevenLabsSimConfig};
 use outcall_sim::faults::Profile;
 use outcall_sim::twilio::{
     MediaConfig, ScenarioBook, TwilioFaultRates, TwilioSim, TwilioSimConfig,
@@ -52,6 +52,14 @@ enum Which {
         /// Where post-call webhooks go, e.g. http://127.0.0.1:3000/webhooks/elevenlabs.
         #[arg(long)]
         webhook_url: Option<String>,
+        /// Fault profile: none, flaky (signed URLs and connects that sometimes fail, a
+        /// silent agent now and then) or chaos (more often, connects that hang,
+        /// duplicated webhooks), with latency on both hops.
+        #[arg(long, default_value = "none")]
+        faults: Profile,
+        /// Seed of the fault profile's decisions (the same seed, the same faults).
+        #[arg(long, default_value_t = 1)]
+        fault_seed: u64,
     },
 }
 
@@ -102,6 +110,8 @@ pub async fn run(
             agent_id,
             webhook_secret,
             webhook_url,
+            faults,
+            fault_seed,
         } => {
             let sim = ElevenLabsSim::start_on(
                 &listen,
@@ -110,6 +120,7 @@ pub async fn run(
                     agent_id,
                     webhook_secret,
                     webhook_url,
+                    faults: ElevenLabsFaults::for_profile(faults, fault_seed),
                     ..Default::default()
                 },
             )
@@ -122,6 +133,12 @@ pub async fn run(
                 sim.agent_id(),
                 sim.webhook_secret()
             );
+            if faults != Profile::None {
+                println!(
+                    "  faults: {faults} ({}), seed {fault_seed}",
+                    faults.describe()
+                );
+            }
             shutdown.await;
         }
     }

@@ -16,6 +16,8 @@ pub struct Telephony {
     /// Default caller id, E.164.
     pub from: String,
     pub record: bool,
+    /// `TimeLimit` of every call, seconds.
+    pub max_call_secs: u32,
     pub voicemail: VoicemailAction,
     /// What `leave-message` says.
     pub voicemail_message: Option<String>,
@@ -67,6 +69,7 @@ impl Telephony {
             auth_token: token.clone(),
             from: from.to_string(),
             record: s.record_calls,
+            max_call_secs: s.max_call_secs,
             voicemail: s.voicemail_action,
             voicemail_message: s.voicemail_message.clone().filter(|m| !m.trim().is_empty()),
             amd: machine_detection(s),

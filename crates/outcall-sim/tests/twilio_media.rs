@@ -163,6 +163,11 @@ fn basic_auth(sim: &TwilioSim) -> String {
 impl Harness {
     /// Places a call through the REST API; returns its sid.
     async fn place(&self) -> String {
+        self.place_with(&[]).await
+    }
+
+    /// Places a call with more form parameters; returns its sid.
+    async fn place_with(&self, extra: &[(&'static str, &str)]) -> String {
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Calls.json",
             self.sim.base_url(),
@@ -177,6 +182,7 @@ impl Harness {
         for event in ["initiated", "ringing", "answered", "completed"] {
             form.push(("StatusCallbackEvent", event.to_string()));
         }
+        form.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let res = reqwest::Client::new()
             .post(url)
             .header("Authorization", basic_auth(&self.sim))
@@ -557,4 +563,23 @@ async fn an_unreachable_stream_ends_the_call() {
     let stats = h.call(&sid).media_stats();
     assert_eq!(stats.ended, Some(StreamEnd::ConnectFailed));
     assert!(!stats.stream_started);
+}
+
+/// Twilio ends an answered call at its `TimeLimit`, whatever its TwiML still has to do
+/// (here a two-minute pause for a callee who never hangs up).
+#[tokio::test]
+async fn an_answered_call_ends_at_its_time_limit() {
+    let pause =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Pause length=\"120\"/></Response>";
+    let mut h = start(
+        Scenario::Human,
+        Duration::from_secs(600),
+        Answer::Fixed(pause.to_string()),
+    )
+    .await;
+    let sid = h.place_with(&[("TimeLimit", "1")]).await;
+    assert_eq!(h.final_status().await, "completed");
+    let call = h.call(&sid);
+    assert_eq!(call.request().time_limit_secs, Some(1));
+    assert!(call.duration_secs() <= 2, "{}", call.duration_secs());
 }

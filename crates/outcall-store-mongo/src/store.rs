@@ -285,7 +285,7 @@ impl CallStore for MongoStore {
             };
             let mut after = before.clone();
             let change = after.apply_status(update);
-            if !change.applied() {
+            if !change.changed() {
                 return Ok(Some((before, change)));
             }
             let at = now();
@@ -407,6 +407,14 @@ impl TranscriptStore for MongoStore {
 
     async fn get_transcript(&self, call_sid: &str) -> StoreResult<Option<Transcript>> {
         self.find_value(&TRANSCRIPTS, doc! {"callSid": call_sid})
+            .await
+    }
+
+    async fn transcript_of_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> StoreResult<Option<Transcript>> {
+        self.find_value(&TRANSCRIPTS, doc! {"conversationId": conversation_id})
             .await
     }
 

@@ -134,7 +134,7 @@ impl CallStore for SqliteStore {
             return Ok(None);
         };
         let change = call.apply_status(update);
-        if change.applied() {
+        if change.changed() {
             call.updated_at = now();
             call.truncate_times();
             write_call(&mut tx, &call, false).await?;

@@ -48,6 +48,19 @@ impl TranscriptStore for SqliteStore {
         doc.as_deref().map(decode).transpose()
     }
 
+    async fn transcript_of_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> StoreResult<Option<Transcript>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM transcripts WHERE conversation_id = ? LIMIT 1")
+                .bind(conversation_id)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db_err)?;
+        doc.as_deref().map(decode).transpose()
+    }
+
     async fn update_transcript(
         &self,
         call_sid: &str,

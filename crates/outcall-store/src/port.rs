@@ -66,6 +66,11 @@ pub trait TranscriptStore: Send + Sync {
     /// `Conflict` if the call already has a transcript.
     async fn insert_transcript(&self, transcript: Transcript) -> StoreResult<Transcript>;
     async fn get_transcript(&self, call_sid: &str) -> StoreResult<Option<Transcript>>;
+    /// The transcript of an ElevenLabs conversation (a webhook that names no call).
+    async fn transcript_of_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> StoreResult<Option<Transcript>>;
     /// `None` if the call has no transcript.
     async fn update_transcript(
         &self,

@@ -198,7 +198,8 @@ function CampaignContacts({
                       <td>
                         {cc.lastCallSid ? <a href={`#/calls/${cc.lastCallSid}`}>{cc.lastResult ?? "call"}</a> : (cc.lastResult ?? "—")}
                       </td>
-                      <td>{dateTime(cc.nextAttemptAt)}</td>
+                      {/* Only a contact still waiting has a next attempt; a final one's is stale. */}
+                      <td>{cc.status === "pending" || cc.status === "retry" ? dateTime(cc.nextAttemptAt) : "—"}</td>
                     </tr>
                   ))}
                 </tbody>

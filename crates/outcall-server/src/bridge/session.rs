@@ -61,6 +61,7 @@ pub async fn run(state: AppState, mut twilio: WebSocket) {
         started: Instant::now(),
         gate: InterruptionGate::new(),
         recorder,
+        agent_started: false,
     };
     let drain = session.state.drain.clone();
     let ready = tokio::select! {
@@ -92,6 +93,8 @@ struct Session {
     send_timeout: Duration,
     gate: InterruptionGate,
     recorder: Recorder,
+    /// The agent sent `conversation_initiation_metadata`: the conversation is on.
+    agent_started: bool,
 }
 
 fn agent_lost(e: SendError, limit: Duration) -> Ending {
@@ -126,8 +129,19 @@ impl Session {
         let shutdown = drain.ending();
         let mut shutdown = std::pin::pin!(shutdown);
         let limit = self.send_timeout;
+        // An agent that never starts the conversation would leave the callee in
+        // silence for as long as the call lasts: it gets the connect timeout.
+        let start_limit = self.state.bridge.settings.connect_timeout();
+        let agent_start = tokio::time::sleep(start_limit);
+        let mut agent_start = std::pin::pin!(agent_start);
         let ending = loop {
             tokio::select! {
+                () = &mut agent_start, if !self.agent_started => {
+                    break Ending::System(format!(
+                        "the agent did not start the conversation within {} ms",
+                        start_limit.as_millis()
+                    ));
+                }
                 frame = twilio.recv() => match frame {
                     Some(Ok(TwilioFrame::Text(text))) => {
                         match InboundMessage::parse(text.as_str()) {
@@ -207,6 +221,7 @@ impl Session {
                 None
             }
             ServerMessage::ConversationInitiationMetadata(meta) => {
+                self.agent_started = true;
                 self.recorder
                     .note(Note::ConversationStarted(meta.conversation_id));
                 None

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use outcall_domain::attempt::{Attempt, Effect, Event};
 use outcall_domain::call::{Call, StatusUpdate};
 use outcall_domain::campaign::CampaignStatus;
@@ -27,6 +28,8 @@ use crate::dialer::{DialFailure, PlaceError, Placement};
 
 /// How many expired attempts one look checks.
 const EXPIRED_BATCH: i64 = 20;
+/// How many expired attempts are settled at once.
+const SETTLE_CONCURRENCY: usize = 4;
 /// How long a maybe-sent dial is left to settle before Twilio's call list is read
 /// (twice, this far apart): a call created late shows up by then.
 const SETTLE_DELAY: Duration = Duration::from_secs(2);
@@ -382,18 +385,25 @@ pub(super) async fn check_expired(state: &AppState, campaign: &Campaign) -> Stor
         .store
         .expired_attempts(campaign.id, t, EXPIRED_BATCH)
         .await?;
-    for cc in expired {
-        let take = Event::TakeOver {
-            owner: &state.engine.owner,
-            now: t,
-            expires_at: t + settle_hold(state),
-        };
-        let Some((cc, _)) = apply(state, &cc, take).await? else {
-            continue;
-        };
-        settle(state, campaign, cc).await?;
-    }
-    Ok(())
+    // Side by side: settling one can take a few seconds (a look at Twilio, a settling
+    // delay), and a process that died with a full campaign's dials in flight would
+    // otherwise hold the campaign up for all of them in turn.
+    let settled = futures::stream::iter(expired)
+        .map(|cc| async move {
+            let take = Event::TakeOver {
+                owner: &state.engine.owner,
+                now: t,
+                expires_at: t + settle_hold(state),
+            };
+            match apply(state, &cc, take).await? {
+                Some((cc, _)) => settle(state, campaign, cc).await,
+                None => Ok(()),
+            }
+        })
+        .buffer_unordered(SETTLE_CONCURRENCY)
+        .collect::<Vec<StoreResult<()>>>()
+        .await;
+    settled.into_iter().collect()
 }
 
 /// A placed attempt whose recorded call is another attempt's (left by a claim made

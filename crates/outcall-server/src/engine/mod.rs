@@ -10,6 +10,7 @@
 mod attempt;
 mod gate;
 mod runner;
+mod stopped;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -131,11 +132,12 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
     }
     Some(tokio::spawn(async move {
         let mut runners: HashMap<ObjectId, JoinHandle<()>> = HashMap::new();
+        let mut stopped = stopped::StoppedStats::default();
         loop {
             runners.retain(|_, r| !r.is_finished());
             // Draining: no runner starts (and running ones stop before their next dial).
             if !state.drain.is_draining()
-                && let Err(e) = schedule(&state, &mut runners).await
+                && let Err(e) = schedule(&state, &mut runners, &mut stopped).await
             {
                 tracing::warn!("campaign engine: {e}");
             }
@@ -147,6 +149,7 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
 async fn schedule(
     state: &AppState,
     runners: &mut HashMap<ObjectId, JoinHandle<()>>,
+    stopped: &mut stopped::StoppedStats,
 ) -> outcall_store::StoreResult<()> {
     let now = outcall_domain::time::now();
     for c in campaigns_with(state, CampaignStatus::Draft).await? {
@@ -166,6 +169,9 @@ async fn schedule(
     for status in [CampaignStatus::Paused, CampaignStatus::Cancelled] {
         for c in campaigns_with(state, status).await? {
             attempt::check_expired(state, &c).await?;
+            if status == CampaignStatus::Cancelled {
+                stopped.check(state, &c).await?;
+            }
         }
     }
     for c in campaigns_with(state, CampaignStatus::Active).await? {

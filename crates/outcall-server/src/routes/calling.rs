@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::validate::{optional_sid, phone, sid};
 use crate::AppState;
-use crate::dialer::{PlaceError, Placement};
+use crate::dialer::{DialFailure, PlaceError, Placement};
 use crate::envelope::{created, ok};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
 
 fn telephony(state: &AppState) -> ApiResult<&Telephony> {
     state.telephony.as_deref().ok_or_else(|| {
-        ApiError::Unavailable(
+        ApiError::ServiceUnavailable(
             "calling is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER"
                 .into(),
         )
@@ -49,7 +49,18 @@ pub(crate) fn twilio_error(e: TwilioError) -> ApiError {
                 details: Some(json!({ "twilioCode": error.code, "twilioStatus": status })),
             }
         }
-        _ => ApiError::Unavailable(format!("Twilio: {e}")),
+        _ => match crate::dialer::classify(&e) {
+            // A 5xx, a timeout or a reset after the request left: Twilio may have
+            // made the call, whose status callbacks then record it. Placing it again
+            // blindly could ring the callee twice.
+            DialFailure::MaybeSent => ApiError::ServiceUnavailable(format!(
+                "Twilio did not confirm the call ({e}); it may still have been placed: \
+                 look for it in GET /api/db/calls before placing it again"
+            )),
+            _ => ApiError::ServiceUnavailable(format!(
+                "Twilio did not place the call ({e}); try again shortly"
+            )),
+        },
     }
 }
 
@@ -83,7 +94,7 @@ async fn outbound_call(
 ) -> ApiResult<Response> {
     let tel = telephony(&state)?;
     if state.drain.is_draining() {
-        return Err(ApiError::Unavailable(
+        return Err(ApiError::ServiceUnavailable(
             "outcall is shutting down: no new calls are placed".into(),
         ));
     }

@@ -196,6 +196,18 @@ async fn update_status(
     if update.sequence_number.is_some_and(|n| n < 0) {
         v.error("sequenceNumber", "must not be negative");
     }
+    if update
+        .sequence_number
+        .is_some_and(|n| n > outcall_domain::call::MAX_SEQUENCE_NUMBER)
+    {
+        v.error(
+            "sequenceNumber",
+            format!(
+                "must be at most {}",
+                outcall_domain::call::MAX_SEQUENCE_NUMBER
+            ),
+        );
+    }
     if update.duration.is_some_and(|d| d < 0) {
         v.error("duration", "must not be negative");
     }
@@ -211,6 +223,11 @@ async fn update_status(
     match change {
         outcall_domain::StatusChange::Applied { .. } => {
             publish_status(&state, &call);
+            ok(call)
+        }
+        // The status stays, but the update's facts the call lacked were kept.
+        outcall_domain::StatusChange::Merged { .. } => {
+            state.bus.call("call_updated", &call.call_sid, &call);
             ok(call)
         }
         outcall_domain::StatusChange::Refused { current, reason } => Err(ApiError::Conflict {

@@ -456,7 +456,7 @@ async fn transition(state: &AppState, id: ObjectId, action: CampaignAction) -> A
 async fn start(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult<Response> {
     let id = campaign_id(&id)?;
     if state.telephony.is_none() {
-        return Err(ApiError::Unavailable(
+        return Err(ApiError::ServiceUnavailable(
             "calling is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER"
                 .into(),
         ));

@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers), `/readyz` (the store answers too) and `/metrics`
-//! (Prometheus). No key needed.
+//! (Prometheus). No API key needed; `/metrics` wants `METRICS_TOKEN` when it is set.
 
 use axum::Router;
 use axum::extract::State;
@@ -43,7 +43,12 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
     ok(json!({ "status": "ready", "store": state.store.backend() }))
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = state.metrics_token.as_deref()
+        && !crate::auth::is_authorized(&[token.to_string()], &headers, None)
+    {
+        return ApiError::Unauthorized.into_response();
+    }
     match crate::metrics::render() {
         Some(text) => (
             [(

@@ -23,6 +23,7 @@ pub(crate) mod validate;
 mod webhooks;
 
 pub fn router(state: AppState) -> Router<AppState> {
+    let webhooks = webhooks::router(&state);
     let api = Router::new()
         .merge(cache::router())
         .merge(calls::router())
@@ -41,7 +42,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state, crate::auth::require_api_key));
     Router::new()
         .merge(health::router())
-        .merge(webhooks::router())
+        .merge(webhooks)
         // Outside the API-key layer: it also takes the key as `?token=` (EventSource).
         .merge(crate::realtime::sse::router())
         .nest("/api", api)

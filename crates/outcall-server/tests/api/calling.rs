@@ -293,9 +293,15 @@ async fn bad_requests_never_reach_twilio() {
 #[tokio::test]
 async fn calling_is_off_without_twilio_settings() {
     let s = TestServer::start().await;
-    s.post("/api/outbound-call", json!({"to": "+14155552671"}))
-        .await
-        .assert_error(503, "unavailable");
+    let answer = s
+        .post("/api/outbound-call", json!({"to": "+14155552671"}))
+        .await;
+    answer.assert_error(503, "unavailable");
+    let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("TWILIO_ACCOUNT_SID"),
+        "names the setting: {message}"
+    );
 }
 
 #[tokio::test]
@@ -407,5 +413,22 @@ async fn leave_message_without_words_is_refused_at_start() {
     assert!(
         outcall_server::telephony::Telephony::from_settings(&with_words.twilio, Default::default())
             .is_ok()
+    );
+}
+
+/// Every call carries a `TimeLimit`, so Twilio ends a call nobody ends (an agent that
+/// went quiet, a callee who never hangs up): an hour unless `MAX_CALL_SECS` says.
+#[tokio::test]
+async fn every_call_is_placed_with_a_time_limit() {
+    for (flags, limit) in [(&[][..], 3600), (&["--max-call-secs=90"][..], 90)] {
+        let (s, sim) = start_with(ScenarioBook::all(Scenario::Human), None, flags).await;
+        let sid = place(&s, "+14155552671").await;
+        let call = sim.call(&sid).expect("sim call");
+        assert_eq!(call.request().time_limit_secs, Some(limit), "{flags:?}");
+        s.post(&format!("/api/calls/{sid}/hangup"), json!({})).await;
+    }
+    assert!(
+        outcall_server_config(&["--max-call-secs=30"]).is_err(),
+        "60 s at least"
     );
 }

@@ -468,10 +468,76 @@ async fn metrics_need_no_key_and_speak_prometheus() {
         "{text}"
     );
     assert!(
-        text.lines()
-            .any(|l| l.starts_with("outcall_http_requests_total{method=\"GET\",status=\"200\"}")),
+        text.lines().any(|l| l.starts_with(
+            "outcall_http_requests_total{method=\"GET\",route=\"/api/db/calls\",status=\"200\"}"
+        )),
         "{text}"
     );
+}
+
+/// Made-up methods and ids in paths never add series: the method label is a known
+/// method or `other`, the route label the route's template.
+#[tokio::test]
+async fn metrics_labels_stay_bounded_whatever_clients_send() {
+    let s = TestServer::start().await;
+    for i in 0..30 {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).expect("token");
+        s.client
+            .request(method, format!("{}/api/db/calls", s.base))
+            .bearer_auth(crate::support::KEY)
+            .send()
+            .await
+            .expect("request");
+        s.get(&format!("/api/db/calls/CAlabel{i:030}")).await;
+    }
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("outcall_http_requests_total{"))
+        .collect();
+    assert!(
+        !text.contains("MADEUP") && !text.contains("CAlabel"),
+        "{series:#?}"
+    );
+    assert!(
+        series.iter().any(|l| l.contains("method=\"other\"")),
+        "{series:#?}"
+    );
+    assert!(
+        series
+            .iter()
+            .any(|l| l.contains("route=\"/api/db/calls/{callSid}\"")),
+        "{series:#?}"
+    );
+}
+
+/// With `METRICS_TOKEN`, `/metrics` answers that token only (not an API key).
+#[tokio::test]
+async fn metrics_token_guards_metrics_when_set() {
+    let s = TestServer::start_with(&["--metrics-token=scrape-secret"]).await;
+    let get = |token: Option<&str>| {
+        let mut req = s.client.get(format!("{}/metrics", s.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    for (token, want) in [
+        (None, 401),
+        (Some(crate::support::KEY), 401),
+        (Some("scrape-secret"), 200),
+    ] {
+        let res = get(token).await.expect("request");
+        assert_eq!(res.status().as_u16(), want, "{token:?}");
+    }
 }
 
 #[tokio::test]
@@ -490,4 +556,136 @@ async fn request_ids_are_echoed() {
             .and_then(|v| v.to_str().ok()),
         Some("trace-me-123")
     );
+}
+
+/// `CORS_ORIGINS`: a listed origin's preflight is answered without a key and its
+/// requests carry the allow header; any other origin gets none; the real request
+/// still needs the key. Without the setting no origin is allowed.
+#[tokio::test]
+async fn cors_allows_only_the_listed_origins_and_preflights_need_no_key() {
+    let allowed = "https://app.example.com";
+    let s =
+        TestServer::start_with(&[&format!("--cors-origins={allowed},http://localhost:5173")]).await;
+    let plain = TestServer::start().await;
+    let preflight = |base: &str, origin: &str| {
+        s.client
+            .request(reqwest::Method::OPTIONS, format!("{base}/api/db/calls"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allow = |res: &reqwest::Response| {
+        res.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let res = preflight(&s.base, allowed).await.expect("preflight");
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(allow(&res).as_deref(), Some(allowed));
+    let methods = res.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(methods.contains("DELETE"), "{methods}");
+
+    for (base, origin) in [
+        (&s.base, "https://evil.example.com"),
+        (&plain.base, allowed),
+    ] {
+        let res = preflight(base, origin).await.expect("preflight");
+        assert_eq!(allow(&res), None, "{base} {origin}");
+    }
+
+    let get = |key: Option<&str>| {
+        let mut req = s
+            .client
+            .get(format!("{}/api/db/calls", s.base))
+            .header("origin", allowed);
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        req.send()
+    };
+    let res = get(Some(crate::support::KEY)).await.expect("get");
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(allow(&res).as_deref(), Some(allowed));
+    assert_eq!(get(None).await.expect("get").status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn cors_origins_that_are_not_origins_stop_the_server_at_start() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: outcall_server::config::ServerConfig,
+    }
+    let s = TestServer::start().await;
+    for bad in ["*", "https://app.example.com/", "app.example.com"] {
+        let flags = ["outcall", "--api-key=k", &format!("--cors-origins={bad}")];
+        let config = Flags::try_parse_from(flags).expect("flags").config;
+        let err = outcall_server::AppState::new(s.store.clone(), &config)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("CORS_ORIGINS"), "{bad}: {err:?}");
+    }
+}
+
+/// A body that does not fit a route's shape names the field in `details`, by its
+/// path, without serde's line and column; malformed JSON says so.
+#[tokio::test]
+async fn body_errors_name_the_field_in_details() {
+    let s = TestServer::start().await;
+    let cases = [
+        (
+            "/api/outbound-call",
+            json!({"to": "+14155552671", "colour": "red"}),
+            "colour",
+            "unknown field",
+        ),
+        (
+            "/api/db/campaigns",
+            json!({"name": "X", "settings": {"callDelay": "soon"}}),
+            "settings.callDelay",
+            "invalid type",
+        ),
+        (
+            "/api/db/campaigns",
+            json!({"name": 7}),
+            "name",
+            "invalid type",
+        ),
+        ("/api/db/campaigns", json!("hello"), "body", "invalid type"),
+    ];
+    for (path, body, field, says) in cases {
+        let answer = s.post(path, body.clone()).await;
+        answer.assert_error(400, "validation_error");
+        let details = answer.body["error"]["details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let message = details
+            .iter()
+            .find(|d| d["field"] == json!(field))
+            .and_then(|d| d["message"].as_str())
+            .unwrap_or_default();
+        assert!(message.contains(says), "{path} {body}: {answer:?}");
+        assert!(!message.contains("line 1"), "{path} {body}: {message}");
+    }
+    let malformed = s
+        .send_raw(
+            reqwest::Method::POST,
+            "/api/db/campaigns",
+            "application/json",
+            "{\"name\": ".to_string(),
+        )
+        .await;
+    malformed.assert_error(400, "validation_error");
+    let message = malformed.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.starts_with("malformed JSON"), "{message}");
 }

@@ -389,3 +389,83 @@ async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
     assert_eq!(creates_to(&log, &n), (2, 1), "the 503, then the call");
     one_call_per_attempt(&log);
 }
+
+/// An ad-hoc call that meets a Twilio fault answers 503 saying what is known: after a
+/// 5xx the call may exist (placing it again could ring the callee twice), after a 429
+/// it does not. Neither message blames the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_hoc_call_that_meets_a_twilio_fault_says_whether_it_may_exist() {
+    let (maybe, not_sent) = (number(60), number(61));
+    let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let s = TestServer::start_with(&flags).await;
+    sim.faults()
+        .on_create(CreateRule::to(&maybe).fault(CreateFault::ServerError { status: 502 }));
+    // Every try: an ad-hoc call is tried again after a 429 (no call was made).
+    sim.faults().on_create(
+        CreateRule::to(&not_sent)
+            .times(10)
+            .fault(CreateFault::RateLimited {
+                retry_after_secs: 0,
+            }),
+    );
+    for (to, says) in [
+        (&maybe, "may still have been placed"),
+        (&not_sent, "did not place"),
+    ] {
+        let answer = s.post("/api/outbound-call", json!({ "to": to })).await;
+        answer.assert_error(503, "unavailable");
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{to}: {message}");
+        assert!(!message.contains("database"), "{to}: {message}");
+    }
+}
+
+/// A stopped campaign has no runner to recount its stats when it ends, yet calls in
+/// flight at the stop still end and count afterwards, and a process killed between an
+/// attempt's end and its count loses that count. Once nothing of it is in flight, its
+/// stats are recounted from its calls (here made wrong on purpose, as such a crash
+/// would leave them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_campaigns_stats_are_recounted_once_nothing_is_in_flight() {
+    let numbers: Vec<String> = (70..74).map(number).collect();
+    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let settings = json!({"callDelay": 0, "maxConcurrentCalls": 4, "retryCount": 0});
+    let id = run_campaign(&s, settings, &numbers).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.log().creates.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never dialled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stopped = s
+        .post(&format!("/api/db/campaigns/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(stopped.status.as_u16(), 200, "{stopped:?}");
+    let oid: outcall_domain::ObjectId = id.parse().expect("id");
+    let wrong = outcall_domain::campaign::StatsDelta {
+        calls_placed: 5,
+        calls_completed: 3,
+        ..Default::default()
+    };
+    s.store
+        .add_campaign_stats(oid, &wrong)
+        .await
+        .expect("add stats");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let calls = s.total(&format!("/api/db/calls?campaignId={id}")).await;
+        let c = s.get(&format!("/api/db/campaigns/{id}")).await;
+        let stats = &c.data()["stats"];
+        let ended = stats["callsCompleted"].as_i64().unwrap_or(-1)
+            + stats["callsFailed"].as_i64().unwrap_or(-1);
+        if calls > 0 && stats["callsPlaced"] == json!(calls) && ended == calls as i64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stats never recounted: {stats} for {calls} calls"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -346,6 +346,35 @@ async fn an_agent_connect_that_never_answers_ends_the_call_through_twilio() {
     .await;
 }
 
+/// An agent that takes the client data but never starts the conversation (no
+/// metadata, no audio) would leave the callee in silence until the call's time limit:
+/// the call is ended through Twilio after the connect timeout, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_agent_ends_the_call_through_twilio() {
+    let twilio = twilio_sim(Scenario::Human, Duration::from_millis(20)).await;
+    let eleven = eleven_sim(ElevenLabsFaults {
+        silent_rate: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let s = calling_server(&twilio, &eleven, &["--agent-connect-timeout-ms=400"]).await;
+    let sid = place_call(&s).await;
+    let call = eventually(10, "the call ended by the system", async || {
+        let call = s.store.get_call(&sid).await.ok().flatten()?;
+        (call.terminated_by.is_some() && call.status.is_terminal()).then_some(call)
+    })
+    .await;
+    assert_eq!(call.terminated_by, Some(TerminatedBy::System));
+    let reason = call.termination_reason.unwrap_or_default();
+    assert!(
+        reason.contains("did not start the conversation within 400 ms"),
+        "{reason}"
+    );
+    let sim_call = twilio.call(&sid).expect("sim call");
+    let _ = tokio::time::timeout(Duration::from_secs(5), sim_call.hangup_asked()).await;
+    assert_eq!(sim_call.hangup_requested(), Some(false), "hung up live");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pre_opened_socket_the_agent_closes_before_the_answer_is_replaced() {
     // The phone rings 1.5 s; the agent drops a socket with no client data after 200 ms.

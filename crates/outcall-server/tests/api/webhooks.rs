@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::support::TestServer;
 
+mod elevenlabs;
+mod order;
+
 const TOKEN: &str = "webhook-test-token";
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::faults::Profile;
+
 /// A delay of `base` plus up to `jitter`, drawn per request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delay {
@@ -53,6 +55,37 @@ pub struct ElevenLabsFaults {
     pub webhook_delay: Duration,
     /// Extra copies of each post-call webhook.
     pub webhook_duplicates: u32,
+}
+
+impl ElevenLabsFaults {
+    /// The faults of a named profile (see [`crate::faults::Profile`]), with its
+    /// latency on both hops. An agent closing mid-call applies to every
+    /// conversation, so no profile sets it; tests do.
+    pub fn for_profile(profile: Profile, seed: u64) -> Self {
+        let latency = profile.latency();
+        let hop = Delay {
+            base: latency.min,
+            jitter: latency.max.saturating_sub(latency.min),
+        };
+        // (signed URL fails, connect refused, connect hangs, silent agent)
+        let (fails, refused, hangs, silent) = match profile {
+            Profile::None => return Self::default(),
+            Profile::Flaky => (0.02, 0.02, 0.0, 0.02),
+            Profile::Chaos => (0.08, 0.05, 0.02, 0.05),
+        };
+        Self {
+            seed,
+            signed_url_delay: hop,
+            signed_url_failure_rate: fails,
+            connect_delay: hop,
+            connect_refuse_rate: refused,
+            connect_hang_rate: hangs,
+            silent_rate: silent,
+            webhook_delay: Duration::from_secs(2),
+            webhook_duplicates: u32::from(profile == Profile::Chaos),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for ElevenLabsFaults {
@@ -144,5 +177,31 @@ mod tests {
             assert!(x >= d.base && x <= d.base + d.jitter);
         }
         assert!(!a.hit(0.0) && a.hit(1.0));
+    }
+
+    #[test]
+    fn profiles_grow_more_hostile_and_none_injects_nothing() {
+        assert_eq!(
+            ElevenLabsFaults::for_profile(Profile::None, 3),
+            ElevenLabsFaults::default()
+        );
+        let flaky = ElevenLabsFaults::for_profile(Profile::Flaky, 3);
+        let chaos = ElevenLabsFaults::for_profile(Profile::Chaos, 3);
+        assert_eq!((flaky.seed, chaos.seed), (3, 3));
+        for (f, c) in [
+            (flaky.signed_url_failure_rate, chaos.signed_url_failure_rate),
+            (flaky.connect_refuse_rate, chaos.connect_refuse_rate),
+            (flaky.silent_rate, chaos.silent_rate),
+        ] {
+            assert!(f > 0.0 && c > f, "flaky {f}, chaos {c}");
+        }
+        // Latency on both hops, as the profile says.
+        assert_eq!(chaos.connect_delay.base, Profile::Chaos.latency().min);
+        assert_eq!(
+            chaos.signed_url_delay.base + chaos.signed_url_delay.jitter,
+            Profile::Chaos.latency().max
+        );
+        // An agent closing mid-call would end every call: never from a profile.
+        assert_eq!(chaos.close_mid_call_after, None);
     }
 }

@@ -21,6 +21,9 @@ pub struct CallRequest {
     pub status_callback: Option<String>,
     pub status_events: Vec<String>,
     pub timeout_secs: u64,
+    /// `TimeLimit`: the longest the call may last once answered (Twilio's default
+    /// is four hours).
+    pub time_limit_secs: Option<u64>,
     pub record: bool,
     pub recording_callback: Option<String>,
     pub machine_detection: Option<String>,

@@ -104,6 +104,11 @@ async fn live_call(shared: Arc<Shared>, call: SimCall) {
         Scenario::CalleeHangsUp | Scenario::NetworkDrop => timings.talk,
         _ => MAX_CALL,
     };
+    // Twilio ends the call at its `TimeLimit`, whatever goes on in it.
+    let talk = call
+        .request()
+        .time_limit_secs
+        .map_or(talk, |s| talk.min(Duration::from_secs(s)));
     let deadline = tokio::time::Instant::now() + talk;
     let verbs = call.twiml().and_then(|t| twiml::parse(&t));
     match verbs {

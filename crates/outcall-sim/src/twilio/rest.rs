@@ -303,6 +303,11 @@ fn call_request(p: &HashMap<&str, Vec<&str>>) -> Result<CallRequest, Box<Respons
         Some(Ok(t)) if (1..=600).contains(&t) => t,
         Some(_) => return refuse(21216, "Timeout must be from 1 to 600 seconds"),
     };
+    let time_limit = match one("TimeLimit").map(|t| t.parse::<u64>()) {
+        None => None,
+        Some(Ok(t)) if (1..=86_400).contains(&t) => Some(t),
+        Some(_) => return refuse(21216, "TimeLimit must be from 1 to 86400 seconds"),
+    };
     Ok(CallRequest {
         to,
         from,
@@ -310,6 +315,7 @@ fn call_request(p: &HashMap<&str, Vec<&str>>) -> Result<CallRequest, Box<Respons
         status_callback: one("StatusCallback"),
         status_events: events,
         timeout_secs: timeout,
+        time_limit_secs: time_limit,
         record: one("Record").is_some_and(|r| r.eq_ignore_ascii_case("true")),
         recording_callback: one("RecordingStatusCallback"),
         machine_detection: one("MachineDetection"),

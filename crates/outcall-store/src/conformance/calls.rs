@@ -37,6 +37,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(status_update_moving_backwards_is_refused),
         crate::check!(status_update_with_stale_sequence_is_refused),
         crate::check!(status_update_after_terminal_is_refused),
+        crate::check!(late_answer_after_the_end_is_merged_and_stored),
         crate::check!(status_update_without_sequence_number_keeps_the_stored_one),
         crate::check!(status_update_of_unknown_call_is_none),
         crate::check!(concurrent_identical_terminal_updates_apply_once),
@@ -706,6 +707,48 @@ async fn status_update_after_terminal_is_refused(store: DynStore) {
     assert_eq!(get(&store, "CAfinal").await.status, CallStatus::Busy);
 }
 
+/// The `in-progress` callback that arrives after `completed` cannot move the call, but
+/// its answer time is kept, as `Call::apply_status` leaves it, and a copy adds nothing.
+async fn late_answer_after_the_end_is_merged_and_stored(store: DynStore) {
+    let mut expected = insert(&store, Call::new("CAlate", FROM, TO)).await;
+    let t0 = time::to_millis(time::now());
+    let completed = StatusUpdate {
+        timestamp: Some(t0 + TimeDelta::seconds(60)),
+        duration: Some(50),
+        ..StatusUpdate::to(CallStatus::Completed).with_sequence(3)
+    };
+    let answered = StatusUpdate {
+        timestamp: Some(t0 + TimeDelta::seconds(10)),
+        ..StatusUpdate::to(CallStatus::InProgress).with_sequence(2)
+    };
+    expected.apply_status(&completed);
+    assert!(
+        expected.apply_status(&answered).changed(),
+        "BUG: the domain merges the late answer"
+    );
+    update(&store, "CAlate", &completed).await;
+    next_millisecond().await;
+    let (returned, change) = update(&store, "CAlate", &answered).await;
+    assert_eq!(
+        change,
+        StatusChange::Merged {
+            current: CallStatus::Completed,
+            reason: RefusalReason::AlreadyFinal
+        }
+    );
+    expected.updated_at = returned.updated_at;
+    assert_eq!(returned, expected, "as Call::apply_status leaves it");
+    let stored = get(&store, "CAlate").await;
+    assert_eq!(stored, returned, "stored as returned");
+    assert_eq!(stored.answer_time, Some(t0 + TimeDelta::seconds(10)));
+    assert_eq!(stored.start_time, Some(t0 + TimeDelta::seconds(10)));
+    assert_eq!(
+        (stored.status, stored.sequence_number),
+        (CallStatus::Completed, Some(3))
+    );
+    assert_refused(&store, "CAlate", &answered, RefusalReason::AlreadyFinal).await;
+}
+
 async fn status_update_without_sequence_number_keeps_the_stored_one(store: DynStore) {
     insert(&store, Call::new("CAnoseq", FROM, TO)).await;
     update(
@@ -777,7 +820,9 @@ async fn concurrent_identical_terminal_updates_apply_once(store: DynStore) {
                 applied += 1;
                 assert_eq!((from, to), (CallStatus::Initiated, CallStatus::Completed));
             }
-            StatusChange::Refused { current, .. } => assert_eq!(current, CallStatus::Completed),
+            StatusChange::Refused { current, .. } | StatusChange::Merged { current, .. } => {
+                assert_eq!(current, CallStatus::Completed)
+            }
         }
         assert_eq!(call.status, CallStatus::Completed);
     }

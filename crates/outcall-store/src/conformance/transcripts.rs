@@ -19,6 +19,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(get_transcript_of_unknown_call_is_none),
         crate::check!(update_transcript_changes_only_the_given_fields),
         crate::check!(update_transcript_of_unknown_call_is_none),
+        crate::check!(transcript_is_found_by_its_conversation),
     ]
 }
 
@@ -212,4 +213,21 @@ async fn update_transcript_of_unknown_call_is_none(store: DynStore) {
         .expect("update_transcript");
     assert_eq!(got, None, "no transcript to update");
     assert_eq!(get(&store, "CAhasnot").await, None, "and none was created");
+}
+
+async fn transcript_is_found_by_its_conversation(store: DynStore) {
+    let mut t = full_transcript("CAbyconv");
+    t.conversation_id = Some("conv_byconv".into());
+    let inserted = insert(&store, t).await;
+    insert(&store, full_transcript("CAotherconv")).await;
+    let found = store
+        .transcript_of_conversation("conv_byconv")
+        .await
+        .expect("transcript_of_conversation");
+    assert_eq!(found, Some(inserted), "the transcript of that conversation");
+    let none = store
+        .transcript_of_conversation("conv_nosuch")
+        .await
+        .expect("transcript_of_conversation");
+    assert_eq!(none, None, "no transcript has that conversation");
 }

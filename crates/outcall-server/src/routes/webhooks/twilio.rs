@@ -3,7 +3,9 @@
 //! Each request must carry a valid `X-Twilio-Signature` for the URL Twilio requested,
 //! rebuilt from `PUBLIC_URL` (never from the request's Host, which a proxy rewrites).
 //! A request is stored before it is answered 2xx, so an answer means "kept"; a
-//! duplicate or out-of-order callback is answered 2xx and changes nothing.
+//! duplicate callback is answered 2xx and changes nothing, and an out-of-order one
+//! adds only what it alone knows (see `Call::apply_status`), so every arrival order
+//! of a call's callbacks ends in the same call and the same timeline.
 
 use std::time::Duration;
 
@@ -13,7 +15,9 @@ use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use outcall_domain::call::{Call, CallPatch, CallStatus, StatusUpdate, TerminatedBy};
+use outcall_domain::call::{
+    Call, CallPatch, CallStatus, MAX_SEQUENCE_NUMBER, StatusChange, StatusUpdate, TerminatedBy,
+};
 
 use crate::config::VoicemailAction;
 use outcall_domain::event::CallEvent;
@@ -46,7 +50,7 @@ impl FromRequest<AppState> for SignedForm {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let Some(telephony) = &state.telephony else {
-            return Err(ApiError::Unavailable(
+            return Err(ApiError::ServiceUnavailable(
                 "Twilio is not configured on this server".into(),
             ));
         };
@@ -133,6 +137,21 @@ async fn status(
     SignedForm(pairs): SignedForm,
 ) -> ApiResult<Response> {
     let cb = StatusCallback::parse(&pairs).map_err(bad_callback)?;
+    let sequence_number = cb
+        .sequence_number
+        .map(i64::try_from)
+        .transpose()
+        .ok()
+        .flatten();
+    if cb.sequence_number.is_some() && sequence_number.is_none_or(|n| n > MAX_SEQUENCE_NUMBER) {
+        // Stored, it would make every later callback of the call stale.
+        return Err(ApiError::field(
+            "SequenceNumber",
+            format!(
+                "must be at most {MAX_SEQUENCE_NUMBER}: Twilio counts a call's callbacks from 0"
+            ),
+        ));
+    }
     // The media bridge opens the agent socket on ringing, closes it on an unanswered end.
     state
         .bridge
@@ -140,7 +159,7 @@ async fn status(
     let origin = CallOrigin::from_query(query.as_deref());
     let update = StatusUpdate {
         status: call_status(cb.call_status)?,
-        sequence_number: cb.sequence_number.map(|n| n as i64),
+        sequence_number,
         timestamp: cb.timestamp,
         duration: cb.call_duration.map(|d| d as i64),
         answered_by: None,
@@ -150,20 +169,25 @@ async fn status(
     let Some((call, change)) = apply_when_known(&state, &cb, &update, &origin).await? else {
         return Ok(ok_empty());
     };
-    if change.applied() {
-        let mut data = Map::new();
-        data.insert("status".into(), json!(update.status));
-        data.insert("sequenceNumber".into(), json!(update.sequence_number));
-        if let Some(d) = update.duration {
-            data.insert("duration".into(), json!(d));
-        }
-        // The status change is kept either way; only its timeline entry is lost. Written
-        // before the publish, so whoever the publish wakes (a cached call detail, a
-        // reader of the call's end) finds the event too.
-        if let Err(e) = record_event(&state, &call.call_sid, "status-change", data).await {
+    // Every status Twilio reports goes on the timeline once, whether it moved the call
+    // or came late (a late `in-progress` is still the answer). Written before the
+    // publish, so whoever the publish wakes finds the event too; the status is kept
+    // either way, only its timeline entry would be lost.
+    let added = match record_status_event(&state, &call.call_sid, &update).await {
+        Ok(added) => added,
+        Err(e) => {
             tracing::warn!(call_sid = %call.call_sid, "status stored, its event not: {e}");
+            false
         }
-        publish_status(&state, &call);
+    };
+    match change {
+        StatusChange::Applied { .. } => publish_status(&state, &call),
+        // The call or its timeline changed: cached call details must go.
+        StatusChange::Merged { .. } => state.bus.call("call_updated", &call.call_sid, &call),
+        StatusChange::Refused { .. } if added => {
+            state.bus.call("call_updated", &call.call_sid, &call)
+        }
+        StatusChange::Refused { .. } => {}
     }
     // Settled whatever happened to the event, and again on a repeated final callback
     // (an attempt settles once): the status is stored, so a failure after this point
@@ -177,6 +201,50 @@ async fn status(
     Ok(ok_empty())
 }
 
+/// Records the `status-change` event of a callback, once per call and status (a
+/// redelivery or a second copy finds it there). Its data holds only what Twilio sent,
+/// so the timeline is the same whatever order the callbacks came in. Whether it was new.
+async fn record_status_event(
+    state: &AppState,
+    call_sid: &str,
+    update: &StatusUpdate,
+) -> ApiResult<bool> {
+    let mut data = Map::new();
+    data.insert("status".into(), json!(update.status));
+    data.insert("sequenceNumber".into(), json!(update.sequence_number));
+    if let Some(t) = update.timestamp {
+        data.insert("timestamp".into(), json!(t));
+    }
+    if let Some(d) = update.duration {
+        data.insert("duration".into(), json!(d));
+    }
+    let mut event = CallEvent::once(call_sid, "status-change", update.status.as_str(), data);
+    if let Some(at) = update.timestamp {
+        let arrived = event.timestamp;
+        event = event.at(when_reported(at, update.sequence_number, arrived));
+    }
+    match state.store.insert_event(event).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Where a status callback sits on the timeline. Twilio's `Timestamp` has whole
+/// seconds: a callback arriving within its second is placed at its arrival (as precise
+/// as the other events); a late one at Twilio's second plus its `SequenceNumber` in
+/// milliseconds, so late callbacks of one second keep Twilio's order.
+fn when_reported(
+    twilio: chrono::DateTime<chrono::Utc>,
+    sequence_number: Option<i64>,
+    arrived: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    if arrived >= twilio && arrived - twilio < chrono::TimeDelta::seconds(1) {
+        return arrived;
+    }
+    twilio + chrono::TimeDelta::milliseconds(sequence_number.unwrap_or(0).clamp(0, 999))
+}
+
 /// Applies a status update, waiting briefly for a call record that is about to be
 /// stored, and creating it from the callback if it never comes, so no callback is lost.
 async fn apply_when_known(
@@ -184,7 +252,7 @@ async fn apply_when_known(
     cb: &StatusCallback,
     update: &StatusUpdate,
     origin: &CallOrigin,
-) -> ApiResult<Option<(Call, outcall_domain::StatusChange)>> {
+) -> ApiResult<Option<(Call, StatusChange)>> {
     let deadline = tokio::time::Instant::now() + UNKNOWN_CALL_WAIT;
     loop {
         if let Some(done) = state.store.update_call_status(&cb.call_sid, update).await? {
@@ -340,4 +408,40 @@ async fn recording(
         state.bus.call("recording_update", &rec.call_sid, &rec);
     }
     Ok(ok_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    use super::when_reported;
+
+    #[test]
+    fn a_callback_sits_at_twilios_time_refined_only_within_its_second() {
+        let second = Utc
+            .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+            .single()
+            .expect("time");
+        let ms = TimeDelta::milliseconds;
+        assert_eq!(
+            when_reported(second, Some(2), second + ms(420)),
+            second + ms(420),
+            "on time: its arrival, as precise as other events"
+        );
+        assert_eq!(
+            when_reported(second, Some(2), second + ms(5_000)),
+            second + ms(2),
+            "late: Twilio's second, ordered by its SequenceNumber"
+        );
+        assert_eq!(
+            when_reported(second, Some(3), second - ms(300)),
+            second + ms(3),
+            "our clock behind Twilio's: Twilio's time"
+        );
+        assert_eq!(
+            when_reported(second, Some(1_000_000), second + ms(5_000)),
+            second + ms(999),
+            "never past Twilio's second"
+        );
+    }
 }
