@@ -134,6 +134,15 @@ fn spawn_server(
         }
         None => Command::new(exe),
     };
+    // `BENCH_SERVER_ENV_<NAME>=value` sets `<NAME>` for the server child only, e.g. to
+    // preload heaptrack into it and not into the load; `{system}` in the value becomes
+    // `outcall` or `minimal`.
+    let system = format!("{:?}", settings.system).to_lowercase();
+    for (key, value) in std::env::vars() {
+        if let Some(name) = key.strip_prefix("BENCH_SERVER_ENV_") {
+            command.env(name, value.replace("{system}", &system));
+        }
+    }
     command
         .args(&args)
         .env("RUST_LOG", "error")
@@ -142,12 +151,16 @@ fn spawn_server(
         .stderr(Stdio::inherit());
     let mut child = command.spawn().context("starting the server child")?;
     let stdout = child.stdout.take().context("child stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let base = line
-        .strip_prefix("LISTENING ")
-        .map(|b| b.trim().to_string())
-        .with_context(|| format!("the server child said {line:?}"))?;
+    let mut lines = BufReader::new(stdout);
+    let base = loop {
+        let mut line = String::new();
+        if lines.read_line(&mut line)? == 0 {
+            anyhow::bail!("the server child exited before listening");
+        }
+        if let Some(base) = line.strip_prefix("LISTENING ") {
+            break base.trim().to_string();
+        }
+    };
     Ok(ServerChild { child, base })
 }
 

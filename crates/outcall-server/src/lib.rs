@@ -225,10 +225,15 @@ pub async fn launch(
             tracing::warn!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
+    // `into_make_service`: each connection shares the router. Served as a plain
+    // `Router`, axum copies the whole route table per connection (tens of KiB with
+    // this many routes), and every live media stream and kept-alive webhook
+    // connection would hold its own copy.
+    let server =
+        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
     let server = std::pin::pin!(server.into_future());
     tokio::select! {
         res = server => res,

@@ -50,6 +50,8 @@ impl Recorder {
     }
 }
 
+/// The writer waits on the channel for most of a call: the store calls are boxed so
+/// that waiting costs only this loop's own state, not the largest store future.
 async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<Note>) {
     let mut turns: Vec<Turn> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -58,13 +60,15 @@ async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<N
         let mut next = Some(first);
         while let Some(note) = next {
             let result = match note {
-                Note::ConversationStarted(id) => conversation_started(&state, &call_sid, id).await,
+                Note::ConversationStarted(id) => {
+                    Box::pin(conversation_started(&state, &call_sid, id)).await
+                }
                 Note::Turn(turn) => {
                     turns.push(turn);
                     new_turns = true;
                     Ok(())
                 }
-                Note::Event(kind, data) => event(&state, &call_sid, kind, data).await,
+                Note::Event(kind, data) => Box::pin(event(&state, &call_sid, kind, data)).await,
             };
             if let Err(e) = result {
                 tracing::warn!(%call_sid, error = %e, "could not store a live call note");
@@ -72,13 +76,25 @@ async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<N
             next = rx.try_recv().ok();
         }
         if new_turns
-            && let Err(e) = save_turns(&state, &call_sid, &turns, TranscriptStatus::Live).await
+            && let Err(e) = Box::pin(save_turns(
+                &state,
+                &call_sid,
+                &turns,
+                TranscriptStatus::Live,
+            ))
+            .await
         {
             tracing::warn!(%call_sid, error = %e, "could not store the live transcript");
         }
     }
     if !turns.is_empty()
-        && let Err(e) = save_turns(&state, &call_sid, &turns, TranscriptStatus::Done).await
+        && let Err(e) = Box::pin(save_turns(
+            &state,
+            &call_sid,
+            &turns,
+            TranscriptStatus::Done,
+        ))
+        .await
     {
         tracing::warn!(%call_sid, error = %e, "could not close the live transcript");
     }

@@ -35,8 +35,12 @@ enum Ending {
 }
 
 /// Runs the bridge for one Twilio connection until the call's conversation ends.
+///
+/// This future lives as long as the call, and its size is that of its largest step:
+/// the set-up and the end (store reads, HTTP requests, the connect) are boxed, so
+/// they take memory only while they run and the call's resident state is the relay.
 pub async fn run(state: AppState, mut twilio: WebSocket) {
-    let Some(accepted) = setup::handshake(&state, &mut twilio).await else {
+    let Some(accepted) = Box::pin(setup::handshake(&state, &mut twilio)).await else {
         let _ = twilio
             .send(TwilioFrame::Close(Some(CloseFrame {
                 code: 1008,
@@ -61,9 +65,11 @@ pub async fn run(state: AppState, mut twilio: WebSocket) {
     };
     let drain = session.state.drain.clone();
     let ready = tokio::select! {
-        ready = setup::ready_agent(&session.state, &call_sid, &accepted.claims) => Some(ready),
+        ready = Box::pin(setup::ready_agent(&session.state, &call_sid, &accepted.claims)) => Some(ready),
         () = drain.ending() => None,
     };
+    // Not needed past the set-up: moved out so the relay's state does not carry it.
+    drop(accepted);
     let ending = match ready {
         Some(Ok(agent)) => session.relay(&mut twilio, agent).await,
         Some(Err(reason)) => Ending::System(reason),
@@ -71,7 +77,7 @@ pub async fn run(state: AppState, mut twilio: WebSocket) {
     };
     // Hang up through Twilio before closing the stream: a closed stream ends the call
     // at Twilio by itself, and then nobody would know the system ended it.
-    session.finish(ending).await;
+    Box::pin(session.finish(ending)).await;
     let _ = tokio::time::timeout(session.send_timeout, twilio.send(TwilioFrame::Close(None))).await;
     drop(session);
     let _ = writer.await;
