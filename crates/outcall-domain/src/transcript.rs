@@ -104,10 +104,23 @@ pub struct TranscriptPatch {
     pub analysis: Option<Map<String, Value>>,
     #[serde(default)]
     pub status: Option<TranscriptStatus>,
+    /// Set by the media bridge for the turns it saves as the call goes: once the
+    /// post-call webhook finished the transcript (`done`, with its conversation), the
+    /// bridge's copy must not replace it, whichever write comes last.
+    #[serde(skip)]
+    pub unless_finished: bool,
 }
 
 impl TranscriptPatch {
+    /// Whether the patch may be applied to `t` (see `unless_finished`).
+    pub fn applies_to(&self, t: &Transcript) -> bool {
+        !(self.unless_finished && t.is_finished())
+    }
+
     pub fn apply(&self, t: &mut Transcript) {
+        if !self.applies_to(t) {
+            return;
+        }
         if let Some(v) = &self.conversation_id {
             t.conversation_id = Some(v.clone());
         }
@@ -130,6 +143,13 @@ impl TranscriptPatch {
 
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+}
+
+impl Transcript {
+    /// Finished by the post-call webhook: `done`, with its conversation.
+    pub fn is_finished(&self) -> bool {
+        self.status == TranscriptStatus::Done && self.conversation_id.is_some()
     }
 }
 

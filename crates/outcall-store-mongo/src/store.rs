@@ -424,13 +424,26 @@ impl TranscriptStore for MongoStore {
         patch: &TranscriptPatch,
     ) -> StoreResult<Option<Transcript>> {
         let update = updates::transcript_patch(patch, now())?;
-        self.modify(
-            &TRANSCRIPTS,
-            doc! {"callSid": call_sid},
-            update,
-            TRANSCRIPT_RULES,
-        )
-        .await
+        let mut filter = doc! {"callSid": call_sid};
+        if patch.unless_finished {
+            // Not one the post-call webhook finished (`Transcript::is_finished`).
+            filter.insert(
+                "$or",
+                vec![
+                    doc! {"status": {"$ne": "done"}},
+                    doc! {"conversationId": null},
+                ],
+            );
+        }
+        match self
+            .modify(&TRANSCRIPTS, filter, update, TRANSCRIPT_RULES)
+            .await?
+        {
+            Some(t) => Ok(Some(t)),
+            // Finished meanwhile, or not there: as it is.
+            None if patch.unless_finished => self.get_transcript(call_sid).await,
+            None => Ok(None),
+        }
     }
 }
 

@@ -76,6 +76,9 @@ impl TranscriptStore for SqliteStore {
         else {
             return Ok(None);
         };
+        if !patch.applies_to(&t) {
+            return Ok(Some(t));
+        }
         patch.apply(&mut t);
         t.updated_at = now();
         t.truncate_times();

@@ -147,10 +147,12 @@ async fn save_turns(
     let patch = TranscriptPatch {
         transcript: Some(turns.to_vec()),
         status: Some(status),
+        // The check below is only a shortcut: the store applies this one atomically.
+        unless_finished: true,
         ..Default::default()
     };
     match state.store.get_transcript(call_sid).await? {
-        Some(t) if t.status == TranscriptStatus::Done && t.conversation_id.is_some() => {
+        Some(t) if t.is_finished() => {
             return Ok(());
         }
         Some(_) => {

@@ -90,6 +90,7 @@ impl CreateTranscript {
             sentiment: self.sentiment,
             analysis: self.analysis,
             status: self.status,
+            unless_finished: false,
         };
         (self.call_sid, patch)
     }

@@ -20,6 +20,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(update_transcript_changes_only_the_given_fields),
         crate::check!(update_transcript_of_unknown_call_is_none),
         crate::check!(transcript_is_found_by_its_conversation),
+        crate::check!(a_live_save_never_replaces_a_finished_transcript),
     ]
 }
 
@@ -230,4 +231,51 @@ async fn transcript_is_found_by_its_conversation(store: DynStore) {
         .await
         .expect("transcript_of_conversation");
     assert_eq!(none, None, "no transcript has that conversation");
+}
+
+/// The media bridge's live saves (`unless_finished`) apply while the transcript is
+/// live, and never once the post-call webhook finished it (done, with its
+/// conversation), whichever write comes last.
+async fn a_live_save_never_replaces_a_finished_transcript(store: DynStore) {
+    let mut live = Transcript::new("CAlivesave");
+    live.status = TranscriptStatus::Live;
+    insert(&store, live).await;
+    let bridge = |said: &str| TranscriptPatch {
+        transcript: Some(vec![turn(Role::Agent, said, 0.0)]),
+        status: Some(TranscriptStatus::Live),
+        unless_finished: true,
+        ..TranscriptPatch::default()
+    };
+    let saved = store
+        .update_transcript("CAlivesave", &bridge("Hello?"))
+        .await
+        .expect("update_transcript")
+        .expect("there");
+    assert_eq!(saved.transcript.len(), 1, "applies while live");
+
+    let finished = TranscriptPatch {
+        conversation_id: Some("conv_livesave".into()),
+        transcript: Some(vec![
+            turn(Role::Agent, "Hello?", 0.0),
+            turn(Role::User, "Hi.", 1.0),
+        ]),
+        status: Some(TranscriptStatus::Done),
+        ..TranscriptPatch::default()
+    };
+    let done = store
+        .update_transcript("CAlivesave", &finished)
+        .await
+        .expect("update_transcript")
+        .expect("there");
+    let late = store
+        .update_transcript("CAlivesave", &bridge("late copy"))
+        .await
+        .expect("update_transcript")
+        .expect("there: returned as it is");
+    assert_eq!(late, done, "the late live save changed nothing");
+    assert_eq!(
+        get(&store, "CAlivesave").await,
+        Some(done),
+        "stored as finished"
+    );
 }

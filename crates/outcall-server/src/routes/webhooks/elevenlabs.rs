@@ -284,6 +284,7 @@ async fn store_transcription(state: &AppState, t: &PostCallTranscription) -> Api
         sentiment: None,
         analysis,
         status: Some(TranscriptStatus::Done),
+        unless_finished: false,
     };
     let stored = state.store.get_transcript(&call_sid).await?;
     let mut patch = patch;
