@@ -317,23 +317,13 @@ async fn an_agent_connect_that_never_answers_ends_the_call_through_twilio() {
     let s = calling_server(&twilio, &eleven, &["--agent-connect-timeout-ms=400"]).await;
     let started = Instant::now();
     let sid = place_call(&s).await;
-    let call = eventually(10, "the call ended by the system", async || {
-        let call = s.store.get_call(&sid).await.ok().flatten()?;
-        (call.terminated_by.is_some() && call.status.is_terminal()).then_some(call)
-    })
-    .await;
-    assert_eq!(call.terminated_by, Some(TerminatedBy::System));
-    let reason = call.termination_reason.unwrap_or_default();
+    let reason = ended_by_the_system(&s, &twilio, &sid).await;
     assert!(reason.contains("timed out after 400 ms"), "{reason}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "ended by the 400 ms bound, not a socket default: {:?}",
         started.elapsed()
     );
-    let sim_call = twilio.call(&sid).expect("sim call");
-    // The end is recorded before the hang-up request reaches Twilio: wait for it.
-    let _ = tokio::time::timeout(Duration::from_secs(5), sim_call.hangup_asked()).await;
-    assert_eq!(sim_call.hangup_requested(), Some(false), "hung up live");
     assert!(eleven.conversations().is_empty(), "no conversation started");
     eventually(5, "the conversation-failed event", async || {
         let n = s
@@ -359,20 +349,27 @@ async fn a_silent_agent_ends_the_call_through_twilio() {
     .await;
     let s = calling_server(&twilio, &eleven, &["--agent-connect-timeout-ms=400"]).await;
     let sid = place_call(&s).await;
-    let call = eventually(10, "the call ended by the system", async || {
-        let call = s.store.get_call(&sid).await.ok().flatten()?;
-        (call.terminated_by.is_some() && call.status.is_terminal()).then_some(call)
-    })
-    .await;
-    assert_eq!(call.terminated_by, Some(TerminatedBy::System));
-    let reason = call.termination_reason.unwrap_or_default();
+    let reason = ended_by_the_system(&s, &twilio, &sid).await;
     assert!(
         reason.contains("did not start the conversation within 400 ms"),
         "{reason}"
     );
-    let sim_call = twilio.call(&sid).expect("sim call");
+}
+
+/// Waits for the call to be recorded ended by the system and hung up live at Twilio;
+/// the reason it was given.
+async fn ended_by_the_system(s: &TestServer, twilio: &TwilioSim, sid: &str) -> String {
+    let call = eventually(10, "the call ended by the system", async || {
+        let call = s.store.get_call(sid).await.ok().flatten()?;
+        (call.terminated_by.is_some() && call.status.is_terminal()).then_some(call)
+    })
+    .await;
+    assert_eq!(call.terminated_by, Some(TerminatedBy::System));
+    let sim_call = twilio.call(sid).expect("sim call");
+    // The end is recorded before the hang-up request reaches Twilio: wait for it.
     let _ = tokio::time::timeout(Duration::from_secs(5), sim_call.hangup_asked()).await;
     assert_eq!(sim_call.hangup_requested(), Some(false), "hung up live");
+    call.termination_reason.unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
