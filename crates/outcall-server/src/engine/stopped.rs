@@ -6,6 +6,10 @@
 //! count loses that increment. So the scheduler recounts a stopped campaign once none
 //! of its contacts has been dialling for [`QUIET`] (time for the counts that follow
 //! each attempt's end to land), once per stopped campaign and process.
+//!
+//! Until then it also cancels any contact it finds waiting: one that came back to
+//! waiting after the stop is cancelled by the process that moved it, but a store
+//! error or a kill right then would leave it waiting for good.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -35,6 +39,15 @@ impl StoppedStats {
         let store = state.store.as_ref();
         if super::runner::has_contacts_to_dial(store, c.id).await? {
             self.quiet_since.remove(&c.id);
+            let cancelled = store.cancel_campaign_contacts(c.id).await?;
+            if cancelled > 0 {
+                tracing::info!(campaign = %c.id, cancelled, "stopped campaign: contacts left waiting cancelled");
+                state.bus.campaign(
+                    "progress_update",
+                    &c.id.to_hex(),
+                    serde_json::json!({"cancelledContacts": cancelled}),
+                );
+            }
             return Ok(());
         }
         let since = *self.quiet_since.entry(c.id).or_insert_with(Instant::now);

@@ -469,3 +469,48 @@ async fn a_stopped_campaigns_stats_are_recounted_once_nothing_is_in_flight() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A contact of a stopped campaign left waiting (its process died, or the store
+/// failed, between its call's end with a retry and its cancelling) is cancelled by
+/// the scheduler: a stopped campaign ends with every contact final.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_left_waiting_in_a_stopped_campaign_is_cancelled() {
+    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let settings = json!({"callDelay": 0, "maxConcurrentCalls": 1, "retryCount": 0});
+    let id = run_campaign(&s, settings, &[number(80)]).await;
+    let stopped = s
+        .post(&format!("/api/db/campaigns/{id}/stop"), json!({}))
+        .await;
+    assert_eq!(stopped.status.as_u16(), 200, "{stopped:?}");
+    // Written behind the engine's back, as a dead process would leave it.
+    let contact = s
+        .store
+        .insert_contact(Contact::new(number(81)))
+        .await
+        .expect("insert contact");
+    let oid: outcall_domain::ObjectId = id.parse().expect("id");
+    let left = outcall_domain::campaign_contact::CampaignContact::new(
+        oid,
+        contact.id,
+        contact.phone_number.clone(),
+    );
+    s.store.upsert_campaign_contact(left).await.expect("upsert");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let cc = s
+            .store
+            .get_campaign_contact(oid, contact.id)
+            .await
+            .expect("read")
+            .expect("there");
+        if cc.status == outcall_domain::campaign_contact::DialStatus::Cancelled {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "left waiting: {cc:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
