@@ -673,13 +673,13 @@ impl CampaignStore for MongoStore {
         &self,
         id: ObjectId,
         owner: &str,
-        dial: Option<&str>,
+        dials: &[String],
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
         let t = now();
         let (filter, update) = fence::renew_runner(id, owner, expires_at, t);
         let mut held = self.update_campaign_doc(filter, update).await?;
-        if let Some(dial_id) = dial {
+        for dial_id in dials {
             let (filter, update) = fence::renew_dial(id, owner, dial_id, expires_at, t);
             held |= self.update_campaign_doc(filter, update).await?;
         }

@@ -14,7 +14,8 @@
 //! unit.
 //!
 //! `OUTCALL_CHAOS_SEEDS=30` runs seeds 1..=30 instead of the fixed few;
-//! `OUTCALL_CHAOS_SEED=N` replays one.
+//! `OUTCALL_CHAOS_SEED=N` replays one; `OUTCALL_CHAOS_RUST_LOG` sets the engines' log
+//! filter (default `warn`; their logs end a failing run's report).
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -321,7 +322,10 @@ impl Run {
             .env("RECORD_CALLS", "false")
             // Two processes: a cached answer of one would hide the other's writes.
             .env("CACHE_ENABLED", "false")
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("OUTCALL_CHAOS_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(self.log_file(port)?);

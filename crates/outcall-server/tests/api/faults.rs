@@ -183,6 +183,58 @@ async fn a_retry_whose_dial_fails_is_settled_and_the_campaign_completes() {
     assert_eq!(stats(&s, &b).await["callsPlaced"], json!(4));
 }
 
+/// A dial waiting for Twilio's answer (here held past the client's 15 s timeout) holds
+/// only its own slot: the campaign's next contacts are dialled meanwhile, up to
+/// `maxConcurrentCalls`, and the late dial is settled (its call adopted) after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_waiting_for_twilios_answer_does_not_hold_the_campaigns_next_dials() {
+    let slow = number(10);
+    let others: Vec<String> = (11..14).map(number).collect();
+    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    sim.faults().on_create(
+        CreateRule::to(&slow)
+            .nth(1)
+            .fault(CreateFault::AnswerDelayed(Duration::from_secs(17))),
+    );
+    let settings = json!({"callDelay": 0, "maxConcurrentCalls": 4, "retryCount": 0});
+    let mut numbers = vec![slow.clone()];
+    numbers.extend(others.iter().cloned());
+    let id = run_campaign(&s, settings, &numbers).await;
+
+    // Well inside the slow dial's 15 s wait for its answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = sim.log();
+        let dialled = others.iter().filter(|n| creates_to(&log, n).0 > 0).count();
+        if dialled == others.len() {
+            assert_eq!(creates_to(&log, &slow).0, 1, "the slow dial was sent first");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{dialled} of {} dialled while a dial waited for Twilio: {log:#?}",
+            others.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let contacts = completed(&s, &id, Duration::from_secs(60)).await;
+    for n in &numbers {
+        assert_eq!(
+            contacts[n]["status"],
+            json!("completed"),
+            "{n}: {}",
+            contacts[n]
+        );
+    }
+    let log = sim.log();
+    one_call_per_attempt(&log);
+    assert_eq!(
+        creates_to(&log, &slow),
+        (1, 1),
+        "adopted, not dialled again"
+    );
+}
+
 /// Defect 2: dials that provably never reached Twilio (the REST listener refusing
 /// connections for a while; 429 on every try for a while) go back to the queue and
 /// are dialled again until they get through: no attempt is spent on them, even with
