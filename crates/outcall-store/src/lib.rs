@@ -16,6 +16,7 @@
 //! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
 //! - [`dnc`]: the number-level do-not-call list.
 //! - [`relay`]: the short-lived log that carries live events between processes.
+//! - [`undecodable`]: lists skip (and count) documents they cannot read.
 //! - [`conformance`]: the shared behaviour suite.
 
 pub mod analytics;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod filter;
 pub mod port;
 pub mod relay;
+pub mod undecodable;
 
 pub use analytics::{AnalyticsFilter, AnalyticsStore, EventWithCall};
 pub use archive::ArchiveStore;

@@ -66,6 +66,19 @@ fn check(v: &mut Validator, patch: &TranscriptPatch) {
                 Some(&t.message),
                 MAX_TEXT,
             );
+            // Stored documents may hold other roles and fields; input holds outcall's.
+            if !t.role.is_known() {
+                v.error(
+                    format!("transcript[{i}].role"),
+                    "must be one of agent, user",
+                );
+            }
+            if let Some(field) = t.extra.keys().next() {
+                v.error(
+                    format!("transcript[{i}].{field}"),
+                    "unknown field: a turn has role, message, timeInCallSecs",
+                );
+            }
             if !(t.time_in_call_secs.is_finite() && t.time_in_call_secs >= 0.0) {
                 v.error(
                     format!("transcript[{i}].timeInCallSecs"),
@@ -73,6 +86,9 @@ fn check(v: &mut Validator, patch: &TranscriptPatch) {
                 );
             }
         }
+    }
+    if patch.status.as_ref().is_some_and(|s| !s.is_known()) {
+        v.error("status", "must be one of live, done");
     }
     if let Some(s) = &patch.sentiment
         && !(-1.0..=1.0).contains(&s.score)
