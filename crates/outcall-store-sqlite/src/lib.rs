@@ -51,6 +51,7 @@ mod contacts;
 mod dnc;
 mod events;
 mod recordings;
+mod raw;
 mod relay;
 mod rows;
 mod transcripts;
