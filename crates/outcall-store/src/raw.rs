@@ -21,7 +21,8 @@ pub trait RawDocumentStore: Send + Sync {
 }
 
 /// `doc` with Extended JSON `$oid` and `$date` values made plain: the hex string, and
-/// the time as RFC 3339 with milliseconds in UTC.
+/// the time as RFC 3339 with milliseconds in UTC. Whole-number doubles become integers,
+/// as JavaScript's `JSON.stringify` writes them (`42.0` is `42`).
 pub fn plain_json(doc: Value) -> Value {
     match doc {
         Value::Object(m) if m.len() == 1 && m.contains_key("$oid") => {
@@ -40,6 +41,12 @@ pub fn plain_json(doc: Value) -> Value {
         }
         Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, plain_json(v))).collect()),
         Value::Array(a) => Value::Array(a.into_iter().map(plain_json).collect()),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
         other => other,
     }
 }
@@ -53,11 +60,12 @@ mod tests {
     fn extended_json_becomes_plain() {
         let doc = json!({"_id": {"$oid": "0123456789abcdef01234567"},
             "at": {"$date": "2026-03-04T05:06:07.89+01:00"}, "ms": {"$date": 0},
-            "list": [{"$oid": "0123456789abcdef01234568"}], "n": 1});
+            "list": [{"$oid": "0123456789abcdef01234568"}], "n": 1, "f": 42.0, "g": 2.5});
         assert_eq!(
             plain_json(doc),
             json!({"_id": "0123456789abcdef01234567", "at": "2026-03-04T04:06:07.890Z",
-                "ms": "1970-01-01T00:00:00.000Z", "list": ["0123456789abcdef01234568"], "n": 1})
+                "ms": "1970-01-01T00:00:00.000Z", "list": ["0123456789abcdef01234568"], "n": 1,
+                "f": 42, "g": 2.5})
         );
     }
 }
