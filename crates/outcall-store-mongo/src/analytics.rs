@@ -23,7 +23,7 @@ use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::undecodable::decode_items;
 use outcall_store::{AnalyticsFilter, AnalyticsStore, EventWithCall, StoreError, StoreResult};
 
-use crate::mapping::{self, CALLS, EVENTS, TRANSCRIPTS, date, oid};
+use crate::mapping::{self, CALLS, EVENTS, TRANSCRIPTS, date};
 use crate::reads::Read;
 use crate::{MongoStore, db_err};
 
@@ -37,7 +37,7 @@ fn matching(filter: &AnalyticsFilter) -> Document {
         all.push(doc! {"createdAt": {"$lt": date(t)}}.into());
     }
     if let Some(id) = filter.campaign_id {
-        all.push(doc! {"campaignId": oid(id)}.into());
+        all.push(doc! {"campaignId": mapping::call_campaign(id)}.into());
     }
     if let Some(a) = &filter.agent_id {
         all.push(doc! {"agentId": a}.into());
@@ -382,7 +382,7 @@ impl AnalyticsStore for MongoStore {
     ) -> StoreResult<(Vec<Call>, u64)> {
         let mut query = doc! {"status": {"$in": live_statuses()}};
         if let Some(id) = filter.campaign_id {
-            query.insert("campaignId", oid(id));
+            query.insert("campaignId", mapping::call_campaign(id));
         }
         if let Some(a) = &filter.agent_id {
             query.insert("agentId", a);
@@ -438,7 +438,7 @@ impl AnalyticsStore for MongoStore {
             Some(id) => {
                 let facet = self
                     .aggregate_calls(vec![
-                        doc! {"$match": {"campaignId": oid(id)}},
+                        doc! {"$match": {"campaignId": mapping::call_campaign(id)}},
                         doc! {"$project": {"callSid": 1}},
                         doc! {"$lookup": {
                             "from": EVENTS.name,

@@ -210,6 +210,12 @@ pub(crate) fn doc_id(doc: &Document) -> String {
     }
 }
 
+/// What a read matches a call's `campaignId` with: the `ObjectId` outcall writes, or
+/// the hex string the Node.js system the seed documents wrote there.
+pub(crate) fn call_campaign(id: ObjectId) -> Bson {
+    bson::doc! {"$in": [oid(id), id.to_hex()]}.into()
+}
+
 /// A domain id as a BSON `ObjectId`.
 pub(crate) fn oid(id: ObjectId) -> bson::oid::ObjectId {
     bson::oid::ObjectId::from_bytes(id.bytes())

@@ -234,7 +234,7 @@ fn call_filter(f: &CallFilter) -> Document {
         d.insert("status", s.as_str());
     }
     if let Some(id) = f.campaign_id {
-        d.insert("campaignId", oid(id));
+        d.insert("campaignId", mapping::call_campaign(id));
     }
     if let Some(id) = f.contact_id {
         d.insert("contactId", oid(id));

@@ -183,6 +183,18 @@ async fn seed_documents_read_with_their_values(store: DynStore) {
     assert_eq!(first.campaign_id, Some(id(CAMPAIGN)));
     assert_eq!((first.status, first.duration), (CallStatus::Completed, Some(42)));
     assert_eq!(first.extra.get("__v"), Some(&json!(0)));
+    let of_campaign = CallFilter {
+        campaign_id: Some(id(CAMPAIGN)),
+        ..CallFilter::default()
+    };
+    let of_campaign = store
+        .list_calls(&of_campaign, &page("createdAt"))
+        .await
+        .expect("list");
+    assert_eq!(
+        of_campaign.total, 3,
+        "a campaign's calls are found by its id stored as a string"
+    );
     let by: Vec<_> = calls.items.iter().map(|c| c.terminated_by.clone()).collect();
     assert!(by.contains(&Some(TerminatedBy::Other("user".into()))), "{by:?}");
 
@@ -255,6 +267,20 @@ async fn seed_documents_count_in_analytics(store: DynStore) {
         (counts.total, counts.completed, counts.answered, counts.busy, counts.no_answer),
         (3, 1, 1, 1, 1)
     );
+    let campaign = AnalyticsFilter {
+        campaign_id: Some(id(CAMPAIGN)),
+        ..AnalyticsFilter::default()
+    };
+    assert_eq!(
+        store.call_counts(&campaign).await.expect("counts").total,
+        3,
+        "by a campaign id stored as a string"
+    );
+    let feed = store
+        .recent_events(Some(id(CAMPAIGN)), &page("timestamp"))
+        .await
+        .expect("feed");
+    assert_eq!(feed.items.len(), 1);
     let summary = store.duration_summary(&all).await.expect("durations");
     assert_eq!(summary.count, 1);
     let outcomes = store.outcome_counts(&all).await.expect("outcomes");
