@@ -81,7 +81,11 @@ mod tests {
             assert_eq!(c.status, read, "{stored}");
             assert_eq!(c.extra["lastCallResult"], json!("no-answer"));
             let out = back(&c);
-            assert_eq!(out["lastCallDate"], json!(T), "unknown fields are written back");
+            assert_eq!(
+                out["lastCallDate"],
+                json!(T),
+                "unknown fields are written back"
+            );
             if stored != "pending" {
                 assert_eq!(out["status"], json!(stored), "kept as stored");
             }

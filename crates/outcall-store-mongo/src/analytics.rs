@@ -469,9 +469,7 @@ impl AnalyticsStore for MongoStore {
                 (items, total)
             }
         };
-        let events = docs
-            .into_iter()
-            .map(|d| (mapping::doc_id(&d), d));
+        let events = docs.into_iter().map(|d| (mapping::doc_id(&d), d));
         let (events, skipped) = decode_items(EVENTS.name, events, |d| {
             mapping::from_document::<outcall_domain::event::CallEvent>(d, &EVENTS)
         });

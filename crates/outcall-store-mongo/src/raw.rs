@@ -8,13 +8,20 @@ use outcall_store::raw::RawDocumentStore;
 use outcall_store::{StoreError, StoreResult};
 use serde_json::{Map, Value};
 
-use crate::{MongoStore, db_err};
 use crate::mapping::{CALLS, CAMPAIGNS, CONTACTS, EVENTS, RECORDINGS, TRANSCRIPTS};
+use crate::{MongoStore, db_err};
 
 #[async_trait]
 impl RawDocumentStore for MongoStore {
     async fn insert_raw(&self, collection: &str, doc: Map<String, Value>) -> StoreResult<()> {
-        let known = [&CALLS, &RECORDINGS, &TRANSCRIPTS, &EVENTS, &CAMPAIGNS, &CONTACTS];
+        let known = [
+            &CALLS,
+            &RECORDINGS,
+            &TRANSCRIPTS,
+            &EVENTS,
+            &CAMPAIGNS,
+            &CONTACTS,
+        ];
         let Some(schema) = known.into_iter().find(|s| s.name == collection) else {
             return Err(StoreError::Internal(format!(
                 "raw documents of {collection:?} are not supported"

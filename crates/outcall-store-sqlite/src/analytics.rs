@@ -321,11 +321,9 @@ impl AnalyticsStore for SqliteStore {
             |(e, cid, c)| {
                 // An unreadable call leaves its event in the feed, without the call.
                 let call = match (cid, c) {
-                    (Some(id), Some(c)) => {
-                        decode_items("calls", [(id, c)], |c| decode::<Call>(&c))
-                            .0
-                            .pop()
-                    }
+                    (Some(id), Some(c)) => decode_items("calls", [(id, c)], |c| decode::<Call>(&c))
+                        .0
+                        .pop(),
                     _ => None,
                 };
                 Ok(EventWithCall {

@@ -26,7 +26,12 @@ fn millis(doc: &Map<String, Value>, key: &str) -> Option<i64> {
 fn ids(doc: &Map<String, Value>, key: &str) -> Vec<String> {
     doc.get(key)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -34,7 +39,9 @@ fn ids(doc: &Map<String, Value>, key: &str) -> Vec<String> {
 impl RawDocumentStore for SqliteStore {
     async fn insert_raw(&self, collection: &str, doc: Map<String, Value>) -> StoreResult<()> {
         let Value::Object(d) = plain_json(Value::Object(doc)) else {
-            return Err(StoreError::Internal("BUG: a document stays an object".into()));
+            return Err(StoreError::Internal(
+                "BUG: a document stays an object".into(),
+            ));
         };
         let json = Value::Object(d.clone()).to_string();
         let id = text(&d, "_id").unwrap_or_default();

@@ -89,8 +89,7 @@ pub(crate) fn list_statements<'a>(
         SortOrder::Asc => "ASC",
         SortOrder::Desc => "DESC",
     };
-    let mut select =
-        QueryBuilder::<Sqlite>::new(format!("SELECT id, doc FROM {from} WHERE 1=1"));
+    let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT id, doc FROM {from} WHERE 1=1"));
     push_filter(&mut select);
     select.push(format!(
         " ORDER BY {sort_column} {order}, rowid {order} LIMIT "

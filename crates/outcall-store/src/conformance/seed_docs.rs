@@ -116,7 +116,11 @@ pub fn fixtures(at: Timestamp) -> Vec<(&'static str, Map<String, Value>)> {
             {"_id": oid(&format!("65b0000000000000000003{n}3")), "role": "tool", "message": null, "time_in_call_secs": null}
         ])
     };
-    for (i, (sid, status)) in CALLS.iter().zip(["done", "processing", "failed"]).enumerate() {
+    for (i, (sid, status)) in CALLS
+        .iter()
+        .zip(["done", "processing", "failed"])
+        .enumerate()
+    {
         docs.push((
             "transcripts",
             json!({"_id": oid(&format!("65b00000000000000000004{i}")), "callSid": sid,
@@ -143,9 +147,11 @@ pub fn fixtures(at: Timestamp) -> Vec<(&'static str, Map<String, Value>)> {
 
 /// A call document no reading can take (its `from` is a number).
 pub fn unreadable_call(at: Timestamp) -> Map<String, Value> {
-    object(json!({"_id": oid("65b0000000000000000000ff"), "callSid": UNREADABLE_CALL,
+    object(
+        json!({"_id": oid("65b0000000000000000000ff"), "callSid": UNREADABLE_CALL,
         "status": "completed", "from": 15005550006_i64, "to": "+14155550209",
-        "createdAt": date(at - TimeDelta::minutes(5)), "updatedAt": date(at)}))
+        "createdAt": date(at - TimeDelta::minutes(5)), "updatedAt": date(at)}),
+    )
 }
 
 /// Inserts [`fixtures`] raw.
@@ -175,13 +181,20 @@ async fn seed_documents_read_with_their_values(store: DynStore) {
         .await
         .expect("list calls");
     assert_eq!((calls.total, calls.skipped), (3, 0));
-    let first = store.get_call(CALLS[0]).await.expect("get").expect("stored");
+    let first = store
+        .get_call(CALLS[0])
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(
         first.terminated_by,
         Some(TerminatedBy::Other("conversation_completed".into()))
     );
     assert_eq!(first.campaign_id, Some(id(CAMPAIGN)));
-    assert_eq!((first.status, first.duration), (CallStatus::Completed, Some(42)));
+    assert_eq!(
+        (first.status, first.duration),
+        (CallStatus::Completed, Some(42))
+    );
     assert_eq!(first.extra.get("__v"), Some(&json!(0)));
     let of_campaign = CallFilter {
         campaign_id: Some(id(CAMPAIGN)),
@@ -195,43 +208,79 @@ async fn seed_documents_read_with_their_values(store: DynStore) {
         of_campaign.total, 3,
         "a campaign's calls are found by its id stored as a string"
     );
-    let by: Vec<_> = calls.items.iter().map(|c| c.terminated_by.clone()).collect();
-    assert!(by.contains(&Some(TerminatedBy::Other("user".into()))), "{by:?}");
+    let by: Vec<_> = calls
+        .items
+        .iter()
+        .map(|c| c.terminated_by.clone())
+        .collect();
+    assert!(
+        by.contains(&Some(TerminatedBy::Other("user".into()))),
+        "{by:?}"
+    );
 
     let contacts = store
         .list_contacts(&ContactFilter::default(), &page("createdAt"))
         .await
         .expect("list contacts");
     assert_eq!((contacts.total, contacts.skipped), (4, 0));
-    let pending = store.get_contact(id(CONTACTS[0])).await.expect("get").expect("stored");
-    assert_eq!(pending.status, ContactStatus::Active, "pending reads as active");
-    assert_eq!(pending.extra.get("lastCallResult"), Some(&json!("no-answer")));
+    let pending = store
+        .get_contact(id(CONTACTS[0]))
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        pending.status,
+        ContactStatus::Active,
+        "pending reads as active"
+    );
+    assert_eq!(
+        pending.extra.get("lastCallResult"),
+        Some(&json!("no-answer"))
+    );
     assert!(pending.extra.contains_key("lastCallDate"));
-    let completed = store.get_contact(id(CONTACTS[1])).await.expect("get").expect("stored");
+    let completed = store
+        .get_contact(id(CONTACTS[1]))
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(completed.status, ContactStatus::Other("completed".into()));
     let active = ContactFilter {
         status: Some(ContactStatus::Active),
         ..ContactFilter::default()
     };
-    let active = store.list_contacts(&active, &page("createdAt")).await.expect("list");
+    let active = store
+        .list_contacts(&active, &page("createdAt"))
+        .await
+        .expect("list");
     assert_eq!(
         active.items.iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![id(CONTACTS[0])],
         "a filter on active finds the pending contact"
     );
     assert_eq!(
-        store.do_not_call_contact("+14155550203").await.expect("dnc"),
+        store
+            .do_not_call_contact("+14155550203")
+            .await
+            .expect("dnc"),
         Some(id(CONTACTS[3]))
     );
 
-    let t = store.get_transcript(CALLS[1]).await.expect("get").expect("stored");
+    let t = store
+        .get_transcript(CALLS[1])
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(t.status, TranscriptStatus::Other("processing".into()));
     assert!(!t.is_finished());
     assert_eq!(t.extra.get("agent_id"), Some(&json!("agent_seed")));
     assert_eq!(t.transcript[1].time_in_call_secs, 2.5);
     assert_eq!(t.transcript[2].role, Role::Other("tool".into()));
     assert_eq!(t.transcript[2].message, "");
-    let done = store.get_transcript(CALLS[0]).await.expect("get").expect("stored");
+    let done = store
+        .get_transcript(CALLS[0])
+        .await
+        .expect("get")
+        .expect("stored");
     assert!(done.is_finished(), "done with a conversation is finished");
 
     let recs = store
@@ -246,15 +295,25 @@ async fn seed_documents_read_with_their_values(store: DynStore) {
         .await
         .expect("list events");
     assert_eq!(events.items.len(), 1);
-    assert_eq!(events.items[0].event_type, "status_change", "kept as stored");
+    assert_eq!(
+        events.items[0].event_type, "status_change",
+        "kept as stored"
+    );
     assert_eq!(events.items[0].extra.get("source"), Some(&json!("twilio")));
-    let feed = store.recent_events(None, &page("timestamp")).await.expect("feed");
+    let feed = store
+        .recent_events(None, &page("timestamp"))
+        .await
+        .expect("feed");
     assert_eq!(feed.items.len(), 1);
     assert_eq!(
         feed.items[0].call.as_ref().map(|c| c.call_sid.as_str()),
         Some(CALLS[0])
     );
-    let campaign = store.get_campaign(id(CAMPAIGN)).await.expect("get").expect("stored");
+    let campaign = store
+        .get_campaign(id(CAMPAIGN))
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(campaign.contact_ids.len(), 4);
 }
 
@@ -264,7 +323,13 @@ async fn seed_documents_count_in_analytics(store: DynStore) {
     let all = AnalyticsFilter::default();
     let counts = store.call_counts(&all).await.expect("counts");
     assert_eq!(
-        (counts.total, counts.completed, counts.answered, counts.busy, counts.no_answer),
+        (
+            counts.total,
+            counts.completed,
+            counts.answered,
+            counts.busy,
+            counts.no_answer
+        ),
         (3, 1, 1, 1, 1)
     );
     let campaign = AnalyticsFilter {
@@ -284,8 +349,16 @@ async fn seed_documents_count_in_analytics(store: DynStore) {
     let summary = store.duration_summary(&all).await.expect("durations");
     assert_eq!(summary.count, 1);
     let outcomes = store.outcome_counts(&all).await.expect("outcomes");
-    assert_eq!(outcomes.by_status.get("no-answer"), Some(&1), "{outcomes:?}");
-    assert_eq!(outcomes.by_answered_by.get("human"), Some(&1), "{outcomes:?}");
+    assert_eq!(
+        outcomes.by_status.get("no-answer"),
+        Some(&1),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.by_answered_by.get("human"),
+        Some(&1),
+        "{outcomes:?}"
+    );
     let (live, total) = store.live_calls(&all, 10).await.expect("live");
     assert_eq!((live.len(), total), (0, 0));
 }
@@ -303,7 +376,11 @@ async fn unknown_fields_survive_writes(store: DynStore) {
         .expect("update")
         .expect("stored");
     assert_eq!(c.status, ContactStatus::Other("completed".into()));
-    let c = store.get_contact(id(CONTACTS[1])).await.expect("get").expect("stored");
+    let c = store
+        .get_contact(id(CONTACTS[1]))
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(c.notes.as_deref(), Some("moved to outcall"));
     assert_eq!(c.extra.get("lastCallResult"), Some(&json!("no-answer")));
     assert_eq!(c.status, ContactStatus::Other("completed".into()));
@@ -320,11 +397,21 @@ async fn unknown_fields_survive_writes(store: DynStore) {
         .expect("update")
         .expect("stored");
     assert!(changed);
-    assert_eq!(call.terminated_by, Some(TerminatedBy::Other("unknown".into())));
-    let call = store.get_call(CALLS[1]).await.expect("get").expect("stored");
+    assert_eq!(
+        call.terminated_by,
+        Some(TerminatedBy::Other("unknown".into()))
+    );
+    let call = store
+        .get_call(CALLS[1])
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(call.error_message.as_deref(), Some("no answer after 30 s"));
     assert_eq!(call.extra.get("__v"), Some(&json!(0)));
-    assert_eq!(call.terminated_by, Some(TerminatedBy::Other("unknown".into())));
+    assert_eq!(
+        call.terminated_by,
+        Some(TerminatedBy::Other("unknown".into()))
+    );
 
     let t = store
         .update_transcript(
@@ -338,7 +425,11 @@ async fn unknown_fields_survive_writes(store: DynStore) {
         .expect("update")
         .expect("stored");
     assert_eq!(t.status, TranscriptStatus::Other("failed".into()));
-    let t = store.get_transcript(CALLS[2]).await.expect("get").expect("stored");
+    let t = store
+        .get_transcript(CALLS[2])
+        .await
+        .expect("get")
+        .expect("stored");
     assert_eq!(t.summary.as_deref(), Some("Busy."));
     assert_eq!(t.extra.get("agent_id"), Some(&json!("agent_seed")));
     assert_eq!(t.transcript.len(), 3);
