@@ -375,4 +375,24 @@ mod tests {
         assert_eq!(kept.custom_fields["city"], json!("Oslo"));
         assert!(merge_duplicates(Vec::new()).is_none());
     }
+
+    #[test]
+    fn merging_keeps_a_stored_status_only_when_no_known_one_is_there() {
+        let t0 = crate::time::now();
+        let mut old = Contact::new("+14155550100");
+        old.created_at = t0;
+        old.status = ContactStatus::Other("calling".into());
+        old.extra.insert("lastCallResult".into(), json!("busy"));
+        let mut new = Contact::new("+14155550100");
+        new.created_at = t0 + Duration::seconds(5);
+        new.status = ContactStatus::Other("completed".into());
+        new.extra.insert("lastCallError".into(), json!("timeout"));
+        let (kept, _) = merge_duplicates(vec![old.clone(), new.clone()]).expect("merged");
+        assert_eq!(kept.status, ContactStatus::Other("calling".into()));
+        assert_eq!(kept.extra["lastCallResult"], json!("busy"));
+        assert_eq!(kept.extra["lastCallError"], json!("timeout"));
+        new.status = ContactStatus::Inactive;
+        let (kept, _) = merge_duplicates(vec![old, new]).expect("merged");
+        assert_eq!(kept.status, ContactStatus::Inactive);
+    }
 }

@@ -6,7 +6,7 @@
 
 use chrono::TimeDelta;
 use outcall_domain::ObjectId;
-use outcall_domain::call::{CallPatch, CallStatus, TerminatedBy};
+use outcall_domain::call::{CallPatch, CallStatus, StatusUpdate, TerminatedBy};
 use outcall_domain::contact::{ContactPatch, ContactStatus};
 use outcall_domain::page::{PageRequest, Sort};
 use outcall_domain::time::{self, Timestamp};
@@ -22,6 +22,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(seed_documents_read_with_their_values),
         crate::check!(seed_documents_count_in_analytics),
         crate::check!(unknown_fields_survive_writes),
+        crate::check!(a_call_placed_before_the_switch_finishes),
         crate::check!(an_unreadable_document_is_skipped_by_lists),
     ]
 }
@@ -433,6 +434,41 @@ async fn unknown_fields_survive_writes(store: DynStore) {
     assert_eq!(t.summary.as_deref(), Some("Busy."));
     assert_eq!(t.extra.get("agent_id"), Some(&json!("agent_seed")));
     assert_eq!(t.transcript.len(), 3);
+}
+
+/// A call the Node.js system placed, still ringing at the switch: outcall's status
+/// rules apply to it (a compare-and-set over fields it wrote, as JavaScript doubles)
+/// and its own fields stay.
+async fn a_call_placed_before_the_switch_finishes(store: DynStore) {
+    let at = time::now();
+    let sid = "CA5eed00000000000000000000000000aa";
+    let doc = object(
+        json!({"_id": oid("65b0000000000000000000aa"), "callSid": sid,
+        "status": "ringing", "from": "+15005550006", "to": "+14155550210",
+        "direction": "outbound-api", "campaignId": CAMPAIGN, "duration": 0.0,
+        "metadata": {}, "createdAt": date(at - TimeDelta::minutes(1)),
+        "updatedAt": date(at), "__v": 0}),
+    );
+    store.insert_raw("calls", doc).await.expect("insert");
+    let update = StatusUpdate {
+        duration: Some(31),
+        ..StatusUpdate::to(CallStatus::Completed).with_sequence(3)
+    };
+    let (call, change) = store
+        .update_call_status(sid, &update)
+        .await
+        .expect("update")
+        .expect("stored");
+    assert!(change.applied(), "{change:?}");
+    assert_eq!(
+        (call.status, call.duration),
+        (CallStatus::Completed, Some(31))
+    );
+    let call = store.get_call(sid).await.expect("get").expect("stored");
+    assert_eq!(call.status, CallStatus::Completed);
+    assert_eq!(call.duration, Some(31));
+    assert_eq!(call.campaign_id, Some(id(CAMPAIGN)));
+    assert_eq!(call.extra.get("__v"), Some(&json!(0)));
 }
 
 async fn an_unreadable_document_is_skipped_by_lists(store: DynStore) {
