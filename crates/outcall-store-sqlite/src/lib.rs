@@ -50,6 +50,7 @@ mod campaigns;
 mod contacts;
 mod dnc;
 mod events;
+mod raw;
 mod recordings;
 mod relay;
 mod rows;

@@ -309,6 +309,7 @@ pub trait Store:
     + crate::analytics::AnalyticsStore
     + crate::relay::RelayStore
     + crate::dnc::DncStore
+    + crate::raw::RawDocumentStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

@@ -146,7 +146,7 @@ async fn save_turns(
 ) -> outcall_store::StoreResult<()> {
     let patch = TranscriptPatch {
         transcript: Some(turns.to_vec()),
-        status: Some(status),
+        status: Some(status.clone()),
         // The check below is only a shortcut: the store applies this one atomically.
         unless_finished: true,
         ..Default::default()
@@ -181,9 +181,5 @@ async fn save_turns(
 
 /// A turn at `secs` into the call.
 pub fn turn(role: Role, message: String, secs: f64) -> Turn {
-    Turn {
-        role,
-        message,
-        time_in_call_secs: (secs * 10.0).round() / 10.0,
-    }
+    Turn::new(role, message, (secs * 10.0).round() / 10.0)
 }

@@ -251,7 +251,7 @@ impl Session {
             .bus
             .publish(BusEvent::Transcript(TranscriptUpdate {
                 call_sid: self.call_sid.clone(),
-                role,
+                role: role.clone(),
                 message: message.clone(),
                 time_in_call_secs: secs,
                 is_final: true,
