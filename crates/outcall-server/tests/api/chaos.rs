@@ -15,7 +15,8 @@
 //!
 //! `OUTCALL_CHAOS_SEEDS=30` runs seeds 1..=30 instead of the fixed few;
 //! `OUTCALL_CHAOS_SEED=N` replays one; `OUTCALL_CHAOS_RUST_LOG` sets the engines' log
-//! filter (default `warn`; their logs end a failing run's report).
+//! filter (default `warn`; their logs end a failing run's report); `OUTCALL_CHAOS_BIN`
+//! runs another `outcall` binary than the one cargo built with the test.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -302,7 +303,10 @@ impl Run {
     }
 
     fn spawn(&self, port: u16, engine: bool) -> Check<Child> {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_outcall"));
+        // A long sweep may run a copy of the binary while the tree is rebuilt.
+        let bin = std::env::var("OUTCALL_CHAOS_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_outcall").to_string());
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("API_KEY", KEY)
             .env("PORT", port.to_string())
