@@ -49,6 +49,15 @@ pub struct Engine {
     wake: Notify,
 }
 
+/// How often the scheduler looks at the campaigns when nothing wakes it (a start, a
+/// call's end and the API's changes do): it lists them by status, four queries a
+/// look per process, which a short `ENGINE_TICK_MS` would repeat for nothing. The
+/// runners keep the tick.
+const SCHEDULE_EVERY: Duration = Duration::from_millis(500);
+
+/// The least time between two looks of the scheduler, however often it is woken.
+const SCHEDULE_GAP: Duration = Duration::from_millis(200);
+
 /// How often pause and stop look again for dials in flight.
 const FENCE_POLL: Duration = Duration::from_millis(20);
 
@@ -184,6 +193,7 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
         let mut runners: HashMap<ObjectId, JoinHandle<()>> = HashMap::new();
         let mut stopped = stopped::StoppedStats::default();
         loop {
+            let pass = Instant::now();
             runners.retain(|_, r| !r.is_finished());
             // Draining: no runner starts (and running ones stop before their next dial).
             if !state.drain.is_draining()
@@ -191,7 +201,9 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
             {
                 tracing::warn!("campaign engine: {e}");
             }
-            state.engine.woken_or(state.engine.tick).await;
+            state.engine.woken_or(state.engine.tick.max(SCHEDULE_EVERY)).await;
+            // Woken by every call's end: at most one look per `SCHEDULE_GAP` still.
+            tokio::time::sleep_until(pass + SCHEDULE_GAP).await;
         }
     }))
 }
