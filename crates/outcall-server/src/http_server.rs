@@ -110,3 +110,81 @@ async fn answer(router: Router, req: Request<Incoming>) -> Result<Response<Body>
     }
     Ok(res)
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::post;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// Serves a two-route app on a local port until the test ends.
+    async fn start() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new()
+            .route("/webhooks/twilio/status", post(|| async { "ok" }))
+            .route("/api/thing", post(|| async { "ok" }));
+        tokio::spawn(serve(
+            listener,
+            app,
+            std::future::pending(),
+            Duration::from_secs(1),
+        ));
+        addr
+    }
+
+    /// Sends one request and reads one whole (small) answer.
+    async fn request(conn: &mut TcpStream, path: &str) -> String {
+        let req = format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n");
+        conn.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 4096];
+        let mut answer = String::new();
+        while !answer.ends_with("ok") {
+            let n = conn.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed before the answer: {answer:?}");
+            answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        answer.to_ascii_lowercase()
+    }
+
+    /// True if the peer closed the connection (read gives end of file).
+    async fn closed(conn: &mut TcpStream) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(conn.read(&mut byte).await, Ok(0) | Err(_))
+    }
+
+    #[tokio::test]
+    async fn a_webhook_answer_closes_its_connection_and_an_api_answer_keeps_it() {
+        let addr = start().await;
+        let mut conn = TcpStream::connect(addr).await.expect("connect");
+        let answer = request(&mut conn, "/webhooks/twilio/status").await;
+        assert!(answer.contains("connection: close"), "{answer}");
+        assert!(
+            closed(&mut conn).await,
+            "the webhook's connection stays open"
+        );
+
+        let mut conn = TcpStream::connect(addr).await.expect("connect");
+        let answer = request(&mut conn, "/api/thing").await;
+        assert!(!answer.contains("connection: close"), "{answer}");
+        let again = request(&mut conn, "/api/thing").await;
+        assert!(again.starts_with("http/1.1 200"), "kept alive: {again}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_after_the_idle_timeout() {
+        let addr = start().await;
+        let mut conn = TcpStream::connect(addr).await.expect("connect");
+        request(&mut conn, "/api/thing").await;
+        let idle = tokio::time::Instant::now();
+        let shut = tokio::time::timeout(IDLE_TIMEOUT * 2, closed(&mut conn)).await;
+        assert_eq!(shut, Ok(true), "still open after twice the idle timeout");
+        assert!(
+            idle.elapsed() >= IDLE_TIMEOUT,
+            "closed after {:?}",
+            idle.elapsed()
+        );
+    }
+}
