@@ -132,7 +132,7 @@ impl SqliteStore {
             .await?;
         MIGRATOR.run(&writer).await?;
         // Every reader is opened here, not on first use: a burst of requests after
-        // start-up waits for no open, and an unreadable file fails the start.
+        // start-up waits for no connection to open.
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(4)
