@@ -10,7 +10,10 @@
 //! - server CPU per relayed frame, and outcall's relative to the relay's;
 //! - p50/p99 added round trip of a frame each way (simulator write to simulator
 //!   read, on one clock);
-//! - server RSS per call;
+//! - server RSS per call: steady RSS less the baseline, over the live calls; the
+//!   baseline is read after `--warmup-calls` calls to a busy line have ended, so
+//!   what the server sets up once (connection pools, the driver's kept-alive
+//!   connections) is not counted per call; "(cold)" counts from start-up instead;
 //! - streams refused: calls placed (at `--ramp-rate` starts a second) whose stream
 //!   never reached the agent.
 //!
@@ -50,6 +53,10 @@ struct Cli {
     /// Placement requests in flight at most.
     #[arg(long, default_value_t = 64)]
     ramp_concurrency: usize,
+    /// Calls placed to a busy line, and ended, before the baseline RSS is read (so
+    /// RSS per call leaves out what does not grow with calls); 0: baseline at start.
+    #[arg(long, default_value_t = 64)]
+    warmup_calls: usize,
     /// The server's core (`taskset -c`); empty: not pinned.
     #[arg(long, default_value = "0")]
     server_core: String,
@@ -182,6 +189,7 @@ fn parent(cli: &Cli) -> anyhow::Result<()> {
         settle_secs: cli.settle_secs,
         ramp_rate: rate,
         ramp_concurrency: cli.ramp_concurrency,
+        warmup_calls: cli.warmup_calls,
         server_core: (!cli.server_core.is_empty()).then(|| cli.server_core.clone()),
         prewarm: prewarm.to_string(),
         eleven_rtt_ms: rtt,
@@ -231,6 +239,7 @@ fn parent(cli: &Cli) -> anyhow::Result<()> {
             // Pickup is measured per call as it starts: no long steady window needed.
             s.window_secs = 1.0;
             s.settle_secs = 0.5;
+            s.warmup_calls = 0;
             match runtime.block_on(run::measure(&s)) {
                 Ok(r) => {
                     let network = (network_rtts * cli.pickup_rtt_ms) as f64;
@@ -260,7 +269,7 @@ fn parent(cli: &Cli) -> anyhow::Result<()> {
 
 fn print_header() {
     println!(
-        "{:>5} {:>8} | {:>5} {:>7} | {:>9} {:>6} | {:>6} | {:>17} | {:>17} | {:>8}",
+        "{:>5} {:>8} | {:>5} {:>7} | {:>9} {:>6} | {:>6} | {:>17} | {:>17} | {:>8} {:>8}",
         "N",
         "server",
         "live",
@@ -270,7 +279,8 @@ fn print_header() {
         "CPU%",
         "callee->agent p50/p99",
         "agent->callee p50/p99",
-        "RSS/call"
+        "RSS/call",
+        "(cold)"
     );
 }
 
@@ -289,7 +299,7 @@ fn print_pair(pair: &[RunResult]) {
             _ => "-".into(),
         };
         println!(
-            "{:>5} {:>8} | {:>5} {:>7} | {:>6.2} us {:>6} | {:>6.1} | {:>17} | {:>17} | {:>5.1} KiB",
+            "{:>5} {:>8} | {:>5} {:>7} | {:>6.2} us {:>6} | {:>6.1} | {:>17} | {:>17} | {:>5.1} KiB {:>4.1} KiB",
             r.settings.calls,
             format!("{:?}", r.settings.system).to_lowercase(),
             r.calls_live,
@@ -300,6 +310,7 @@ fn print_pair(pair: &[RunResult]) {
             lat(&r.callee_to_agent),
             lat(&r.agent_to_callee),
             r.rss_per_call_kib,
+            r.rss_per_call_cold_kib,
         );
     }
 }

@@ -28,6 +28,10 @@ use crate::procfs;
 
 pub const KEY: &str = "bench-key";
 const FROM: &str = "+15005550006";
+/// The callee of the live calls.
+const TO: &str = "+14155552671";
+/// The callee of the warm-up calls: the line is busy, so they end without media.
+const TO_BUSY: &str = "+14155550100";
 
 /// The server under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -46,6 +50,8 @@ pub struct Settings {
     /// Call starts per second.
     pub ramp_rate: f64,
     pub ramp_concurrency: usize,
+    /// Calls placed to a busy line, and finished, before the baseline RSS is read.
+    pub warmup_calls: usize,
     /// `taskset -c` of the server; None: not pinned.
     pub server_core: Option<String>,
     /// outcall's `AGENT_PREWARM`.
@@ -78,9 +84,15 @@ pub struct RunResult {
     /// Server CPU over the window, % of one core.
     pub cpu_percent: f64,
     pub frames_in_window: u64,
+    /// RSS 300 ms after the server started listening.
+    pub rss_cold_kib: u64,
+    /// RSS after the warm-up calls ended: the baseline.
     pub rss_before_kib: u64,
     pub rss_steady_kib: u64,
+    /// (steady - baseline) / live calls.
     pub rss_per_call_kib: f64,
+    /// (steady - cold) / live calls: also counts what the warm-up set up.
+    pub rss_per_call_cold_kib: f64,
     pub callee_to_agent: Option<Latency>,
     pub agent_to_callee: Option<Latency>,
     /// Twilio's `start` to the client data at the agent, per call.
@@ -184,7 +196,7 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<RunResult> {
             talk: Duration::from_secs(600),
             amd: Duration::from_millis(500),
         },
-        scenarios: ScenarioBook::all(Scenario::Human),
+        scenarios: ScenarioBook::all(Scenario::Human).with(TO_BUSY, Scenario::Busy),
         media: MediaConfig {
             enabled: true,
             ..Default::default()
@@ -216,10 +228,35 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<RunResult> {
         .timeout(Duration::from_secs(30))
         .build()?;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_cold_kib = procfs::pid_rss_kib(pid);
+    // What does not grow with live calls is set up before the baseline: the same
+    // burst of placements (the driver's kept-alive connections, the server's client
+    // pools and store connections, the allocator's high-water mark), to a busy line.
+    if settings.warmup_calls > 0 {
+        place_all(
+            settings,
+            &client,
+            &server.base,
+            &twilio,
+            settings.warmup_calls,
+            TO_BUSY,
+        )
+        .await?;
+        let quiet_deadline = Instant::now() + Duration::from_secs(30);
+        while !twilio.is_quiet() && Instant::now() < quiet_deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Quiet: every call ended and every status callback was answered.
+        anyhow::ensure!(
+            twilio.is_quiet(),
+            "the warm-up calls did not end within 30 s"
+        );
+    }
     let rss_before_kib = procfs::pid_rss_kib(pid);
 
     let ramp_start = Instant::now();
-    let (sids, place_errors) = place_all(settings, &client, &server.base, &twilio).await?;
+    let (sids, place_errors) =
+        place_all(settings, &client, &server.base, &twilio, settings.calls, TO).await?;
     let up_deadline = Instant::now() + Duration::from_secs(60);
     while probe.flowing_calls() < sids.len() && Instant::now() < up_deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -267,6 +304,13 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<RunResult> {
         })
     };
     drop(server);
+    let per_call = |base: u64| {
+        if calls_live == 0 {
+            0.0
+        } else {
+            rss_steady_kib.saturating_sub(base) as f64 / calls_live as f64
+        }
+    };
     Ok(RunResult {
         settings: settings.clone(),
         placed: sids.len(),
@@ -281,33 +325,33 @@ pub async fn measure(settings: &Settings) -> anyhow::Result<RunResult> {
         },
         cpu_percent: cpu / wall * 100.0,
         frames_in_window: frames,
+        rss_cold_kib,
         rss_before_kib,
         rss_steady_kib,
-        rss_per_call_kib: if calls_live == 0 {
-            0.0
-        } else {
-            rss_steady_kib.saturating_sub(rss_before_kib) as f64 / calls_live as f64
-        },
+        rss_per_call_kib: per_call(rss_before_kib),
+        rss_per_call_cold_kib: per_call(rss_cold_kib),
         callee_to_agent: latency(&mut callee_lat),
         agent_to_callee: latency(&mut agent_lat),
         pickup: latency(&mut pickups),
     })
 }
 
-/// Starts `settings.calls` calls at `ramp_rate` a second: through outcall's API, or
+/// Starts `calls` calls to `to` at `ramp_rate` a second: through outcall's API, or
 /// straight at the Twilio simulator with the minimal relay's webhooks.
 async fn place_all(
     settings: &Settings,
     client: &reqwest::Client,
     base: &str,
     twilio: &TwilioSim,
+    calls: usize,
+    to: &str,
 ) -> anyhow::Result<(Vec<String>, usize)> {
     let permits = Arc::new(Semaphore::new(settings.ramp_concurrency.max(1)));
     let mut pace =
         tokio::time::interval(Duration::from_secs_f64(1.0 / settings.ramp_rate.max(0.1)));
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut posts = JoinSet::new();
-    for _ in 0..settings.calls {
+    for _ in 0..calls {
         pace.tick().await;
         let permit = permits.clone().acquire_owned().await?;
         let client = client.clone();
@@ -315,7 +359,7 @@ async fn place_all(
             System::Outcall => client
                 .post(format!("{base}/api/outbound-call"))
                 .bearer_auth(KEY)
-                .json(&json!({"to": "+14155552671", "contactName": "Bench"})),
+                .json(&json!({"to": to, "contactName": "Bench"})),
             System::Minimal => client
                 .post(format!(
                     "{}/2010-04-01/Accounts/{}/Calls.json",
@@ -324,7 +368,7 @@ async fn place_all(
                 ))
                 .basic_auth(twilio.account_sid(), Some(twilio.auth_token()))
                 .form(&[
-                    ("To", "+14155552671".to_string()),
+                    ("To", to.to_string()),
                     ("From", FROM.to_string()),
                     ("Url", format!("{base}/voice")),
                     ("StatusCallback", format!("{base}/status")),
@@ -341,7 +385,7 @@ async fn place_all(
             }
         });
     }
-    let mut sids = Vec::with_capacity(settings.calls);
+    let mut sids = Vec::with_capacity(calls);
     let mut errors = 0;
     while let Some(done) = posts.join_next().await {
         match done.ok().flatten() {

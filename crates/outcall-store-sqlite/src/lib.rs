@@ -131,8 +131,11 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
+        // Every reader is opened here, not on first use: a burst of requests after
+        // start-up waits for no connection to open.
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .min_connections(4)
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
