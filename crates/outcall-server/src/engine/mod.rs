@@ -201,7 +201,10 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
             {
                 tracing::warn!("campaign engine: {e}");
             }
-            state.engine.woken_or(state.engine.tick.max(SCHEDULE_EVERY)).await;
+            state
+                .engine
+                .woken_or(state.engine.tick.max(SCHEDULE_EVERY))
+                .await;
             // Woken by every call's end: at most one look per `SCHEDULE_GAP` still.
             tokio::time::sleep_until(pass + SCHEDULE_GAP).await;
         }
