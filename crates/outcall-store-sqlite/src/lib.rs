@@ -12,11 +12,13 @@
 //! anyway; queueing in the pool is cheaper than `SQLITE_BUSY` retries. Every write
 //! transaction begins `IMMEDIATE` (`rows::write_tx`), so a writer in another process
 //! (the CLI, a second server) is waited for, not answered with "database is locked".
-//! The campaign engine's writes of every dial (campaign, attempt, the contact's call
-//! count) skip the transaction: a read and one autocommit `UPDATE … AND doc = ?` that
-//! applies only if the stored document is still the one read, decided again when a
-//! writer of another process changed it in between (two round trips to the
-//! connection's thread instead of four).
+//! The campaign engine's writes of every dial (campaign, attempt) skip the
+//! transaction: one autocommit `UPDATE … AND doc = ?` that applies only if the stored
+//! document is still the one expected, decided again on a read when a writer of
+//! another process changed it in between. The document expected is the one this store
+//! last wrote (`known`), so a dial's later writes need no read first: one round trip
+//! to the connection's thread each, where a transaction took four. The contact's call
+//! count is one `UPDATE` of its document's fields, as MongoDB's `$inc` and `$push`.
 //!
 //! Durability: WAL with `synchronous = NORMAL`. A commit is appended to the WAL
 //! without an fsync; the WAL is synced at each checkpoint. A committed write survives
@@ -50,6 +52,7 @@ mod campaigns;
 mod contacts;
 mod dnc;
 mod events;
+mod known;
 mod recordings;
 mod relay;
 mod rows;
@@ -64,6 +67,8 @@ pub use bulk::Bulk;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The engine's hot documents as last written, for writes without a read first.
+    known: std::sync::Arc<known::Known>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +140,11 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        let store = Self { writer, reader };
+        let store = Self {
+            writer,
+            reader,
+            known: Default::default(),
+        };
         store.merge_duplicate_contacts().await?;
         Ok(store)
     }

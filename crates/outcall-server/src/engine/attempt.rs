@@ -112,11 +112,14 @@ async fn vet(
     state: &AppState,
     cc: &CampaignContact,
 ) -> StoreResult<(Option<Contact>, Option<SkipReason>)> {
-    // The contact and the do-not-call check of the number enrolled are read side by
-    // side; the number dialled is the contact's, checked again if it changed since.
-    let (contact, listed) = tokio::try_join!(
+    // The contact and the do-not-call checks of the number enrolled (the list, and
+    // a do-not-call contact record with it) are read side by side, on the store's
+    // read connections; the number dialled is the contact's, checked again if it
+    // changed since.
+    let (contact, on_list, dnc_contact) = tokio::try_join!(
         state.store.get_contact(cc.contact_id),
-        crate::dnc::blocked(state, &cc.phone_number),
+        state.store.get_dnc(&cc.phone_number),
+        state.store.do_not_call_contact(&cc.phone_number),
     )?;
     let number = contact
         .as_ref()
@@ -125,7 +128,7 @@ async fn vet(
         return Ok((contact, Some(SkipReason::InvalidNumber)));
     }
     let listed = if number == cc.phone_number {
-        listed.is_some()
+        on_list.is_some() || dnc_contact.is_some()
     } else {
         crate::dnc::blocked(state, &number).await?.is_some()
     };
