@@ -21,7 +21,8 @@
 //! count is one `UPDATE` of its document's fields, as MongoDB's `$inc` and `$push`.
 //!
 //! Durability: WAL with `synchronous = NORMAL`. A commit is appended to the WAL
-//! without an fsync; the WAL is synced at each checkpoint. A committed write survives
+//! without an fsync; the WAL is synced at each checkpoint, which a task of the store
+//! runs beside the writer every 200 ms (`checkpoint`), not inside a write. A committed write survives
 //! the process crashing (`kill -9`: the OS holds the written pages); only losing
 //! power or the OS may drop the last commits, never corrupting the database. An fsync
 //! per commit (`FULL`) would cost every dial several syncs for that case alone.
@@ -49,6 +50,7 @@ mod bulk;
 mod calls;
 mod campaign_contacts;
 mod campaigns;
+mod checkpoint;
 mod contacts;
 mod dnc;
 mod events;
@@ -69,6 +71,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The engine's hot documents as last written, for writes without a read first.
     known: std::sync::Arc<known::Known>,
+    /// The WAL's checkpoints, run beside the writer while any clone is alive.
+    _checkpoints: checkpoint::Checkpoints,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,11 +132,17 @@ impl SqliteStore {
         // No ping before handing out a connection (`test_before_acquire`): a SQLite
         // connection is a file handle in this process, never dropped by a peer, and the
         // ping is one more round trip to the connection's worker thread on every query.
+        let checkpoints = checkpoint::start(&options).await?;
+        // The writer checkpoints only as a backstop: the task above does (`checkpoint`).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", checkpoint::BACKSTOP_PAGES.to_string()),
+            )
             .await?;
         MIGRATOR.run(&writer).await?;
         let reader = SqlitePoolOptions::new()
@@ -144,6 +154,7 @@ impl SqliteStore {
             writer,
             reader,
             known: Default::default(),
+            _checkpoints: checkpoints,
         };
         store.merge_duplicate_contacts().await?;
         Ok(store)

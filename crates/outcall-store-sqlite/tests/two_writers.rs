@@ -261,14 +261,22 @@ async fn a_store_decides_on_the_other_process_s_last_write_not_on_its_own() {
         .step_attempt(campaign.id, claimed.contact_id, &send.guard, &send.step)
         .await
         .expect("send");
-    assert!(lost.is_none(), "the old owner's step loses to the take-over");
+    assert!(
+        lost.is_none(),
+        "the old owner's step loses to the take-over"
+    );
     // A step of the new owner's, written through `a`, applies: refused on what `a`
     // remembers, admitted on what is stored.
     let release = Attempt::of(&taken)
         .transition(Event::Release)
         .expect("release a claimed attempt");
     let released = a
-        .step_attempt(campaign.id, claimed.contact_id, &release.guard, &release.step)
+        .step_attempt(
+            campaign.id,
+            claimed.contact_id,
+            &release.guard,
+            &release.step,
+        )
         .await
         .expect("release")
         .expect("the new owner's step applies");
