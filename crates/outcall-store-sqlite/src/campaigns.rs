@@ -324,4 +324,21 @@ impl CampaignStore for SqliteStore {
         self.modify_campaign(id, |c| c.close_dial(dial_id)).await?;
         Ok(())
     }
+
+    async fn close_campaign_dial_counting(
+        &self,
+        id: ObjectId,
+        dial_id: &str,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>> {
+        // One write for both: the dial's last campaign write is one statement.
+        let result = self
+            .modify_campaign(id, |c| {
+                c.close_dial(dial_id);
+                c.stats.add(delta);
+                true
+            })
+            .await?;
+        Ok(result.map(|(c, _)| c))
+    }
 }
