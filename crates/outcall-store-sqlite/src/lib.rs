@@ -22,7 +22,7 @@
 //!
 //! Durability: WAL with `synchronous = NORMAL`. A commit is appended to the WAL
 //! without an fsync; the WAL is synced at each checkpoint, which a task of the store
-//! runs beside the writer every 200 ms (`checkpoint`), not inside a write. A committed write survives
+//! runs beside the writer every 50 ms (`checkpoint`), not inside a write. A committed write survives
 //! the process crashing (`kill -9`: the OS holds the written pages); only losing
 //! power or the OS may drop the last commits, never corrupting the database. An fsync
 //! per commit (`FULL`) would cost every dial several syncs for that case alone.
