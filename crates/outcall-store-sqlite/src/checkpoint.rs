@@ -4,8 +4,8 @@
 //! (several milliseconds here, where a write takes tens of microseconds). A task
 //! of the store's checkpoints instead, on its own connection, a `PASSIVE` one every
 //! [`EVERY`]: it never blocks the writer nor the readers, and the writer keeps
-//! appending to the WAL meanwhile. The writer's own checkpoint stays as a backstop
-//! at [`BACKSTOP_PAGES`], should this task ever lag behind.
+//! appending to the WAL meanwhile. The writer's own checkpoint stays, at
+//! [`BACKSTOP_PAGES`], for writes that never pause (see there).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -13,14 +13,15 @@ use std::time::Duration;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
-/// How often the task checkpoints: often enough that the WAL stays a few MiB at a
-/// few hundred dials a second (each writes some ten pages), so it is reused from its
-/// start rather than grown (a longer pause had it grow past 20 MiB in `engine-bench`,
-/// every new block zeroed by the file system). One with nothing to copy costs a look
-/// at the WAL's index.
+/// How often the task checkpoints (one with nothing to copy costs a look at the
+/// WAL's index).
 pub(crate) const EVERY: Duration = Duration::from_millis(50);
-/// The writer's own checkpoint threshold, in WAL pages (4 KiB each).
-pub(crate) const BACKSTOP_PAGES: u32 = 16_384;
+/// The writer's own checkpoint threshold, in WAL pages (4 KiB each: 16 MiB). The WAL
+/// is written again from its start only once a checkpoint copied all of it, which
+/// this task cannot while a writer keeps appending (dials back to back): then the
+/// WAL grows to this size, and the writer's checkpoint, with little left to copy,
+/// lets it start over. Without writes for a moment, this task's does.
+pub(crate) const BACKSTOP_PAGES: u32 = 4_096;
 
 /// Keeps the task going: it stops once every clone of its store is gone.
 #[derive(Debug, Clone)]
