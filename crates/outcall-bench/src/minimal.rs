@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message as AgentFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// The same small read buffer as outcall's bridge (protocols.md, "Build notes").
-const READ_BUFFER: usize = 4096;
+const READ_BUFFER: usize = 1024;
 
 #[derive(Clone)]
 struct Relay {

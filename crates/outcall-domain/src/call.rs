@@ -122,15 +122,44 @@ pub enum CallOutcome {
     Unknown,
 }
 
-/// Which side ended the call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Which side ended the call. The Node.js system the seed documents wrote free text
+/// here (`conversation_completed`, `user`, `unknown`, …); none of it names a side for
+/// sure (its `user` may be the callee or the API user who hung up), so it is kept as
+/// [`Other`](Self::Other) and shown as stored. Nothing decides on this field: it is
+/// shown, counted by value, and set once by the first side known to end a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TerminatedBy {
     Agent,
     Callee,
     System,
     Carrier,
+    /// A value another system stored, kept as it was.
+    Other(String),
 }
+
+impl TerminatedBy {
+    pub const ALL: [TerminatedBy; 4] = [Self::Agent, Self::Callee, Self::System, Self::Carrier];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Agent => "agent",
+            Self::Callee => "callee",
+            Self::System => "system",
+            Self::Carrier => "carrier",
+            Self::Other(s) => s,
+        }
+    }
+
+    /// A stored value: outcall's names, anything else kept.
+    pub fn from_stored(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .unwrap_or_else(|| Self::Other(s.to_string()))
+    }
+}
+
+crate::stored::open_enum!(TerminatedBy);
 
 /// A call as stored in the `calls` collection (seed fields plus outcall's additions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +226,9 @@ pub struct Call {
     pub error_message: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Fields outcall does not name, kept and written back as stored.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn default_direction() -> String {
@@ -250,6 +282,7 @@ impl Call {
             error_message: None,
             created_at: now,
             updated_at: now,
+            extra: Map::new(),
         }
     }
 
@@ -523,7 +556,7 @@ impl CallPatch {
             }
         }
         if call.terminated_by.is_none() && self.terminated_by.is_some() {
-            call.terminated_by = self.terminated_by;
+            call.terminated_by.clone_from(&self.terminated_by);
             call.termination_reason.clone_from(&self.termination_reason);
         }
         if self.outcome.is_some() {

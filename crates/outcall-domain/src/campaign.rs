@@ -374,21 +374,21 @@ impl Campaign {
         true
     }
 
-    /// Extends `owner`'s runner lease and its mark of `dial` (when given) until
-    /// `expires_at`, whatever the status: a paused campaign's dial still in flight keeps
-    /// its mark, so the pause keeps waiting for it. Whether anything was `owner`'s.
-    pub fn renew_runner(&mut self, owner: &str, dial: Option<&str>, expires_at: Timestamp) -> bool {
+    /// Extends `owner`'s runner lease and its marks of `dials` (those still there)
+    /// until `expires_at`, whatever the status: a paused campaign's dial still in
+    /// flight keeps its mark, so the pause keeps waiting for it. Whether anything was
+    /// `owner`'s.
+    pub fn renew_runner(&mut self, owner: &str, dials: &[String], expires_at: Timestamp) -> bool {
         let mut held = false;
         if let Some(r) = self.runner.as_mut().filter(|r| r.owner == owner) {
             r.expires_at = expires_at;
             held = true;
         }
-        if let Some(m) = dial
-            .and_then(|d| self.dials.get_mut(d))
-            .filter(|m| m.owner == owner)
-        {
-            m.expires_at = expires_at;
-            held = true;
+        for d in dials {
+            if let Some(m) = self.dials.get_mut(d).filter(|m| m.owner == owner) {
+                m.expires_at = expires_at;
+                held = true;
+            }
         }
         held
     }
@@ -604,8 +604,8 @@ mod tests {
         let mut c = active();
         assert!(c.open_dial("a", "d1", at(0), at(15)));
         c.status = CampaignStatus::Paused;
-        assert!(!c.renew_runner("b", Some("d1"), at(30)));
-        assert!(c.renew_runner("a", Some("d1"), at(30)));
+        assert!(!c.renew_runner("b", &["d1".into()], at(30)));
+        assert!(c.renew_runner("a", &["d1".into()], at(30)));
         assert!(c.dialling(at(29)));
         assert_eq!(c.runner.as_ref().map(|r| r.expires_at), Some(at(30)));
         assert!(c.close_dial("d1"));

@@ -3,7 +3,6 @@
 //! into that shape). Custom fields become the agent's dynamic variables, except the
 //! [reserved](RESERVED_VARIABLES) ones the call itself sets.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -12,33 +11,59 @@ use serde_json::{Map, Value, json};
 use crate::id::ObjectId;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+/// A contact's status. The Node.js system the seed documents also wrote its own dial
+/// states here: `pending` (its default: a contact not yet called) reads as `active`;
+/// `completed`, `failed`, `calling` and any other value are kept as [`Other`](Self::Other)
+/// and shown as stored. Dialling decisions read `campaigncontacts`, and only
+/// `do-not-call` blocks a dial, so an `Other` contact is neither blocked nor favoured:
+/// its old dial state says nothing about whether it may be called.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum ContactStatus {
     #[default]
     Active,
     Inactive,
     /// Never dialled by any campaign, including one already running.
     DoNotCall,
+    /// A value another system stored, kept as it was.
+    Other(String),
 }
 
 impl ContactStatus {
     pub const ALL: [ContactStatus; 3] = [Self::Active, Self::Inactive, Self::DoNotCall];
 
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Active => "active",
             Self::Inactive => "inactive",
             Self::DoNotCall => "do-not-call",
+            Self::Other(s) => s,
         }
+    }
+
+    /// A stored value: known names and aliases mapped, anything else kept.
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "pending" => Self::Active,
+            _ => s.parse().unwrap_or_else(|_| Self::Other(s.to_string())),
+        }
+    }
+
+    /// The stored values that read as this status (a filter on `active` must also
+    /// find the seed system's `pending` contacts).
+    pub fn stored_names(&self) -> Vec<&str> {
+        match self {
+            Self::Active => vec!["active", "pending"],
+            other => vec![other.as_str()],
+        }
+    }
+
+    /// Whether this is one of outcall's own statuses (not [`Other`](Self::Other)).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
     }
 }
 
-impl fmt::Display for ContactStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::stored::open_enum!(ContactStatus);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown contact status {0:?}: expected one of active, inactive, do-not-call")]
@@ -103,6 +128,10 @@ pub struct Contact {
     pub timezone: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Fields outcall does not name (e.g. the Node.js system's `lastCallResult`),
+    /// kept and written back as stored.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Contact {
@@ -126,6 +155,7 @@ impl Contact {
             timezone: None,
             created_at: now,
             updated_at: now,
+            extra: Map::new(),
         }
     }
 }
@@ -156,8 +186,8 @@ impl ContactPatch {
         set(&mut c.email, &self.email);
         set(&mut c.notes, &self.notes);
         set(&mut c.timezone, &self.timezone);
-        if let Some(s) = self.status {
-            c.status = s;
+        if let Some(s) = &self.status {
+            c.status = s.clone();
         }
         if let Some(p) = self.priority {
             c.priority = p;
@@ -242,12 +272,14 @@ pub fn merge_duplicates(mut records: Vec<Contact>) -> Option<(Contact, Vec<Objec
         fill(&mut keep.notes, other.notes);
         fill(&mut keep.timezone, other.timezone);
         fill(&mut keep.sheet_info, other.sheet_info);
-        keep.status = match (keep.status, other.status) {
+        keep.status = match (&keep.status, &other.status) {
             (ContactStatus::DoNotCall, _) | (_, ContactStatus::DoNotCall) => {
                 ContactStatus::DoNotCall
             }
             (ContactStatus::Active, _) | (_, ContactStatus::Active) => ContactStatus::Active,
-            _ => ContactStatus::Inactive,
+            (ContactStatus::Inactive, _) | (_, ContactStatus::Inactive) => ContactStatus::Inactive,
+            // Two values another system wrote: the oldest record's stays.
+            (kept, _) => kept.clone(),
         };
         for t in other.tags {
             if !keep.tags.contains(&t) {
@@ -266,6 +298,9 @@ pub fn merge_duplicates(mut records: Vec<Contact>) -> Option<(Contact, Vec<Objec
         }
         for (k, v) in other.custom_fields {
             keep.custom_fields.entry(k).or_insert(v);
+        }
+        for (k, v) in other.extra {
+            keep.extra.entry(k).or_insert(v);
         }
         keep.call_count += other.call_count;
         keep.priority = keep.priority.max(other.priority);
@@ -339,5 +374,25 @@ mod tests {
         );
         assert_eq!(kept.custom_fields["city"], json!("Oslo"));
         assert!(merge_duplicates(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn merging_keeps_a_stored_status_only_when_no_known_one_is_there() {
+        let t0 = crate::time::now();
+        let mut old = Contact::new("+14155550100");
+        old.created_at = t0;
+        old.status = ContactStatus::Other("calling".into());
+        old.extra.insert("lastCallResult".into(), json!("busy"));
+        let mut new = Contact::new("+14155550100");
+        new.created_at = t0 + Duration::seconds(5);
+        new.status = ContactStatus::Other("completed".into());
+        new.extra.insert("lastCallError".into(), json!("timeout"));
+        let (kept, _) = merge_duplicates(vec![old.clone(), new.clone()]).expect("merged");
+        assert_eq!(kept.status, ContactStatus::Other("calling".into()));
+        assert_eq!(kept.extra["lastCallResult"], json!("busy"));
+        assert_eq!(kept.extra["lastCallError"], json!("timeout"));
+        new.status = ContactStatus::Inactive;
+        let (kept, _) = merge_duplicates(vec![old, new]).expect("merged");
+        assert_eq!(kept.status, ContactStatus::Inactive);
     }
 }

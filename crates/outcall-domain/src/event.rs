@@ -12,13 +12,18 @@ pub struct CallEvent {
     #[serde(rename = "_id")]
     pub id: ObjectId,
     pub call_sid: String,
-    /// `status-change`, `dtmf`, `machine-detection`, `recording`, … (free form, kebab-case).
+    /// `status-change`, `dtmf`, `machine-detection`, `recording`, … (free form, kebab-case;
+    /// another system's names, e.g. `status_change`, are kept as stored).
     pub event_type: String,
     pub timestamp: Timestamp,
     #[serde(default)]
     pub data: Map<String, Value>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Fields outcall does not name (e.g. the Node.js system's `source`), kept and
+    /// written back as stored.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl CallEvent {
@@ -36,6 +41,7 @@ impl CallEvent {
             data,
             created_at: now,
             updated_at: now,
+            extra: Map::new(),
         }
     }
 }

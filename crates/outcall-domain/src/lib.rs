@@ -14,6 +14,7 @@
 //! - [`dialing`]: the campaign engine's decisions: calling windows, retries, pacing.
 //! - [`dnc`]: the number-level do-not-call list, and why a number is blocked.
 //! - [`page`]: pagination and sorting shared by every list.
+//! - [`stored`]: reading documents other systems wrote (unknown values and fields kept).
 //! - [`validate`]: small validation helpers shared by the types.
 
 pub mod analytics;
@@ -30,6 +31,7 @@ pub mod id;
 pub mod page;
 pub mod phone;
 pub mod recording;
+pub mod stored;
 pub mod time;
 pub mod transcript;
 pub mod validate;

@@ -101,6 +101,9 @@ pub struct Page<T> {
     pub page: u32,
     pub limit: u32,
     pub total: u64,
+    /// Stored documents of this page left out because they could not be read (see
+    /// `outcall_store::undecodable`); they still count in `total`.
+    pub skipped: u64,
 }
 
 impl<T> Page<T> {
@@ -114,6 +117,7 @@ impl<T> Page<T> {
             page: self.page,
             limit: self.limit,
             total: self.total,
+            skipped: self.skipped,
         }
     }
 }
@@ -154,6 +158,7 @@ mod tests {
             page: 1,
             limit: 20,
             total: 41,
+            skipped: 0,
         };
         assert_eq!(page.pages(), 3);
     }

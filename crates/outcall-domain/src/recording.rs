@@ -1,6 +1,7 @@
 //! Recording metadata (`recordings`), one document per Twilio `RecordingSid`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::id::ObjectId;
 use crate::time::Timestamp;
@@ -24,6 +25,10 @@ pub struct Recording {
     pub start_time: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Fields outcall does not name (e.g. the Node.js system's `format`, `mp3Url`),
+    /// kept and written back as stored.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The recording statuses Twilio reports.
@@ -52,6 +57,7 @@ impl Recording {
             start_time: None,
             created_at: now,
             updated_at: now,
+            extra: Map::new(),
         }
     }
 }

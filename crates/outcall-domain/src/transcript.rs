@@ -6,21 +6,70 @@ use serde_json::{Map, Value};
 use crate::id::ObjectId;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Who spoke a turn. Another value (a stored `tool` or `system` turn) is kept as
+/// [`Other`](Self::Other): it is shown as stored and left out of the callee's
+/// sentiment, which reads `user` turns only.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     Agent,
     User,
+    /// A value another system stored, kept as it was.
+    Other(String),
 }
 
-/// One spoken turn.
+impl Role {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Agent => "agent",
+            Self::User => "user",
+            Self::Other(s) => s,
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "agent" => Self::Agent,
+            "user" => Self::User,
+            _ => Self::Other(s.to_string()),
+        }
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+
+crate::stored::open_enum!(Role);
+
+/// One spoken turn. The Node.js system the seed documents wrote ElevenLabs' own
+/// snake_case `time_in_call_secs`, which reads as `timeInCallSecs`; its turns may hold a
+/// `null` message (a tool call) and other fields, kept in `extra`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Turn {
     pub role: Role,
+    #[serde(default, deserialize_with = "crate::stored::null_as_default")]
     pub message: String,
-    #[serde(default)]
+    #[serde(
+        default,
+        alias = "time_in_call_secs",
+        deserialize_with = "crate::stored::null_as_default"
+    )]
     pub time_in_call_secs: f64,
+    /// Fields outcall does not name, kept and written back as stored.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Turn {
+    pub fn new(role: Role, message: impl Into<String>, time_in_call_secs: f64) -> Self {
+        Self {
+            role,
+            message: message.into(),
+            time_in_call_secs,
+            extra: Map::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,13 +88,42 @@ pub struct Sentiment {
     pub score: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+/// A transcript's status. The Node.js system the seed documents wrote `processing`,
+/// `done` and `failed`: `done` is outcall's; the others (and any other value) are kept
+/// as [`Other`](Self::Other). Only `done` with a conversation counts as finished, so an
+/// `Other` transcript is never final: the post-call webhook may still complete it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TranscriptStatus {
     Live,
     #[default]
     Done,
+    /// A value another system stored, kept as it was.
+    Other(String),
 }
+
+impl TranscriptStatus {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Live => "live",
+            Self::Done => "done",
+            Self::Other(s) => s,
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "live" => Self::Live,
+            "done" => Self::Done,
+            _ => Self::Other(s.to_string()),
+        }
+    }
+
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Self::Other(_))
+    }
+}
+
+crate::stored::open_enum!(TranscriptStatus);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -68,6 +146,10 @@ pub struct Transcript {
     pub status: TranscriptStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Fields outcall does not name (e.g. the Node.js system's `agent_id`), kept and
+    /// written back as stored.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Transcript {
@@ -84,6 +166,7 @@ impl Transcript {
             status: TranscriptStatus::Done,
             created_at: now,
             updated_at: now,
+            extra: Map::new(),
         }
     }
 }
@@ -136,8 +219,8 @@ impl TranscriptPatch {
         if let Some(v) = &self.analysis {
             t.analysis = Some(v.clone());
         }
-        if let Some(v) = self.status {
-            t.status = v;
+        if let Some(v) = &self.status {
+            t.status = v.clone();
         }
     }
 

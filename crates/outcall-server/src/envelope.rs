@@ -1,5 +1,6 @@
 //! The success envelope: `{"success": true, "data": …}` and, on lists,
-//! `"pagination": {page, limit, total, pages}`; plus `fields` projection.
+//! `"pagination": {page, limit, total, pages}` (plus `skipped` when stored documents
+//! of the page could not be read); plus `fields` projection.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -37,10 +38,16 @@ pub fn page_body<T: Serialize>(page: Page<T>, fields: Option<&[String]>) -> ApiR
         .map(|item| serde_json::to_value(item).map(|v| project(v, fields)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut pagination =
+        json!({ "page": page.page, "limit": page.limit, "total": page.total, "pages": pages });
+    // Stored documents of this page that could not be read (the store logged their ids).
+    if page.skipped > 0 {
+        pagination["skipped"] = json!(page.skipped);
+    }
     Ok(json!({
         "success": true,
         "data": items,
-        "pagination": { "page": page.page, "limit": page.limit, "total": page.total, "pages": pages },
+        "pagination": pagination,
     }))
 }
 

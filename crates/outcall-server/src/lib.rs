@@ -16,7 +16,8 @@
 //! - [`web`]: the embedded dashboard at `/`.
 //! - [`bridge`]: the media bridge between Twilio and the ElevenLabs agent.
 //! - [`drain`]: graceful shutdown with live calls, and the start-up reconciliation.
-//! - [`launch`]: serve on a given listener until a shutdown future resolves.
+//! - [`launch`]: serve on a given listener until a shutdown future resolves
+//!   ([`http_server`]: the connections and their policy).
 
 pub mod agent;
 pub mod analytics;
@@ -37,6 +38,7 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod http_server;
 pub mod metrics;
 pub mod mongo_cli;
 pub mod realtime;
@@ -55,7 +57,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
-use axum::serve::ListenerExt;
 use outcall_domain::phone::Region;
 use outcall_store::Store;
 use tokio::net::TcpListener;
@@ -209,43 +210,14 @@ pub fn app(state: AppState, body_limit: usize) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish for up to `grace`.
+/// requests finish for up to `grace` ([`http_server`]).
 pub async fn launch(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut grace_rx = stop_rx.clone();
-    // Media-stream frames are 20 ms apart: Nagle's algorithm would hold each small write
-    // until the previous one is acknowledged, adding up to a round trip per frame.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    // `into_make_service`: each connection shares the router. Served as a plain
-    // `Router`, axum copies the whole route table per connection (tens of KiB with
-    // this many routes), and every live media stream and kept-alive webhook
-    // connection would hold its own copy.
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-    let server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        res = server => res,
-        _ = async {
-            let _ = grace_rx.wait_for(|stopped| *stopped).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("shutdown grace period over; dropping remaining connections");
-            drop(stop_rx);
-            Ok(())
-        }
-    }
+    http_server::serve(listener, app, shutdown, grace).await
 }
 
 /// `outcall serve`: opens the store, binds `HOST:PORT`, and serves until the

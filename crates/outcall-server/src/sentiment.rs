@@ -57,11 +57,7 @@ mod tests {
     use super::*;
 
     fn turn(role: Role, message: &str) -> Turn {
-        Turn {
-            role,
-            message: message.into(),
-            time_in_call_secs: 0.0,
-        }
+        Turn::new(role, message, 0.0)
     }
 
     #[test]

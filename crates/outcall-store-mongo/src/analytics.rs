@@ -20,9 +20,10 @@ use outcall_domain::analytics::{
 use outcall_domain::call::{Call, CallStatus};
 use outcall_domain::time::Timestamp;
 use outcall_domain::{ObjectId, Page, PageRequest};
+use outcall_store::undecodable::decode_items;
 use outcall_store::{AnalyticsFilter, AnalyticsStore, EventWithCall, StoreError, StoreResult};
 
-use crate::mapping::{self, CALLS, EVENTS, TRANSCRIPTS, date, oid};
+use crate::mapping::{self, CALLS, EVENTS, TRANSCRIPTS, date};
 use crate::reads::Read;
 use crate::{MongoStore, db_err};
 
@@ -36,7 +37,7 @@ fn matching(filter: &AnalyticsFilter) -> Document {
         all.push(doc! {"createdAt": {"$lt": date(t)}}.into());
     }
     if let Some(id) = filter.campaign_id {
-        all.push(doc! {"campaignId": oid(id)}.into());
+        all.push(doc! {"campaignId": mapping::call_campaign(id)}.into());
     }
     if let Some(a) = &filter.agent_id {
         all.push(doc! {"agentId": a}.into());
@@ -197,12 +198,13 @@ impl MongoStore {
             .try_collect()
             .await
             .map_err(|e| db_err(e, &[]))?;
-        docs.into_iter()
-            .map(|d| {
-                let call: Call = mapping::from_document(d, &CALLS)?;
-                Ok((call.call_sid.clone(), call))
-            })
-            .collect()
+        // An unreadable call is left out (its events show without it).
+        let (calls, _) = decode_items(
+            CALLS.name,
+            docs.into_iter().map(|d| (mapping::doc_id(&d), d)),
+            |d| mapping::from_document::<Call>(d, &CALLS),
+        );
+        Ok(calls.into_iter().map(|c| (c.call_sid.clone(), c)).collect())
     }
 }
 
@@ -380,7 +382,7 @@ impl AnalyticsStore for MongoStore {
     ) -> StoreResult<(Vec<Call>, u64)> {
         let mut query = doc! {"status": {"$in": live_statuses()}};
         if let Some(id) = filter.campaign_id {
-            query.insert("campaignId", oid(id));
+            query.insert("campaignId", mapping::call_campaign(id));
         }
         if let Some(a) = &filter.agent_id {
             query.insert("agentId", a);
@@ -399,10 +401,11 @@ impl AnalyticsStore for MongoStore {
             .try_collect()
             .await
             .map_err(|e| db_err(e, &[]))?;
-        let calls = docs
-            .into_iter()
-            .map(|d| mapping::from_document(d, &CALLS))
-            .collect::<StoreResult<_>>()?;
+        let (calls, _) = decode_items(
+            CALLS.name,
+            docs.into_iter().map(|d| (mapping::doc_id(&d), d)),
+            |d| mapping::from_document(d, &CALLS),
+        );
         Ok((calls, total))
     }
 
@@ -435,7 +438,7 @@ impl AnalyticsStore for MongoStore {
             Some(id) => {
                 let facet = self
                     .aggregate_calls(vec![
-                        doc! {"$match": {"campaignId": oid(id)}},
+                        doc! {"$match": {"campaignId": mapping::call_campaign(id)}},
                         doc! {"$project": {"callSid": 1}},
                         doc! {"$lookup": {
                             "from": EVENTS.name,
@@ -466,10 +469,10 @@ impl AnalyticsStore for MongoStore {
                 (items, total)
             }
         };
-        let events = docs
-            .into_iter()
-            .map(|d| mapping::from_document(d, &EVENTS))
-            .collect::<StoreResult<Vec<outcall_domain::event::CallEvent>>>()?;
+        let events = docs.into_iter().map(|d| (mapping::doc_id(&d), d));
+        let (events, skipped) = decode_items(EVENTS.name, events, |d| {
+            mapping::from_document::<outcall_domain::event::CallEvent>(d, &EVENTS)
+        });
         let calls = self
             .calls_by_sid(events.iter().map(|e| e.call_sid.clone()).collect())
             .await?;
@@ -485,6 +488,7 @@ impl AnalyticsStore for MongoStore {
             page: page.page,
             limit: page.limit,
             total,
+            skipped,
         })
     }
 }

@@ -40,6 +40,7 @@ mod fence;
 pub mod indexes;
 mod mapping;
 mod monitor;
+mod raw;
 mod reads;
 mod relay;
 pub mod sharding;

@@ -201,6 +201,21 @@ pub(crate) fn from_document<T: DeserializeOwned>(
         .map_err(|e| internal(format!("decode stored {} document: {e}", schema.name)))
 }
 
+/// A stored document's `_id` as text, for logs (hex for an `ObjectId`).
+pub(crate) fn doc_id(doc: &Document) -> String {
+    match doc.get("_id") {
+        Some(Bson::ObjectId(o)) => o.to_hex(),
+        Some(other) => other.to_string(),
+        None => "(no _id)".to_string(),
+    }
+}
+
+/// What a read matches a call's `campaignId` with: the `ObjectId` outcall writes, or
+/// the hex string the Node.js system the seed documents wrote there.
+pub(crate) fn call_campaign(id: ObjectId) -> Bson {
+    bson::doc! {"$in": [oid(id), id.to_hex()]}.into()
+}
+
 /// A domain id as a BSON `ObjectId`.
 pub(crate) fn oid(id: ObjectId) -> bson::oid::ObjectId {
     bson::oid::ObjectId::from_bytes(id.bytes())

@@ -19,6 +19,7 @@ use outcall_domain::recording::Recording;
 use outcall_domain::time::{MillisecondTimes, Timestamp, now, to_millis};
 use outcall_domain::transcript::{Transcript, TranscriptPatch};
 use outcall_domain::{ObjectId, Page, PageRequest};
+use outcall_store::undecodable::decode_items;
 use outcall_store::{
     CALL_SORT_FIELDS, CAMPAIGN_CONTACT_SORT_FIELDS, CAMPAIGN_SORT_FIELDS, CONTACT_SORT_FIELDS,
     CallEventStore, CallFilter, CallStore, CampaignContactStore, CampaignFilter, CampaignStore,
@@ -180,14 +181,17 @@ impl MongoStore {
             .try_collect()
             .await
             .map_err(|e| db_err(e, &[]))?;
+        let (items, skipped) = decode_items(
+            schema.name,
+            docs.into_iter().map(|d| (mapping::doc_id(&d), d)),
+            |d| mapping::from_document(d, schema),
+        );
         Ok(Page {
-            items: docs
-                .into_iter()
-                .map(|d| mapping::from_document(d, schema))
-                .collect::<StoreResult<_>>()?,
+            items,
             page: page.page,
             limit: page.limit,
             total,
+            skipped,
         })
     }
 }
@@ -230,7 +234,7 @@ fn call_filter(f: &CallFilter) -> Document {
         d.insert("status", s.as_str());
     }
     if let Some(id) = f.campaign_id {
-        d.insert("campaignId", oid(id));
+        d.insert("campaignId", mapping::call_campaign(id));
     }
     if let Some(id) = f.contact_id {
         d.insert("contactId", oid(id));
@@ -673,13 +677,13 @@ impl CampaignStore for MongoStore {
         &self,
         id: ObjectId,
         owner: &str,
-        dial: Option<&str>,
+        dials: &[String],
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
         let t = now();
         let (filter, update) = fence::renew_runner(id, owner, expires_at, t);
         let mut held = self.update_campaign_doc(filter, update).await?;
-        if let Some(dial_id) = dial {
+        for dial_id in dials {
             let (filter, update) = fence::renew_dial(id, owner, dial_id, expires_at, t);
             held |= self.update_campaign_doc(filter, update).await?;
         }
@@ -791,8 +795,9 @@ impl ContactStore for MongoStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Contact>> {
         let mut d = Document::new();
-        if let Some(s) = filter.status {
-            d.insert("status", s.as_str());
+        if let Some(s) = &filter.status {
+            // Every stored name of the status (`active` also finds `pending`).
+            d.insert("status", doc! {"$in": s.stored_names()});
         }
         if let Some(t) = &filter.tag {
             d.insert("tags", t.as_str());

@@ -11,6 +11,7 @@ use outcall_domain::call::{Call, CallStatus};
 use outcall_domain::event::CallEvent;
 use outcall_domain::time::Timestamp;
 use outcall_domain::{ObjectId, Page, PageRequest};
+use outcall_store::undecodable::decode_items;
 use outcall_store::{AnalyticsFilter, AnalyticsStore, EventWithCall, StoreResult};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -265,18 +266,18 @@ impl AnalyticsStore for SqliteStore {
             .await
             .map_err(db_err)?;
         let mut select = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT c.doc FROM calls c WHERE c.status IN ({live})"
+            "SELECT c.id, c.doc FROM calls c WHERE c.status IN ({live})"
         ));
         push_filter(&undated, &mut select);
         select
             .push(" ORDER BY c.created_at DESC, c.rowid DESC LIMIT ")
             .push_bind(i64::from(limit));
-        let docs: Vec<String> = select
-            .build_query_scalar()
+        let docs: Vec<(String, String)> = select
+            .build_query_as()
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)?;
-        let calls = docs.iter().map(|d| decode(d)).collect::<StoreResult<_>>()?;
+        let (calls, _) = decode_items("calls", docs, |d| decode(&d));
         Ok((calls, total as u64))
     }
 
@@ -298,7 +299,7 @@ impl AnalyticsStore for SqliteStore {
             .await
             .map_err(db_err)?;
         let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT e.doc, c.doc FROM callevents e LEFT JOIN calls c ON c.call_sid = e.call_sid",
+            "SELECT e.id, e.doc, c.id, c.doc FROM callevents e LEFT JOIN calls c ON c.call_sid = e.call_sid",
         );
         if let Some(id) = &campaign {
             select.push(" WHERE c.campaign_id = ").push_bind(id.clone());
@@ -308,25 +309,35 @@ impl AnalyticsStore for SqliteStore {
             .push_bind(i64::from(page.limit))
             .push(" OFFSET ")
             .push_bind(page.offset() as i64);
-        let rows: Vec<(String, Option<String>)> = select
+        type EventRow = (String, String, Option<String>, Option<String>);
+        let rows: Vec<EventRow> = select
             .build_query_as()
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)?;
-        let items = rows
-            .iter()
-            .map(|(e, c)| {
+        let (items, skipped) = decode_items(
+            "callevents",
+            rows.into_iter().map(|(id, e, cid, c)| (id, (e, cid, c))),
+            |(e, cid, c)| {
+                // An unreadable call leaves its event in the feed, without the call.
+                let call = match (cid, c) {
+                    (Some(id), Some(c)) => decode_items("calls", [(id, c)], |c| decode::<Call>(&c))
+                        .0
+                        .pop(),
+                    _ => None,
+                };
                 Ok(EventWithCall {
-                    event: decode::<CallEvent>(e)?,
-                    call: c.as_deref().map(decode).transpose()?,
+                    event: decode::<CallEvent>(&e)?,
+                    call,
                 })
-            })
-            .collect::<StoreResult<_>>()?;
+            },
+        );
         Ok(Page {
             items,
             page: page.page,
             limit: page.limit,
             total: total as u64,
+            skipped,
         })
     }
 }

@@ -311,11 +311,11 @@ impl CampaignStore for SqliteStore {
         &self,
         id: ObjectId,
         owner: &str,
-        dial: Option<&str>,
+        dials: &[String],
         expires_at: Timestamp,
     ) -> StoreResult<bool> {
         let result = self
-            .modify_campaign(id, |c| c.renew_runner(owner, dial, expires_at))
+            .modify_campaign(id, |c| c.renew_runner(owner, dials, expires_at))
             .await?;
         Ok(result.is_some_and(|(_, held)| held))
     }

@@ -279,8 +279,14 @@ impl ContactStore for SqliteStore {
             _ => "created_at",
         };
         list_page(&self.reader, "contacts", page, sort_column, |q| {
-            if let Some(s) = filter.status {
-                q.push(" AND status = ").push_bind(s.as_str());
+            if let Some(s) = &filter.status {
+                // Every stored name of the status (`active` also finds `pending`).
+                q.push(" AND status IN (");
+                let mut names = q.separated(", ");
+                for name in s.stored_names() {
+                    names.push_bind(name.to_string());
+                }
+                q.push(")");
             }
             if let Some(e) = &filter.email {
                 q.push(" AND email = ").push_bind(e.clone());

@@ -55,6 +55,7 @@ mod contacts;
 mod dnc;
 mod events;
 mod known;
+mod raw;
 mod recordings;
 mod relay;
 mod rows;

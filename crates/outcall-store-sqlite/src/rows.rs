@@ -4,6 +4,7 @@
 use outcall_domain::Page;
 use outcall_domain::page::{PageRequest, SortOrder};
 use outcall_domain::time::Timestamp;
+use outcall_store::undecodable::decode_items;
 use outcall_store::{StoreError, StoreResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,7 +94,7 @@ pub(crate) fn list_statements<'a>(
         SortOrder::Asc => "ASC",
         SortOrder::Desc => "DESC",
     };
-    let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT doc FROM {from} WHERE 1=1"));
+    let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT id, doc FROM {from} WHERE 1=1"));
     push_filter(&mut select);
     select.push(format!(
         " ORDER BY {sort_column} {order}, rowid {order} LIMIT "
@@ -118,16 +119,18 @@ pub(crate) async fn list_page<'a, T: DeserializeOwned>(
         .fetch_one(pool)
         .await
         .map_err(db_err)?;
-    let docs: Vec<String> = select
-        .build_query_scalar()
+    let docs: Vec<(String, String)> = select
+        .build_query_as()
         .fetch_all(pool)
         .await
         .map_err(db_err)?;
+    let (items, skipped) = decode_items(from, docs, |d| decode(&d));
     Ok(Page {
-        items: docs.iter().map(|d| decode(d)).collect::<StoreResult<_>>()?,
+        items,
         page: page.page,
         limit: page.limit,
         total: total as u64,
+        skipped,
     })
 }
 

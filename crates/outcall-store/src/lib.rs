@@ -15,7 +15,9 @@
 //! - [`analytics`]: aggregated counts for the analytics and dashboard API.
 //! - [`archive`]: daily rollups and whole-call deletion, for `outcall archive`.
 //! - [`dnc`]: the number-level do-not-call list.
+//! - [`raw`]: documents inserted exactly as another system wrote them (fixtures).
 //! - [`relay`]: the short-lived log that carries live events between processes.
+//! - [`undecodable`]: lists skip (and count) documents they cannot read.
 //! - [`conformance`]: the shared behaviour suite.
 
 pub mod analytics;
@@ -25,7 +27,9 @@ pub mod dnc;
 pub mod error;
 pub mod filter;
 pub mod port;
+pub mod raw;
 pub mod relay;
+pub mod undecodable;
 
 pub use analytics::{AnalyticsFilter, AnalyticsStore, EventWithCall};
 pub use archive::ArchiveStore;
@@ -33,4 +37,5 @@ pub use dnc::{DNC_SORT_FIELDS, DncStore};
 pub use error::{StoreError, StoreResult};
 pub use filter::*;
 pub use port::*;
+pub use raw::RawDocumentStore;
 pub use relay::{RelayEntry, RelayStore};

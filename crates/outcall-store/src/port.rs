@@ -162,13 +162,13 @@ pub trait CampaignStore: Send + Sync {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<Option<Campaign>>;
-    /// [`Campaign::renew_runner`]: extends `owner`'s runner lease and its mark of `dial`
-    /// until `expires_at`, whatever the status. Whether anything was `owner`'s.
+    /// [`Campaign::renew_runner`]: extends `owner`'s runner lease and its marks of
+    /// `dials` until `expires_at`, whatever the status. Whether anything was `owner`'s.
     async fn renew_campaign_runner(
         &self,
         id: ObjectId,
         owner: &str,
-        dial: Option<&str>,
+        dials: &[String],
         expires_at: Timestamp,
     ) -> StoreResult<bool>;
     /// [`Campaign::close_dial`]: the dial was answered (or never sent); its mark goes.
@@ -319,6 +319,7 @@ pub trait Store:
     + crate::analytics::AnalyticsStore
     + crate::relay::RelayStore
     + crate::dnc::DncStore
+    + crate::raw::RawDocumentStore
 {
     /// The adapter's name for logs: `sqlite` or `mongodb`.
     fn backend(&self) -> &'static str;

@@ -39,9 +39,12 @@ use outcall_domain::call::{Call, CallStatus};
 use crate::AppState;
 use settings::BridgeSettings;
 
-/// Media-stream messages are ~300 bytes: a small read buffer instead of the 128 KiB
-/// default saves memory per call and the zero-filling of a large buffer per read.
-const READ_BUFFER: usize = 4096;
+/// Media-stream messages (20 ms of μ-law, base64 in JSON) are ~350 bytes: a small
+/// read buffer instead of the 128 KiB default saves memory per call and the
+/// zero-filling of a large buffer per read. Each socket's buffer lives as long as the
+/// call, and reading frees the start of it only once a message is handled, so it
+/// grows to a few times this; a larger message grows it to fit.
+const READ_BUFFER: usize = 1024;
 /// No Twilio message comes near this; anything bigger is not Twilio.
 const MAX_MESSAGE: usize = 64 * 1024;
 

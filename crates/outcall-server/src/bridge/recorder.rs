@@ -16,12 +16,14 @@ use crate::AppState;
 /// minutes of slack.
 const CAPACITY: usize = 64;
 
+/// A note is a few words, its payload boxed: the channel allocates its slots 32 at
+/// a time, per call, each as large as the largest note.
 #[derive(Debug)]
 pub enum Note {
     ConversationStarted(String),
-    Turn(Turn),
+    Turn(Box<Turn>),
     /// A call event (`dtmf`, `conversation-failed`), published once stored.
-    Event(&'static str, Map<String, serde_json::Value>),
+    Event(&'static str, Box<Map<String, serde_json::Value>>),
 }
 
 #[derive(Debug)]
@@ -64,11 +66,11 @@ async fn write_notes(state: AppState, call_sid: String, mut rx: mpsc::Receiver<N
                     Box::pin(conversation_started(&state, &call_sid, id)).await
                 }
                 Note::Turn(turn) => {
-                    turns.push(turn);
+                    turns.push(*turn);
                     new_turns = true;
                     Ok(())
                 }
-                Note::Event(kind, data) => Box::pin(event(&state, &call_sid, kind, data)).await,
+                Note::Event(kind, data) => Box::pin(event(&state, &call_sid, kind, *data)).await,
             };
             if let Err(e) = result {
                 tracing::warn!(%call_sid, error = %e, "could not store a live call note");
@@ -146,7 +148,7 @@ async fn save_turns(
 ) -> outcall_store::StoreResult<()> {
     let patch = TranscriptPatch {
         transcript: Some(turns.to_vec()),
-        status: Some(status),
+        status: Some(status.clone()),
         // The check below is only a shortcut: the store applies this one atomically.
         unless_finished: true,
         ..Default::default()
@@ -181,9 +183,5 @@ async fn save_turns(
 
 /// A turn at `secs` into the call.
 pub fn turn(role: Role, message: String, secs: f64) -> Turn {
-    Turn {
-        role,
-        message,
-        time_in_call_secs: (secs * 10.0).round() / 10.0,
-    }
+    Turn::new(role, message, (secs * 10.0).round() / 10.0)
 }

@@ -40,7 +40,10 @@ enum Ending {
 /// the set-up and the end (store reads, HTTP requests, the connect) are boxed, so
 /// they take memory only while they run and the call's resident state is the relay.
 pub async fn run(state: AppState, mut twilio: WebSocket) {
-    let Some(accepted) = Box::pin(setup::handshake(&state, &mut twilio)).await else {
+    let Some(accepted) = Box::pin(setup::handshake(&state, &mut twilio))
+        .await
+        .map(Box::new)
+    else {
         let _ = twilio
             .send(TwilioFrame::Close(Some(CloseFrame {
                 code: 1008,
@@ -65,7 +68,9 @@ pub async fn run(state: AppState, mut twilio: WebSocket) {
     };
     let drain = session.state.drain.clone();
     let ready = tokio::select! {
-        ready = Box::pin(setup::ready_agent(&session.state, &call_sid, &accepted.claims)) => Some(ready),
+        // Boxed: the socket (over a kilobyte with its TLS state) is then one pointer in
+        // this future and in the relay's, not a copy in each.
+        ready = Box::pin(setup::ready_agent(&session.state, &call_sid, &accepted.claims)) => Some(ready.map(Box::new)),
         () = drain.ending() => None,
     };
     // Not needed past the set-up: moved out so the relay's state does not carry it.
@@ -124,7 +129,8 @@ impl Session {
 
     /// Relays until one side ends or the shutdown says so. Audio goes straight
     /// through; the rest is noted.
-    async fn relay(&mut self, twilio: &mut WebSocket, mut agent: AgentSocket) -> Ending {
+    async fn relay(&mut self, twilio: &mut WebSocket, mut agent: Box<AgentSocket>) -> Ending {
+        let agent: &mut AgentSocket = &mut agent;
         let drain = self.state.drain.clone();
         let shutdown = drain.ending();
         let mut shutdown = std::pin::pin!(shutdown);
@@ -147,7 +153,7 @@ impl Session {
                         match InboundMessage::parse(text.as_str()) {
                             Ok(Some(InboundMessage::Media { media, .. })) => {
                                 let chunk = user_audio_chunk_json(&media.payload);
-                                if let Err(e) = send_within(&mut agent, AgentFrame::text(chunk), limit).await {
+                                if let Err(e) = send_within(agent, AgentFrame::text(chunk), limit).await {
                                     break agent_lost(e, limit);
                                 }
                             }
@@ -155,7 +161,7 @@ impl Session {
                             Ok(Some(InboundMessage::Dtmf { dtmf, .. })) => {
                                 let mut data = Map::new();
                                 data.insert("digit".into(), json!(dtmf.digit));
-                                self.recorder.note(Note::Event("dtmf", data));
+                                self.recorder.note(Note::Event("dtmf", Box::new(data)));
                             }
                             Ok(_) => {}
                             Err(e) => tracing::warn!(error = %e, "unreadable media-stream message"),
@@ -167,7 +173,7 @@ impl Session {
                 },
                 frame = agent.next() => match frame {
                     Some(Ok(AgentFrame::Text(text))) => {
-                        if let Some(end) = self.handle_agent_message(text.as_str(), twilio, &mut agent).await {
+                        if let Some(end) = self.handle_agent_message(text.as_str(), twilio, agent).await {
                             break end;
                         }
                     }
@@ -179,7 +185,7 @@ impl Session {
             }
         };
         if !matches!(ending, Ending::Agent) {
-            let _ = tokio::time::timeout(limit, futures::SinkExt::close(&mut agent)).await;
+            let _ = tokio::time::timeout(limit, futures::SinkExt::close(agent)).await;
         }
         ending
     }
@@ -251,12 +257,13 @@ impl Session {
             .bus
             .publish(BusEvent::Transcript(TranscriptUpdate {
                 call_sid: self.call_sid.clone(),
-                role,
+                role: role.clone(),
                 message: message.clone(),
                 time_in_call_secs: secs,
                 is_final: true,
             }));
-        self.recorder.note(Note::Turn(turn(role, message, secs)));
+        self.recorder
+            .note(Note::Turn(Box::new(turn(role, message, secs))));
     }
 
     /// Records who ended the call and hangs it up through Twilio if the callee has not.
@@ -280,7 +287,8 @@ impl Session {
                 tracing::warn!(call_sid = %self.call_sid, reason = %why, "agent conversation failed; ending the call");
                 let mut data = Map::new();
                 data.insert("reason".into(), json!(why));
-                self.recorder.note(Note::Event("conversation-failed", data));
+                self.recorder
+                    .note(Note::Event("conversation-failed", Box::new(data)));
             }
             Ending::Shutdown => {
                 tracing::info!(call_sid = %self.call_sid, "ending the call: shutdown");

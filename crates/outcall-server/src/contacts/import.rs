@@ -341,7 +341,7 @@ async fn upsert(store: &dyn Store, row: ValidRow) -> StoreResult<(Contact, bool)
     c.tags = row.tags.clone();
     c.notes = row.notes.clone();
     c.priority = row.priority.unwrap_or(0);
-    c.status = row.status.unwrap_or_default();
+    c.status = row.status.clone().unwrap_or_default();
     c.timezone = row.timezone.clone();
     c.custom_fields = row.custom_fields.clone();
     c.sheet_info = row.sheet.clone();
@@ -378,7 +378,7 @@ async fn update(
         name: row.name.clone(),
         email: row.email.clone(),
         notes: row.notes.clone(),
-        status: row.status,
+        status: row.status.clone(),
         priority: row.priority,
         timezone: row.timezone.clone(),
         tags: (tags != existing.tags).then_some(tags),

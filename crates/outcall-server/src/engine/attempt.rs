@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use outcall_domain::attempt::{Attempt, Effect, Event};
+use outcall_domain::attempt::{Attempt, Effect, Event, MAX_NOT_SENT_BACKOFF, NOT_SENT_BACKOFF};
 use outcall_domain::call::{Call, StatusUpdate};
 use outcall_domain::campaign::CampaignStatus;
 use outcall_domain::campaign::{Campaign, StatsDelta};
@@ -234,6 +234,16 @@ pub(super) async fn dial(
         Err(e) => match e.failure() {
             Some(DialFailure::NotSent { retry_after }) => {
                 tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "dial not sent, back to the queue: {e}");
+                // Twilio out of reach or rate limiting the account: every campaign's
+                // next dial would meet the same, so the account's calls wait too.
+                state
+                    .engine
+                    .hold_calls(
+                        retry_after
+                            .unwrap_or(NOT_SENT_BACKOFF)
+                            .min(MAX_NOT_SENT_BACKOFF),
+                    )
+                    .await;
                 let event = Event::NotSent {
                     now: now(),
                     retry_after,
@@ -441,6 +451,14 @@ pub(super) async fn check_expired(state: &AppState, campaign: &Campaign) -> Stor
     // Side by side: settling one can take a few seconds (a look at Twilio, a settling
     // delay), and a process that died with a full campaign's dials in flight would
     // otherwise hold the campaign up for all of them in turn.
+    // An attempt this process is still dialling is settled by its own dial task (its
+    // lease may lapse while Twilio is slow to answer); two settlers under one owner
+    // could not tell each other's writes apart.
+    let expired = expired.into_iter().filter(|cc| {
+        cc.lease
+            .as_ref()
+            .is_none_or(|l| !state.engine.is_dialling(&l.attempt_id))
+    });
     let settled = futures::stream::iter(expired)
         .map(|cc| async move {
             let take = Event::TakeOver {

@@ -3,8 +3,12 @@
 //! dial in flight in the store (the dial fence), and the mark's removal once Twilio
 //! answered. A contact skipped or deferred never reaches it, so it takes no slot and
 //! does not move `lastExecuted` (`callDelay`).
+//!
+//! The runner waits for its dial only up to the gate ([`DialGate::passed`]): what
+//! follows (Twilio's answer, a timeout, settling a dial that may have been sent) runs
+//! beside the campaign's next dials, so one slow answer never holds the campaign up.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use outcall_domain::ObjectId;
 use outcall_domain::campaign::{Campaign, StatsDelta};
@@ -35,17 +39,61 @@ pub(crate) struct DialGate {
     /// The campaign as the gate's compare-and-set left it, and when: the runner's
     /// lease was renewed then.
     opened: Mutex<Option<(Campaign, std::time::Instant)>>,
+    /// Told once the dial is past the gate (opened or refused) or over before it.
+    passed: tokio::sync::Notify,
+    /// The runner's open marks, renewed with its lease while they stay open.
+    marks: OpenMarks,
+}
+
+/// The dial ids whose marks a runner holds open, renewed together with its lease.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpenMarks(Arc<Mutex<Vec<String>>>);
+
+impl OpenMarks {
+    fn set(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn list(&self) -> Vec<String> {
+        self.set().clone()
+    }
+
+    fn add(&self, dial_id: &str) {
+        self.set().push(dial_id.to_string());
+    }
+
+    fn remove(&self, dial_id: &str) {
+        self.set().retain(|d| d != dial_id);
+    }
 }
 
 impl DialGate {
-    pub(super) fn new(state: &AppState, campaign: ObjectId, attempt_id: &str) -> Self {
+    pub(super) fn new(
+        state: &AppState,
+        campaign: ObjectId,
+        attempt_id: &str,
+        marks: OpenMarks,
+    ) -> Self {
         Self {
             state: state.clone(),
             campaign,
             dial_id: attempt_id.to_string(),
             passage: Mutex::new(Passage::Before),
             opened: Mutex::new(None),
+            passed: tokio::sync::Notify::new(),
+            marks,
         }
+    }
+
+    /// Waits until the dial is past the gate or over: the runner may then go on to the
+    /// campaign's next contact, its call slot and `lastExecuted` taken by this one.
+    pub(super) async fn passed(&self) {
+        self.passed.notified().await;
+    }
+
+    /// The dial is over (whether or not it reached the gate).
+    pub(super) fn finished(&self) {
+        self.passed.notify_one();
     }
 
     fn passage(&self) -> Passage {
@@ -81,23 +129,20 @@ impl DialGate {
                 t + engine.runner_lease,
             )
             .await?;
-        self.set(if opened.is_some() {
-            Passage::Open
+        if opened.is_some() {
+            self.marks.add(&self.dial_id);
+            self.set(Passage::Open);
         } else {
-            Passage::Refused
-        });
+            self.set(Passage::Refused);
+        }
         *self.opened.lock().unwrap_or_else(|p| p.into_inner()) = opened.clone().map(|c| (c, at));
+        self.passed.notify_one();
         Ok(opened)
     }
 
     /// The campaign as the gate opened it (runner lease renewed), and when.
     pub(super) fn opened(&self) -> Option<(Campaign, std::time::Instant)> {
         self.opened.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    /// The mark to renew while the dial waits, if it is in flight.
-    pub(super) fn in_flight(&self) -> Option<&str> {
-        (self.passage() == Passage::Open).then_some(self.dial_id.as_str())
     }
 
     /// Whether the status re-read turned the dial back.
@@ -121,6 +166,7 @@ impl DialGate {
             .store
             .close_campaign_dial_counting(self.campaign, &self.dial_id, delta)
             .await?;
+        self.marks.remove(&self.dial_id);
         self.set(Passage::Closed);
         Ok(written)
     }
@@ -139,6 +185,7 @@ impl DialGate {
         {
             tracing::warn!(campaign = %self.campaign, "could not clear a dial's in-flight mark: {e}");
         }
+        self.marks.remove(&self.dial_id);
         self.set(Passage::Closed);
     }
 }

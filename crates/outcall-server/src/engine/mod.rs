@@ -12,7 +12,8 @@ mod gate;
 mod runner;
 mod stopped;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use outcall_domain::ObjectId;
@@ -28,7 +29,7 @@ use crate::AppState;
 use crate::config::EngineSettings;
 
 pub use attempt::on_call_ended;
-pub(crate) use gate::DialGate;
+pub(crate) use gate::{DialGate, OpenMarks};
 
 /// The engine's settings and the few things its tasks share in this process.
 #[derive(Debug)]
@@ -41,9 +42,21 @@ pub struct Engine {
     pub tick: Duration,
     call_interval: Duration,
     next_call_slot: tokio::sync::Mutex<Option<Instant>>,
+    /// Attempt ids this process is dialling now (from the claim until the dial task is
+    /// over): theirs to settle, never taken over by this process's own lease check.
+    dialling: Mutex<HashSet<String>>,
     /// Wakes the engine and its runners (a campaign started, a call ended).
     wake: Notify,
 }
+
+/// How often the scheduler looks at the campaigns when nothing wakes it (a start, a
+/// call's end and the API's changes do): it lists them by status, four queries a
+/// look per process, which a short `ENGINE_TICK_MS` would repeat for nothing. The
+/// runners keep the tick.
+const SCHEDULE_EVERY: Duration = Duration::from_millis(500);
+
+/// The least time between two looks of the scheduler, however often it is woken.
+const SCHEDULE_GAP: Duration = Duration::from_millis(200);
 
 /// How often pause and stop look again for dials in flight.
 const FENCE_POLL: Duration = Duration::from_millis(20);
@@ -64,6 +77,7 @@ impl Engine {
             tick: Duration::from_millis(s.engine_tick_ms.max(10)),
             call_interval,
             next_call_slot: tokio::sync::Mutex::new(None),
+            dialling: Mutex::new(HashSet::new()),
             wake: Notify::new(),
         }
     }
@@ -75,6 +89,23 @@ impl Engine {
 
     async fn woken_or(&self, wait: Duration) {
         let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+    }
+
+    fn dialling(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.dialling.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a task of this process is dialling the attempt now.
+    fn is_dialling(&self, attempt_id: &str) -> bool {
+        self.dialling().contains(attempt_id)
+    }
+
+    /// Holds the account's next call slot back for `wait` from now (Twilio unreachable,
+    /// or a 429 with its `Retry-After`), whichever campaign dials next.
+    async fn hold_calls(&self, wait: Duration) {
+        let mut next = self.next_call_slot.lock().await;
+        let until = Instant::now() + wait;
+        *next = Some(next.map_or(until, |t| t.max(until)));
     }
 
     /// Waits for the account's next call slot (`CALLS_PER_SECOND`, across campaigns).
@@ -91,6 +122,29 @@ impl Engine {
         if at > now {
             tokio::time::sleep_until(at).await;
         }
+    }
+}
+
+/// Counts an attempt as dialled by this process while it lives (a dial task holds it,
+/// so an aborted task lets go too).
+pub(crate) struct Dialling {
+    state: AppState,
+    attempt_id: String,
+}
+
+impl Dialling {
+    fn new(state: &AppState, attempt_id: &str) -> Self {
+        state.engine.dialling().insert(attempt_id.to_string());
+        Self {
+            state: state.clone(),
+            attempt_id: attempt_id.to_string(),
+        }
+    }
+}
+
+impl Drop for Dialling {
+    fn drop(&mut self) {
+        self.state.engine.dialling().remove(&self.attempt_id);
     }
 }
 
@@ -139,6 +193,7 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
         let mut runners: HashMap<ObjectId, JoinHandle<()>> = HashMap::new();
         let mut stopped = stopped::StoppedStats::default();
         loop {
+            let pass = Instant::now();
             runners.retain(|_, r| !r.is_finished());
             // Draining: no runner starts (and running ones stop before their next dial).
             if !state.drain.is_draining()
@@ -146,7 +201,12 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
             {
                 tracing::warn!("campaign engine: {e}");
             }
-            state.engine.woken_or(state.engine.tick).await;
+            state
+                .engine
+                .woken_or(state.engine.tick.max(SCHEDULE_EVERY))
+                .await;
+            // Woken by every call's end: at most one look per `SCHEDULE_GAP` still.
+            tokio::time::sleep_until(pass + SCHEDULE_GAP).await;
         }
     }))
 }

@@ -1,11 +1,12 @@
 //! One campaign's runner: while this process holds the campaign's runner lease, it
 //! checks on expired attempts, then claims the next due contact when a slot is free and
 //! `callDelay` allows, and hands it to the attempt (vetted, then dialled through the
-//! [`DialGate`]), renewing the lease while the dial waits; until a read of the
+//! [`DialGate`]), a task renewing the lease and its dials' marks meanwhile; until a
+//! read of the
 //! campaign's contacts finds none left (the campaign completes) or the campaign is no
 //! longer active.
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use outcall_domain::campaign::Campaign;
@@ -14,8 +15,9 @@ use outcall_domain::dialing::next_start;
 use outcall_domain::time::{Timestamp, now};
 use outcall_domain::{CampaignAction, ObjectId, PageRequest};
 use outcall_store::{Store, StoreResult, Transition};
+use tokio::task::JoinSet;
 
-use super::{DialGate, attempt};
+use super::{DialGate, OpenMarks, attempt};
 use crate::AppState;
 
 /// What the runner does after one look at its campaign.
@@ -39,8 +41,19 @@ struct Held {
 pub(super) async fn run(state: AppState, id: ObjectId) {
     tracing::info!(campaign = %id, owner = %state.engine.owner, "campaign runner started");
     let mut held = None;
+    // Dials past their gate, waiting for Twilio's answer or settling: dropped (the
+    // runner aborted) they are aborted too.
+    let mut dials = JoinSet::new();
+    let marks = OpenMarks::default();
+    // Dropped with the runner (aborted or done), it stops renewing.
+    let mut renewer = JoinSet::new();
+    renewer.spawn(renew(state.clone(), id, marks.clone()));
     loop {
-        match step(&state, id, held.take()).await {
+        // A dial that failed on the store: a tick's pause, as a failed step gets.
+        if reap(&mut dials).is_err() {
+            state.engine.woken_or(state.engine.tick).await;
+        }
+        match step(&state, id, held.take(), &mut dials, &marks).await {
             Ok(Next::Again(h)) => held = h,
             Ok(Next::Wait(d)) => state.engine.woken_or(d).await,
             Ok(Next::Stop) => break,
@@ -50,6 +63,11 @@ pub(super) async fn run(state: AppState, id: ObjectId) {
             }
         }
     }
+    // The lease is let go only once no dial of this runner can still reach Twilio.
+    while let Some(done) = dials.join_next().await {
+        log_dial_ok(done);
+    }
+    renewer.abort_all();
     if let Err(e) = state
         .store
         .release_campaign_runner(id, &state.engine.owner)
@@ -58,6 +76,33 @@ pub(super) async fn run(state: AppState, id: ObjectId) {
         tracing::warn!(campaign = %id, "could not release the campaign: {e}");
     }
     tracing::info!(campaign = %id, "campaign runner stopped");
+}
+
+/// Collects the dials that are over; `Err` if one failed.
+fn reap(dials: &mut JoinSet<(ObjectId, StoreResult<()>)>) -> Result<(), ()> {
+    let mut ok = Ok(());
+    while let Some(done) = dials.try_join_next() {
+        if !log_dial_ok(done) {
+            ok = Err(());
+        }
+    }
+    ok
+}
+
+/// Logs a dial that failed; whether it went well.
+fn log_dial_ok(done: Result<(ObjectId, StoreResult<()>), tokio::task::JoinError>) -> bool {
+    match done {
+        Ok((_, Ok(()))) => true,
+        Ok((campaign, Err(e))) => {
+            tracing::warn!(campaign = %campaign, "campaign dial: {e}");
+            false
+        }
+        Err(e) if e.is_cancelled() => true,
+        Err(e) => {
+            tracing::error!("campaign dial task failed: {e}");
+            false
+        }
+    }
 }
 
 fn until(t: Timestamp, cap: Duration) -> Duration {
@@ -75,7 +120,7 @@ async fn hold(state: &AppState, id: ObjectId) -> StoreResult<Option<Campaign>> {
 
 /// The campaign with this process's runner lease held: the one the last dial's gate
 /// renewed it with, while that renewal is fresh (dials back to back: a third of the
-/// lease, the cadence `renewing` keeps), otherwise a new hold. Every dial's gate
+/// lease, the cadence `renew` keeps), otherwise a new hold. Every dial's gate
 /// re-reads the status and the settings anyway, right before the request.
 async fn held(
     state: &AppState,
@@ -107,7 +152,13 @@ async fn counts(state: &AppState, campaign: &Campaign) -> StoreResult<DialCounts
         .await
 }
 
-async fn step(state: &AppState, id: ObjectId, last: Option<Box<Held>>) -> StoreResult<Next> {
+async fn step(
+    state: &AppState,
+    id: ObjectId,
+    last: Option<Box<Held>>,
+    dials: &mut JoinSet<(ObjectId, StoreResult<()>)>,
+    marks: &OpenMarks,
+) -> StoreResult<Next> {
     let engine = &state.engine;
     let Some(mut campaign) = held(state, id, last).await? else {
         return Ok(Next::Stop);
@@ -146,17 +197,25 @@ async fn step(state: &AppState, id: ObjectId, last: Option<Box<Held>>) -> StoreR
         return Ok(Next::Wait(wait.max(Duration::from_millis(10))));
     };
     // The attempt vets the contact, and only a contact it will dial passes the gate
-    // (slot, status re-read, in-flight mark) right before the request to Twilio.
-    let gate = DialGate::new(state, id, &claim.attempt_id);
-    let dialled = renewing(
-        state,
-        id,
-        &gate,
-        attempt::dial(state, &campaign, cc, &claim.attempt_id, &gate),
-    )
-    .await;
-    gate.close().await;
-    dialled?;
+    // (slot, status re-read, in-flight mark) right before the request to Twilio. The
+    // runner waits for it up to the gate, so dials keep their order, their slots and
+    // `callDelay`; Twilio's answer (or its timeout, and settling) is waited for beside
+    // the campaign's next dials.
+    let gate = Arc::new(DialGate::new(state, id, &claim.attempt_id, marks.clone()));
+    let dialling = super::Dialling::new(state, &claim.attempt_id);
+    let task = {
+        let (state, gate, campaign) = (state.clone(), gate.clone(), campaign.clone());
+        let attempt_id = claim.attempt_id.clone();
+        async move {
+            let _dialling = dialling;
+            let dialled = attempt::dial(&state, &campaign, cc, &attempt_id, &gate).await;
+            gate.close().await;
+            gate.finished();
+            (id, dialled)
+        }
+    };
+    dials.spawn(task);
+    gate.passed().await;
     if gate.refused() {
         return Ok(Next::Stop);
     }
@@ -166,37 +225,29 @@ async fn step(state: &AppState, id: ObjectId, last: Option<Box<Held>>) -> StoreR
     ))
 }
 
-/// Runs `dial`, renewing this process's runner lease (and the dial's in-flight mark,
-/// once it has one) every third of the lease: the dial may wait for a call slot or for
-/// Twilio (minutes, with `Retry-After`), and no other process may run the campaign
-/// meanwhile, nor may a pause answer while the request can still reach Twilio.
-async fn renewing<T>(
-    state: &AppState,
-    id: ObjectId,
-    gate: &DialGate,
-    dial: impl Future<Output = T>,
-) -> T {
+/// Renews this process's runner lease and the marks of the runner's dials in flight,
+/// in one write every third of the lease, for as long as the runner lives: a dial may
+/// wait for a call slot or for Twilio (minutes, with `Retry-After`), and no other
+/// process may run the campaign meanwhile, nor may a pause answer while a request can
+/// still reach Twilio.
+async fn renew(state: AppState, id: ObjectId, marks: OpenMarks) {
     let engine = &state.engine;
     let every = (engine.runner_lease / 3)
         .to_std()
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_millis(100));
-    tokio::pin!(dial);
     loop {
-        tokio::select! {
-            done = &mut dial => return done,
-            () = tokio::time::sleep(every) => {
-                let until = now() + engine.runner_lease;
-                let renewed = state
-                    .store
-                    .renew_campaign_runner(id, &engine.owner, gate.in_flight(), until)
-                    .await;
-                match renewed {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(campaign = %id, "lost the campaign's runner lease while a dial waited"),
-                    Err(e) => tracing::warn!(campaign = %id, "could not renew the runner lease: {e}"),
-                }
-            }
+        tokio::time::sleep(every).await;
+        let until = now() + engine.runner_lease;
+        let dials = marks.list();
+        match state
+            .store
+            .renew_campaign_runner(id, &engine.owner, &dials, until)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(campaign = %id, "lost the campaign's runner lease"),
+            Err(e) => tracing::warn!(campaign = %id, "could not renew the runner lease: {e}"),
         }
     }
 }

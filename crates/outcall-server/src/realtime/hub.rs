@@ -8,7 +8,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
 
@@ -28,8 +27,9 @@ const RELOAD_EVERY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Arc<Outgoing>>,
-    /// The latest `active_calls`, sent to each new subscriber.
-    active: Arc<Mutex<Arc<Outgoing>>>,
+    /// The live calls of the latest `active_calls`, sent to each new subscriber. Kept
+    /// as the calls' texts (see [`LiveCalls`]); the event is built when asked for.
+    active: Arc<Mutex<LiveCalls>>,
 }
 
 impl Default for Hub {
@@ -37,10 +37,7 @@ impl Default for Hub {
         let (tx, _) = broadcast::channel(1024);
         Self {
             tx,
-            active: Arc::new(Mutex::new(Arc::new(Outgoing::general(
-                Kind::ActiveCalls,
-                Value::Array(Vec::new()),
-            )))),
+            active: Arc::new(Mutex::new(LiveCalls::default())),
         }
     }
 }
@@ -53,10 +50,12 @@ impl Hub {
     /// The current `active_calls` event.
     pub fn active_calls(&self) -> Arc<Outgoing> {
         // A poisoned lock still holds a whole value (it is only ever replaced).
-        self.active
+        let live = self
+            .active
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
+            .clone();
+        Arc::new(Outgoing::general(Kind::ActiveCalls, live.payload()))
     }
 
     fn send(&self, out: Outgoing) {
@@ -64,9 +63,11 @@ impl Hub {
     }
 
     fn send_active(&self, live: &LiveCalls) {
-        let out = Arc::new(Outgoing::general(Kind::ActiveCalls, live.payload()));
-        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = out.clone();
-        let _ = self.tx.send(out);
+        *self.active.lock().unwrap_or_else(|p| p.into_inner()) = live.clone();
+        let _ = self.tx.send(Arc::new(Outgoing::general(
+            Kind::ActiveCalls,
+            live.payload(),
+        )));
     }
 }
 

@@ -1,8 +1,13 @@
 //! The set of live calls behind `active_calls`: loaded from the store, then kept from
 //! the call events of the bus (each carries the stored call), and reloaded when the
 //! bus lagged or now and then, so a call whose last event was lost does not stay.
+//!
+//! Each call is kept as its JSON text, not as a parsed `Value`: a parsed call is a
+//! tree of small allocations several times the size of its text, and this set holds
+//! every live call for as long as it lasts.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::TimeDelta;
 use outcall_domain::call::{Call, CallStatus};
@@ -26,10 +31,15 @@ const LIVE_WINDOW: TimeDelta = TimeDelta::hours(6);
 /// Most calls listed (per live status) when loading from the store.
 const LOAD_LIMIT: i64 = 100;
 
+/// Cheap to clone: the calls' texts are shared.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct LiveCalls {
-    /// Call sid → the stored call as JSON.
-    calls: BTreeMap<String, Value>,
+    /// Call sid → the stored call as JSON text.
+    calls: BTreeMap<String, Arc<str>>,
+}
+
+fn text(call: &Value) -> Arc<str> {
+    Arc::from(call.to_string())
 }
 
 impl LiveCalls {
@@ -40,10 +50,8 @@ impl LiveCalls {
             calls: calls
                 .into_iter()
                 .map(|c| {
-                    (
-                        c.call_sid.clone(),
-                        serde_json::to_value(&c).unwrap_or_default(),
-                    )
+                    let json = serde_json::to_string(&c).unwrap_or_else(|_| "null".into());
+                    (c.call_sid.clone(), Arc::from(json))
                 })
                 .collect(),
         })
@@ -61,7 +69,7 @@ impl LiveCalls {
         match status {
             Some(s) if s.is_live() => self
                 .calls
-                .insert(u.call_sid.clone(), u.data.clone())
+                .insert(u.call_sid.clone(), text(&u.data))
                 .is_none(),
             Some(_) => self.calls.remove(&u.call_sid).is_some(),
             None => false,
@@ -75,10 +83,19 @@ impl LiveCalls {
 
     /// The `active_calls` payload: the calls, oldest first.
     pub fn payload(&self) -> Value {
-        let mut calls: Vec<&Value> = self.calls.values().collect();
-        calls.sort_by_key(|v| v["createdAt"].as_str().unwrap_or_default().to_string());
-        Value::Array(calls.into_iter().cloned().collect())
+        // The texts were written from `Value`s or calls: they parse.
+        let mut calls: Vec<Value> = self
+            .calls
+            .values()
+            .map(|t| serde_json::from_str(t).unwrap_or_default())
+            .collect();
+        calls.sort_by(|a, b| created_at(a).cmp(created_at(b)));
+        Value::Array(calls)
     }
+}
+
+fn created_at(call: &Value) -> &str {
+    call["createdAt"].as_str().unwrap_or_default()
 }
 
 /// The store's live calls created within [`LIVE_WINDOW`], newest first per status.

@@ -175,7 +175,21 @@ impl ContactBody {
                 .email
                 .and_then(|s| check(v, "email", fields::email(&s))),
             notes: self.notes.and_then(|s| check(v, "notes", fields::long(&s))),
-            status: self.status,
+            // Stored documents may hold other statuses; input holds outcall's.
+            status: self.status.and_then(|s| {
+                if s.is_known() {
+                    Some(s)
+                } else {
+                    v.error(
+                        "status",
+                        format!(
+                            "unknown contact status {:?}: expected one of active, inactive, do-not-call",
+                            s.as_str()
+                        ),
+                    );
+                    None
+                }
+            }),
             priority: self
                 .priority
                 .and_then(|p| check(v, "priority", fields::priority(p))),

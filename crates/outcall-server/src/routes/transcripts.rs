@@ -4,7 +4,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
-use outcall_domain::transcript::{Sentiment, Transcript, TranscriptPatch, TranscriptStatus, Turn};
+use outcall_domain::transcript::{
+    Role, Sentiment, Transcript, TranscriptPatch, TranscriptStatus, Turn,
+};
 use outcall_domain::validate::{MAX_TEXT, Validator};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -35,6 +37,26 @@ async fn get_one(State(state): State<AppState>, ApiPath(call_sid): ApiPath) -> A
     ok(t)
 }
 
+/// A turn as the API takes it: outcall's three fields, the message required. Stored
+/// turns are read more leniently (`outcall_domain::stored`): other systems wrote them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TurnInput {
+    role: Role,
+    message: String,
+    #[serde(default)]
+    time_in_call_secs: f64,
+}
+
+fn turns(input: Option<Vec<TurnInput>>) -> Option<Vec<Turn>> {
+    input.map(|turns| {
+        turns
+            .into_iter()
+            .map(|t| Turn::new(t.role, t.message, t.time_in_call_secs))
+            .collect()
+    })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateTranscript {
@@ -42,7 +64,7 @@ struct CreateTranscript {
     #[serde(default)]
     conversation_id: Option<String>,
     #[serde(default)]
-    transcript: Option<Vec<Turn>>,
+    transcript: Option<Vec<TurnInput>>,
     #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
@@ -66,6 +88,13 @@ fn check(v: &mut Validator, patch: &TranscriptPatch) {
                 Some(&t.message),
                 MAX_TEXT,
             );
+            // Stored documents may hold other roles and fields; input holds outcall's.
+            if !t.role.is_known() {
+                v.error(
+                    format!("transcript[{i}].role"),
+                    "must be one of agent, user",
+                );
+            }
             if !(t.time_in_call_secs.is_finite() && t.time_in_call_secs >= 0.0) {
                 v.error(
                     format!("transcript[{i}].timeInCallSecs"),
@@ -74,6 +103,9 @@ fn check(v: &mut Validator, patch: &TranscriptPatch) {
             }
         }
     }
+    if patch.status.as_ref().is_some_and(|s| !s.is_known()) {
+        v.error("status", "must be one of live, done");
+    }
     if let Some(s) = &patch.sentiment
         && !(-1.0..=1.0).contains(&s.score)
     {
@@ -81,11 +113,43 @@ fn check(v: &mut Validator, patch: &TranscriptPatch) {
     }
 }
 
+/// The body of `PUT`: only the fields given change.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UpdateTranscript {
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    transcript: Option<Vec<TurnInput>>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    sentiment: Option<Sentiment>,
+    #[serde(default)]
+    analysis: Option<Map<String, Value>>,
+    #[serde(default)]
+    status: Option<TranscriptStatus>,
+}
+
+impl From<UpdateTranscript> for TranscriptPatch {
+    fn from(b: UpdateTranscript) -> Self {
+        TranscriptPatch {
+            conversation_id: b.conversation_id,
+            transcript: turns(b.transcript),
+            summary: b.summary,
+            sentiment: b.sentiment,
+            analysis: b.analysis,
+            status: b.status,
+            unless_finished: false,
+        }
+    }
+}
+
 impl CreateTranscript {
     fn split(self) -> (String, TranscriptPatch) {
         let patch = TranscriptPatch {
             conversation_id: self.conversation_id,
-            transcript: self.transcript,
+            transcript: turns(self.transcript),
             summary: self.summary,
             sentiment: self.sentiment,
             analysis: self.analysis,
@@ -121,8 +185,9 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     ApiPath(call_sid): ApiPath,
-    ApiJson(patch): ApiJson<TranscriptPatch>,
+    ApiJson(body): ApiJson<UpdateTranscript>,
 ) -> ApiResult<Response> {
+    let patch = TranscriptPatch::from(body);
     sid("callSid", &call_sid)?;
     if patch.is_empty() {
         return Err(ApiError::validation(

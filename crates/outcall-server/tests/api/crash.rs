@@ -135,7 +135,11 @@ async fn sigkill_twenty_times_on(backend: Backend) {
         sid: sim.account_sid().to_string(),
         token: sim.auth_token().to_string(),
     };
-    let http = reqwest::Client::new();
+    // Bounded: a request that never gets an answer fails the test instead of hanging it.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     let mut child = Running(server.spawn());
     wait_up(&http, port).await;
 

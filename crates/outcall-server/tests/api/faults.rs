@@ -4,6 +4,7 @@
 //! `dialing`; a dial that never reached Twilio (connection refused, 429) goes back to
 //! the queue and is dialled again, counting as no attempt. What really happened is
 //! read from the simulator's own log of the creates it received.
+//! Each runs on SQLite and on the MongoDB at `OUTCALL_TEST_MONGODB_URI`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use outcall_sim::twilio::{
 };
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{Backend, TestServer, on_each_backend};
 
 fn number(i: usize) -> String {
     format!("+1415{:07}", 3_000_000 + i)
@@ -28,10 +29,10 @@ async fn fast_twilio(book: ScenarioBook) -> (TwilioSim, Vec<String>) {
     (sim, flags)
 }
 
-async fn start(book: ScenarioBook) -> (TestServer, TwilioSim) {
+async fn start(backend: Backend, book: ScenarioBook) -> (TestServer, TwilioSim) {
     let (sim, flags) = fast_twilio(book).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    (TestServer::start_with(&flags).await, sim)
+    (TestServer::start_on_backend(backend, &flags).await, sim)
 }
 
 /// A started campaign of the given numbers (stored as contacts first).
@@ -130,11 +131,15 @@ async fn stats(s: &TestServer, id: &str) -> Value {
 /// the next contact (one call at a time), and the campaign completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_whose_dial_fails_is_settled_and_the_campaign_completes() {
+    on_each_backend(a_retry_whose_dial_fails_is_settled_and_the_campaign_completes_on).await;
+}
+
+async fn a_retry_whose_dial_fails_is_settled_and_the_campaign_completes_on(backend: Backend) {
     let (b500, slow, after_a, after_b) = (number(0), number(1), number(2), number(3));
     let book = ScenarioBook::all(Scenario::CalleeHangsUp)
         .with(&b500, Scenario::Busy)
         .with(&slow, Scenario::Busy);
-    let (s, sim) = start(book).await;
+    let (s, sim) = start(backend, book).await;
     sim.faults()
         .on_create(
             CreateRule::to(&b500)
@@ -183,14 +188,77 @@ async fn a_retry_whose_dial_fails_is_settled_and_the_campaign_completes() {
     assert_eq!(stats(&s, &b).await["callsPlaced"], json!(4));
 }
 
+/// A dial waiting for Twilio's answer (here held past the client's 15 s timeout) holds
+/// only its own slot: the campaign's next contacts are dialled meanwhile, up to
+/// `maxConcurrentCalls`, and the late dial is settled (its call adopted) after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_waiting_for_twilios_answer_does_not_hold_the_campaigns_next_dials() {
+    on_each_backend(a_dial_waiting_for_twilios_answer_does_not_hold_the_campaigns_next_dials_on)
+        .await;
+}
+
+async fn a_dial_waiting_for_twilios_answer_does_not_hold_the_campaigns_next_dials_on(
+    backend: Backend,
+) {
+    let slow = number(10);
+    let others: Vec<String> = (11..14).map(number).collect();
+    let (s, sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    sim.faults().on_create(
+        CreateRule::to(&slow)
+            .nth(1)
+            .fault(CreateFault::AnswerDelayed(Duration::from_secs(17))),
+    );
+    let settings = json!({"callDelay": 0, "maxConcurrentCalls": 4, "retryCount": 0});
+    let mut numbers = vec![slow.clone()];
+    numbers.extend(others.iter().cloned());
+    let id = run_campaign(&s, settings, &numbers).await;
+
+    // Well inside the slow dial's 15 s wait for its answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = sim.log();
+        let dialled = others.iter().filter(|n| creates_to(&log, n).0 > 0).count();
+        if dialled == others.len() {
+            assert_eq!(creates_to(&log, &slow).0, 1, "the slow dial was sent first");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{dialled} of {} dialled while a dial waited for Twilio: {log:#?}",
+            others.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let contacts = completed(&s, &id, Duration::from_secs(60)).await;
+    for n in &numbers {
+        assert_eq!(
+            contacts[n]["status"],
+            json!("completed"),
+            "{n}: {}",
+            contacts[n]
+        );
+    }
+    let log = sim.log();
+    one_call_per_attempt(&log);
+    assert_eq!(
+        creates_to(&log, &slow),
+        (1, 1),
+        "adopted, not dialled again"
+    );
+}
+
 /// Defect 2: dials that provably never reached Twilio (the REST listener refusing
 /// connections for a while; 429 on every try for a while) go back to the queue and
 /// are dialled again until they get through: no attempt is spent on them, even with
 /// no retries configured, and nothing ends `unconfirmed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dials_that_never_reached_twilio_are_dialled_again() {
+    on_each_backend(dials_that_never_reached_twilio_are_dialled_again_on).await;
+}
+
+async fn dials_that_never_reached_twilio_are_dialled_again_on(backend: Backend) {
     let (refused, limited) = (number(10), number(11));
-    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let (s, sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     sim.faults().on_create(
         CreateRule::to(&limited)
             .times(5)
@@ -245,8 +313,12 @@ async fn dials_that_never_reached_twilio_are_dialled_again() {
 /// `unconfirmed`, dialled once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_whose_answer_was_lost_is_found_in_twilio_and_adopted() {
+    on_each_backend(a_call_whose_answer_was_lost_is_found_in_twilio_and_adopted_on).await;
+}
+
+async fn a_call_whose_answer_was_lost_is_found_in_twilio_and_adopted_on(backend: Backend) {
     let lost = number(20);
-    let (s, sim) = start(ScenarioBook::all(Scenario::Busy)).await;
+    let (s, sim) = start(backend, ScenarioBook::all(Scenario::Busy)).await;
     sim.faults()
         .on_create(CreateRule::to(&lost).fault(CreateFault::AnswerLost))
         .on_callback(
@@ -284,12 +356,16 @@ async fn a_call_whose_answer_was_lost_is_found_in_twilio_and_adopted() {
 /// campaign completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_left_stuck_by_the_old_retry_bug_is_recovered() {
+    on_each_backend(a_contact_left_stuck_by_the_old_retry_bug_is_recovered_on).await;
+}
+
+async fn a_contact_left_stuck_by_the_old_retry_bug_is_recovered_on(backend: Backend) {
     use outcall_domain::call::{Call, CallStatus};
     use outcall_domain::campaign_contact::{CampaignContact, DialStatus, Lease};
     use outcall_domain::{ObjectId, time};
 
     let stuck = number(30);
-    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let (s, sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let answer = s
         .post(
             "/api/db/campaigns",
@@ -356,11 +432,15 @@ async fn a_contact_left_stuck_by_the_old_retry_bug_is_recovered() {
 /// is dialled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
+    on_each_backend(a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach_on).await;
+}
+
+async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach_on(backend: Backend) {
     let n = number(40);
     let (sim, mut flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     flags.push("--attempt-lease-secs=2".into());
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = TestServer::start_with(&flags).await;
+    let s = TestServer::start_on_backend(backend, &flags).await;
     sim.faults()
         .on_create(CreateRule::to(&n).fault(CreateFault::ServerError { status: 503 }));
     let settings = json!({"callDelay": 0.005, "maxConcurrentCalls": 1, "retryCount": 0});
@@ -395,10 +475,14 @@ async fn a_maybe_sent_dial_waits_leased_while_twilio_is_out_of_reach() {
 /// it does not. Neither message blames the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ad_hoc_call_that_meets_a_twilio_fault_says_whether_it_may_exist() {
+    on_each_backend(an_ad_hoc_call_that_meets_a_twilio_fault_says_whether_it_may_exist_on).await;
+}
+
+async fn an_ad_hoc_call_that_meets_a_twilio_fault_says_whether_it_may_exist_on(backend: Backend) {
     let (maybe, not_sent) = (number(60), number(61));
     let (sim, flags) = fast_twilio(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let s = TestServer::start_with(&flags).await;
+    let s = TestServer::start_on_backend(backend, &flags).await;
     sim.faults()
         .on_create(CreateRule::to(&maybe).fault(CreateFault::ServerError { status: 502 }));
     // Every try: an ad-hoc call is tried again after a 429 (no call was made).
@@ -428,8 +512,12 @@ async fn an_ad_hoc_call_that_meets_a_twilio_fault_says_whether_it_may_exist() {
 /// would leave them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_campaigns_stats_are_recounted_once_nothing_is_in_flight() {
+    on_each_backend(a_stopped_campaigns_stats_are_recounted_once_nothing_is_in_flight_on).await;
+}
+
+async fn a_stopped_campaigns_stats_are_recounted_once_nothing_is_in_flight_on(backend: Backend) {
     let numbers: Vec<String> = (70..74).map(number).collect();
-    let (s, sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let (s, sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let settings = json!({"callDelay": 0, "maxConcurrentCalls": 4, "retryCount": 0});
     let id = run_campaign(&s, settings, &numbers).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -475,7 +563,11 @@ async fn a_stopped_campaigns_stats_are_recounted_once_nothing_is_in_flight() {
 /// the scheduler: a stopped campaign ends with every contact final.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_left_waiting_in_a_stopped_campaign_is_cancelled() {
-    let (s, _sim) = start(ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    on_each_backend(a_contact_left_waiting_in_a_stopped_campaign_is_cancelled_on).await;
+}
+
+async fn a_contact_left_waiting_in_a_stopped_campaign_is_cancelled_on(backend: Backend) {
+    let (s, _sim) = start(backend, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
     let settings = json!({"callDelay": 0, "maxConcurrentCalls": 1, "retryCount": 0});
     let id = run_campaign(&s, settings, &[number(80)]).await;
     let stopped = s

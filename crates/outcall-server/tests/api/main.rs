@@ -22,6 +22,7 @@ mod live;
 mod media;
 mod mongo_shard;
 mod recordings;
+mod seed_docs;
 mod sheets;
 mod transcripts;
 mod web;

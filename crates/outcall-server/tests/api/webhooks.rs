@@ -13,6 +13,7 @@ use crate::support::TestServer;
 
 mod elevenlabs;
 mod order;
+mod seed_paths;
 
 const TOKEN: &str = "webhook-test-token";
 const ACCOUNT: &str = "AC00000000000000000000000000000001";

@@ -22,6 +22,8 @@ pub struct CreateRecord {
     pub from: String,
     /// `attemptId` from the StatusCallback URL's query.
     pub attempt_id: Option<String>,
+    /// The StatusCallback URL's origin (`http://host:port`): which server dialled.
+    pub callback_origin: Option<String>,
     /// The fault applied (`CreateFault::name`, `rate-limit` for the simulated
     /// calls-per-second limit, `invalid` for a request Twilio refuses with 400).
     pub fault: Option<String>,

@@ -146,6 +146,11 @@ async fn create_call(
         to: one("To").unwrap_or_default(),
         from: one("From").unwrap_or_default(),
         attempt_id: one("StatusCallback").and_then(|u| attempt_id_of(&u)),
+        callback_origin: one("StatusCallback").and_then(|u| {
+            reqwest::Url::parse(&u)
+                .ok()
+                .map(|u| u.origin().ascii_serialization())
+        }),
         fault: None,
         status: None,
         call_sid: None,

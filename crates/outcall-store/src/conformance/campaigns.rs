@@ -865,14 +865,14 @@ async fn dial_marks_are_renewed_by_their_owner_and_closed(store: DynStore) {
     let later = now + TimeDelta::seconds(60);
     assert!(
         !store
-            .renew_campaign_runner(id, "b", Some("d1"), later)
+            .renew_campaign_runner(id, "b", &["d1".into()], later)
             .await
             .expect("renew"),
         "b holds nothing"
     );
     assert!(
         store
-            .renew_campaign_runner(id, "a", Some("d1"), later)
+            .renew_campaign_runner(id, "a", &["d1".into()], later)
             .await
             .expect("renew"),
         "a renews its lease and mark, paused or not"
@@ -896,7 +896,7 @@ async fn dial_marks_are_renewed_by_their_owner_and_closed(store: DynStore) {
     );
     assert!(
         store
-            .renew_campaign_runner(id, "a", Some("d1"), later)
+            .renew_campaign_runner(id, "a", &["d1".into()], later)
             .await
             .expect("renew"),
         "the lease alone is still a's"

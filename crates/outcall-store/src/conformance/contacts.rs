@@ -471,7 +471,7 @@ async fn contacts_filter_by_status_tag_campaign_and_email(store: DynStore) {
     let f = ContactFilter::default;
     for status in [Active, Inactive, DoNotCall] {
         let filter = ContactFilter {
-            status: Some(status),
+            status: Some(status.clone()),
             ..f()
         };
         assert_eq!(

@@ -23,6 +23,7 @@ mod dnc;
 mod events;
 mod recordings;
 mod relay;
+pub mod seed_docs;
 mod transcripts;
 
 pub type DynStore = Arc<dyn Store>;
@@ -65,6 +66,7 @@ pub fn all_checks() -> Vec<Check> {
     checks.extend(archive::checks());
     checks.extend(analytics::checks());
     checks.extend(relay::checks());
+    checks.extend(seed_docs::checks());
     checks
 }
 

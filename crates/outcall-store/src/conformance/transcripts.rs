@@ -25,11 +25,7 @@ pub(super) fn checks() -> Vec<Check> {
 }
 
 fn turn(role: Role, message: &str, at: f64) -> Turn {
-    Turn {
-        role,
-        message: message.into(),
-        time_in_call_secs: at,
-    }
+    Turn::new(role, message, at)
 }
 
 fn map(value: Value) -> Map<String, Value> {

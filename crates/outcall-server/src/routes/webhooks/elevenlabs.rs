@@ -252,11 +252,11 @@ fn turns(t: &PostCallTranscription) -> Vec<Turn> {
                 WireRole::User => Role::User,
                 _ => return None,
             };
-            Some(Turn {
+            Some(Turn::new(
                 role,
                 message,
-                time_in_call_secs: turn.time_in_call_secs.unwrap_or(0.0),
-            })
+                turn.time_in_call_secs.unwrap_or(0.0),
+            ))
         })
         .collect()
 }

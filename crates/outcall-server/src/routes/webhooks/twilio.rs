@@ -1,4 +1,6 @@
-//! Twilio's webhooks: call status, asynchronous AMD and recording callbacks.
+//! Twilio's webhooks: call status, asynchronous AMD and recording callbacks, also at
+//! the Node.js system's paths (`/call-status-callback`, `/amd-status-callback`,
+//! `/recording-status-callback`).
 //!
 //! Each request must carry a valid `X-Twilio-Signature` for the URL Twilio requested,
 //! rebuilt from `PUBLIC_URL` (never from the request's Host, which a proxy rewrites).
@@ -35,6 +37,13 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/twilio/status", post(status))
         .route("/webhooks/twilio/amd", post(amd))
         .route("/webhooks/twilio/recording", post(recording))
+        // The callback paths of the Node.js system the seed documents, so calls it
+        // placed before the switch finish recorded. Twilio signs the URL it called and
+        // `SignedForm` rebuilds it from the request's own path, so each alias is checked
+        // against its own URL, never against outcall's.
+        .route("/call-status-callback", post(status))
+        .route("/amd-status-callback", post(amd))
+        .route("/recording-status-callback", post(recording))
 }
 
 /// How long a status callback for a call we have not stored yet waits for it: Twilio's
