@@ -288,3 +288,39 @@ async fn a_store_decides_on_the_other_process_s_last_write_not_on_its_own() {
     assert_eq!(stored, released);
     assert_eq!(Stage::of(&stored), Stage::Waiting);
 }
+
+/// A contact's call count is one `UPDATE … RETURNING`: it must commit at once, leaving
+/// no write transaction open on the writer connection (the other process would wait
+/// on its lock, this one could not begin a transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_call_leaves_no_write_open() {
+    let (_dir, a, b) = two_stores().await;
+    let contact = a
+        .insert_contact(Contact::new("+14155557002"))
+        .await
+        .expect("insert contact");
+    let recorded = a
+        .record_contact_call(contact.id, ObjectId::new(), time::now())
+        .await
+        .expect("record call")
+        .expect("contact exists");
+    assert_eq!(recorded.call_count, 1);
+    let started = std::time::Instant::now();
+    b.insert_contact(Contact::new("+14155557003"))
+        .await
+        .expect("the other process writes");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the other process waited {:?} for a lock",
+        started.elapsed()
+    );
+    a.insert_contact(Contact::new("+14155557004"))
+        .await
+        .expect("this process begins a transaction");
+    let stored = b
+        .get_contact(contact.id)
+        .await
+        .expect("get")
+        .expect("contact");
+    assert_eq!(stored, recorded, "the count is stored as returned");
+}
