@@ -80,6 +80,13 @@ fn summary(mut samples: Vec<Duration>) -> Summary {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // `RUST_LOG=sqlx::query=debug` lists every statement (with its time) for a profile.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if cli.contacts > 100 {
         bail!("--contacts is at most 100 (maxConcurrentCalls' limit; every call stays live)");
     }

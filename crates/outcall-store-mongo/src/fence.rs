@@ -14,7 +14,7 @@ use outcall_domain::time::Timestamp;
 use crate::mapping::{date, oid};
 
 /// The field of one dial's mark. Attempt ids are hex, so never hold `.` or `$`.
-fn mark(dial_id: &str) -> String {
+pub(crate) fn mark(dial_id: &str) -> String {
     format!("dials.{dial_id}")
 }
 

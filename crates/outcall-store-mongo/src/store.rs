@@ -697,6 +697,31 @@ impl CampaignStore for MongoStore {
         self.update_campaign_doc(filter, update).await?;
         Ok(())
     }
+
+    async fn close_campaign_dial_counting(
+        &self,
+        id: ObjectId,
+        dial_id: &str,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>> {
+        // `add_campaign_stats`'s compare-and-set, with the mark's `$unset` in the same
+        // update.
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(raw) = self.find_doc(&CAMPAIGNS, doc! {"_id": oid(id)}).await? else {
+                return Ok(None);
+            };
+            let stats = raw.get_document("stats").ok();
+            let (filter, mut update) = updates::campaign_stats(id, stats, delta, now())?;
+            update.insert("$unset", doc! {fence::mark(dial_id): ""});
+            if let Some(c) = self
+                .modify(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+                .await?
+            {
+                return Ok(Some(c));
+            }
+        }
+        Err(contention("close_campaign_dial_counting"))
+    }
 }
 
 /// The `$or` of a contact search: substrings by regular expression, `q` escaped so it

@@ -9,7 +9,7 @@ use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{CampaignContactStore, StoreError, StoreResult};
 
 use crate::SqliteStore;
-use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
+use crate::rows::{db_err, decode, encode, json_time, list_page, millis, opt_millis};
 
 const LOAD_PAIR: &str =
     "SELECT doc FROM campaigncontacts WHERE campaign_id = ?1 AND contact_id = ?2";
@@ -26,17 +26,27 @@ fn indexed(cc: &CampaignContact) -> Indexed {
     )
 }
 
+/// The table's name among the remembered documents.
+const TABLE: &str = "campaigncontacts";
+
+/// A pair's key among the remembered documents.
+fn pair_key(campaign_id: ObjectId, contact_id: ObjectId) -> String {
+    format!("{campaign_id}:{contact_id}")
+}
+
 /// Stamps a pair changed from the stored document `read` and writes it if the stored
 /// one is still `read` (compare-and-set on the whole document, one autocommit
-/// statement); `None` when another process wrote the pair since the read.
+/// statement); the pair and its document as written, or `None` when another process
+/// wrote the pair since the read.
 async fn save_if(
     conn: &mut sqlx::SqliteConnection,
     read: &str,
     columns: Indexed,
     mut cc: CampaignContact,
-) -> StoreResult<Option<CampaignContact>> {
+) -> StoreResult<Option<(CampaignContact, String)>> {
     cc.updated_at = now();
     cc.truncate_times();
+    let doc = encode(&cc)?;
     // Only the document when no indexed column changed (SQLite rewrites the entries
     // of every index whose column is SET, same value or not).
     let sql = if indexed(&cc) == columns {
@@ -51,18 +61,13 @@ async fn save_if(
         .bind(opt_millis(cc.next_attempt_at))
         .bind(cc.priority)
         .bind(opt_millis(cc.lease.as_ref().map(|l| l.expires_at)))
-        .bind(encode(&cc)?)
+        .bind(doc.clone())
         .bind(read)
         .execute(conn)
         .await
         .map_err(db_err)?
         .rows_affected();
-    Ok((written > 0).then_some(cc))
-}
-
-/// The JSON text of a timestamp as serde writes it in documents.
-fn json_time(t: Timestamp) -> StoreResult<String> {
-    Ok(encode(&t)?.trim_matches('"').to_string())
+    Ok((written > 0).then_some((cc, doc)))
 }
 
 fn dial_status(s: DialStatus) -> StoreResult<String> {
@@ -175,7 +180,9 @@ impl CampaignContactStore for SqliteStore {
             let mut cc: CampaignContact = decode(&read)?;
             let columns = indexed(&cc);
             cc.claim(claim);
-            if let Some(cc) = save_if(&mut conn, &read, columns, cc).await? {
+            if let Some((cc, doc)) = save_if(&mut conn, &read, columns, cc).await? {
+                self.known
+                    .put(TABLE, pair_key(cc.campaign_id, cc.contact_id), doc);
                 return Ok(Some(cc));
             }
         }
@@ -190,25 +197,42 @@ impl CampaignContactStore for SqliteStore {
     ) -> StoreResult<Option<CampaignContact>> {
         // Compare-and-set twice over: the guard on the pair as read, and the write on
         // the document being still the one read (`save_if`); when another process wrote
-        // it in between, the guard is asked again on what it wrote.
+        // it in between, the guard is asked again on what it wrote. The pair as this
+        // store last wrote it stands for the read when remembered (the attempt's
+        // claim, its sent mark, its placement follow each other); a guard that refuses
+        // the remembered pair is asked again on one read.
+        let key = pair_key(campaign_id, contact_id);
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        let mut remembered = self.known.get(TABLE, &key);
         loop {
-            let read: Option<String> = sqlx::query_scalar(LOAD_PAIR)
-                .bind(campaign_id.to_hex())
-                .bind(contact_id.to_hex())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let Some(read) = read else {
-                return Ok(None);
+            let guessed = remembered.is_some();
+            let read = match remembered.take() {
+                Some(doc) => doc,
+                None => {
+                    let read: Option<String> = sqlx::query_scalar(LOAD_PAIR)
+                        .bind(campaign_id.to_hex())
+                        .bind(contact_id.to_hex())
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    let Some(read) = read else {
+                        self.known.forget(TABLE, &key);
+                        return Ok(None);
+                    };
+                    read
+                }
             };
             let mut cc: CampaignContact = decode(&read)?;
             if !guard.admits(&cc) {
+                if guessed {
+                    continue;
+                }
                 return Ok(None);
             }
             let columns = indexed(&cc);
             step.apply(&mut cc);
-            if let Some(cc) = save_if(&mut conn, &read, columns, cc).await? {
+            if let Some((cc, doc)) = save_if(&mut conn, &read, columns, cc).await? {
+                self.known.put(TABLE, key, doc);
                 return Ok(Some(cc));
             }
         }

@@ -12,6 +12,8 @@ use crate::SqliteStore;
 use crate::rows::{db_err, decode, encode, list_page, millis, opt_millis};
 
 const LOAD: &str = "SELECT doc FROM campaigns WHERE id = ?";
+/// The table's name among the remembered documents.
+const TABLE: &str = "campaigns";
 
 async fn write_campaign(
     conn: &mut sqlx::SqliteConnection,
@@ -23,60 +25,77 @@ async fn write_campaign(
     } else {
         "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, next_execution = ?5, doc = ?6 WHERE id = ?1"
     };
-    campaign_row(sqlx::query(sql), c)?
+    campaign_row(sqlx::query(sql), c, encode(c)?)
         .execute(conn)
         .await
         .map_err(db_err)?;
     Ok(())
 }
 
-/// Binds a campaign's columns and document, `?1` to `?6`.
+/// Binds a campaign's columns and its encoded document `doc`, `?1` to `?6`.
 fn campaign_row<'q>(
     q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     c: &Campaign,
-) -> StoreResult<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>> {
-    Ok(q.bind(c.id.to_hex())
+    doc: String,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(c.id.to_hex())
         .bind(c.name.clone())
         .bind(c.status.as_str())
         .bind(millis(c.created_at))
         .bind(opt_millis(c.next_execution))
-        .bind(encode(c)?))
+        .bind(doc)
 }
 
 impl SqliteStore {
     /// Loads a campaign, lets `change` edit it, and writes it back if it says so, as a
     /// compare-and-set on the whole document: the `UPDATE` applies only if the stored
-    /// document is still the one read (`doc = ?`). The writer connection is held from
-    /// the read to the write, so no write of this process comes in between; a write of
-    /// another process (the CLI, a second server) makes the `UPDATE` miss, and the
-    /// campaign is read and decided again. Two statements, where a transaction took
-    /// four round trips to the connection's thread (`BEGIN IMMEDIATE`, read, write,
-    /// `COMMIT`); the runner's lease, the dial fence and the stats each take one per
-    /// dial. A single autocommit `UPDATE` never meets a stale snapshot (its read and
-    /// write lock are taken together, waiting out the busy timeout), so another
-    /// process's writer is waited for, not answered with "database is locked".
+    /// document is still the one decided on (`doc = ?`). That is the one this store
+    /// last wrote, when it remembers it (`known`): the runner's lease, the dial fence
+    /// and the stats then take one statement per dial, with no read. A write of
+    /// another process since (the CLI, a second server) makes the `UPDATE` miss, and
+    /// the campaign is read and decided again; so is a refusal decided on the
+    /// remembered document. The writer connection is held from the read to the write,
+    /// so no write of this process comes in between. A single autocommit `UPDATE`
+    /// never meets a stale snapshot (its read and write lock are taken together,
+    /// waiting out the busy timeout), so another process's writer is waited for, not
+    /// answered with "database is locked".
     async fn modify_campaign(
         &self,
         id: ObjectId,
         mut change: impl FnMut(&mut Campaign) -> bool,
     ) -> StoreResult<Option<(Campaign, bool)>> {
+        let key = id.to_hex();
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
+        let mut remembered = self.known.get(TABLE, &key);
         loop {
-            let read: Option<String> = sqlx::query_scalar(LOAD)
-                .bind(id.to_hex())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let Some(read) = read else {
-                return Ok(None);
+            let guessed = remembered.is_some();
+            let read = match remembered.take() {
+                Some(doc) => doc,
+                None => {
+                    let read: Option<String> = sqlx::query_scalar(LOAD)
+                        .bind(&key)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    let Some(read) = read else {
+                        self.known.forget(TABLE, &key);
+                        return Ok(None);
+                    };
+                    read
+                }
             };
             let mut c: Campaign = decode(&read)?;
             let columns = indexed(&c);
             if !change(&mut c) {
+                if guessed {
+                    continue; // refused on a remembered document: decided on a read
+                }
+                self.known.put(TABLE, key, read);
                 return Ok(Some((c, false)));
             }
             c.updated_at = now();
             c.truncate_times();
+            let doc = encode(&c)?;
             // Only the document when no indexed column changed (the runner's lease, the
             // dial marks, the stats): SQLite rewrites the entries of every index whose
             // column is SET, same value or not, and each page it dirties is one more
@@ -87,13 +106,14 @@ impl SqliteStore {
                 "UPDATE campaigns SET name = ?2, status = ?3, created_at = ?4, \
                  next_execution = ?5, doc = ?6 WHERE id = ?1 AND doc = ?7"
             };
-            let written = campaign_row(sqlx::query(sql), &c)?
+            let written = campaign_row(sqlx::query(sql), &c, doc.clone())
                 .bind(read)
                 .execute(&mut *conn)
                 .await
                 .map_err(db_err)?
                 .rows_affected();
             if written > 0 {
+                self.known.put(TABLE, key, doc);
                 return Ok(Some((c, true)));
             }
         }
@@ -303,5 +323,22 @@ impl CampaignStore for SqliteStore {
     async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()> {
         self.modify_campaign(id, |c| c.close_dial(dial_id)).await?;
         Ok(())
+    }
+
+    async fn close_campaign_dial_counting(
+        &self,
+        id: ObjectId,
+        dial_id: &str,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>> {
+        // One write for both: the dial's last campaign write is one statement.
+        let result = self
+            .modify_campaign(id, |c| {
+                c.close_dial(dial_id);
+                c.stats.add(delta);
+                true
+            })
+            .await?;
+        Ok(result.map(|(c, _)| c))
     }
 }

@@ -11,7 +11,7 @@ use outcall_domain::{ObjectId, Page, PageRequest};
 use outcall_store::{ContactFilter, ContactSearch, ContactStore, StoreError, StoreResult};
 
 use crate::SqliteStore;
-use crate::rows::{db_err, decode, encode, list_page, load_for_update, millis};
+use crate::rows::{db_err, decode, encode, json_time, list_page, load_for_update, millis};
 
 const LOAD: &str = "SELECT doc FROM contacts WHERE id = ?";
 
@@ -392,38 +392,24 @@ impl ContactStore for SqliteStore {
         call_id: ObjectId,
         at: Timestamp,
     ) -> StoreResult<Option<Contact>> {
-        // Once per placed call: a compare-and-set of the document alone (the indexed
-        // columns and the campaign and tag rows do not change), two statements where
-        // `modify_contact`'s transaction takes four round trips and rewrites the index
-        // rows. The writer connection is held from the read to the write; a write of
-        // another process in between makes the `UPDATE` miss, and it is done again.
-        let mut conn = self.writer.acquire().await.map_err(db_err)?;
-        loop {
-            let read: Option<String> = sqlx::query_scalar(LOAD)
-                .bind(id.to_hex())
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-            let Some(read) = read else {
-                return Ok(None);
-            };
-            let mut c: Contact = decode(&read)?;
-            c.call_count += 1;
-            c.call_ids.push(call_id);
-            c.last_contacted = Some(outcall_domain::time::to_millis(at));
-            c.updated_at = now();
-            c.truncate_times();
-            let written = sqlx::query("UPDATE contacts SET doc = ?2 WHERE id = ?1 AND doc = ?3")
-                .bind(id.to_hex())
-                .bind(encode(&c)?)
-                .bind(read)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-            if written > 0 {
-                return Ok(Some(c));
-            }
-        }
+        // Once per placed call: one statement that changes the three fields in the
+        // document, as MongoDB's `$inc`, `$push` and `$set` (the indexed columns and
+        // the campaign and tag rows do not change), where a read and a write took two
+        // round trips to the connection's thread and `modify_contact`'s transaction four.
+        let doc: Option<String> = sqlx::query_scalar(
+            "UPDATE contacts SET doc = json_set(doc, \
+               '$.callCount', COALESCE(json_extract(doc, '$.callCount'), 0) + 1, \
+               '$.callIds', json_insert(COALESCE(json_extract(doc, '$.callIds'), '[]'), '$[#]', ?2), \
+               '$.lastContacted', ?3, '$.updatedAt', ?4) \
+             WHERE id = ?1 RETURNING doc",
+        )
+        .bind(id.to_hex())
+        .bind(call_id.to_hex())
+        .bind(json_time(outcall_domain::time::to_millis(at))?)
+        .bind(json_time(outcall_domain::time::to_millis(now()))?)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db_err)?;
+        doc.as_deref().map(decode).transpose()
     }
 }

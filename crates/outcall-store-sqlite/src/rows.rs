@@ -21,6 +21,11 @@ pub(crate) fn decode<T: DeserializeOwned>(doc: &str) -> StoreResult<T> {
         .map_err(|e| StoreError::Internal(format!("decode stored document: {e}")))
 }
 
+/// The JSON text of a timestamp as serde writes it in documents.
+pub(crate) fn json_time(t: Timestamp) -> StoreResult<String> {
+    Ok(encode(&t)?.trim_matches('"').to_string())
+}
+
 pub(crate) fn millis(t: Timestamp) -> i64 {
     t.timestamp_millis()
 }

@@ -173,6 +173,16 @@ pub trait CampaignStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// [`Campaign::close_dial`]: the dial was answered (or never sent); its mark goes.
     async fn close_campaign_dial(&self, id: ObjectId, dial_id: &str) -> StoreResult<()>;
+    /// A dial answered with a call placed: its mark goes ([`Campaign::close_dial`]) and
+    /// `delta` is added to the stats (as [`CampaignStore::add_campaign_stats`]), in one
+    /// atomic write: the engine's last campaign write of every dial. The campaign as
+    /// written, `None` if there is none.
+    async fn close_campaign_dial_counting(
+        &self,
+        id: ObjectId,
+        dial_id: &str,
+        delta: &StatsDelta,
+    ) -> StoreResult<Option<Campaign>>;
 }
 
 #[async_trait]

@@ -112,11 +112,14 @@ async fn vet(
     state: &AppState,
     cc: &CampaignContact,
 ) -> StoreResult<(Option<Contact>, Option<SkipReason>)> {
-    // The contact and the do-not-call check of the number enrolled are read side by
-    // side; the number dialled is the contact's, checked again if it changed since.
-    let (contact, listed) = tokio::try_join!(
+    // The contact and the do-not-call checks of the number enrolled (the list, and
+    // a do-not-call contact record with it) are read side by side, on the store's
+    // read connections; the number dialled is the contact's, checked again if it
+    // changed since.
+    let (contact, on_list, dnc_contact) = tokio::try_join!(
         state.store.get_contact(cc.contact_id),
-        crate::dnc::blocked(state, &cc.phone_number),
+        state.store.get_dnc(&cc.phone_number),
+        state.store.do_not_call_contact(&cc.phone_number),
     )?;
     let number = contact
         .as_ref()
@@ -125,7 +128,7 @@ async fn vet(
         return Ok((contact, Some(SkipReason::InvalidNumber)));
     }
     let listed = if number == cc.phone_number {
-        listed.is_some()
+        on_list.is_some() || dnc_contact.is_some()
     } else {
         crate::dnc::blocked(state, &number).await?.is_some()
     };
@@ -227,7 +230,7 @@ pub(super) async fn dial(
         return Ok(());
     };
     match crate::dialer::place(state, &tel, placement.clone()).await {
-        Ok(call) => placed(state, &cc, &call).await,
+        Ok(call) => placed(state, &cc, &call, Some(gate)).await,
         Err(e) => match e.failure() {
             Some(DialFailure::NotSent { retry_after }) => {
                 tracing::warn!(campaign = %campaign.id, contact = %cc.contact_id, "dial not sent, back to the queue: {e}");
@@ -275,25 +278,50 @@ pub(super) async fn dial(
 
 /// Adds to the campaign's stats and tells the subscribers.
 async fn add_stats(state: &AppState, campaign_id: ObjectId, delta: &StatsDelta) -> StoreResult<()> {
-    if let Some(c) = state.store.add_campaign_stats(campaign_id, delta).await? {
+    let written = state.store.add_campaign_stats(campaign_id, delta).await?;
+    stats_changed(state, campaign_id, written);
+    Ok(())
+}
+
+/// Tells the subscribers the stats of the campaign as written.
+fn stats_changed(state: &AppState, campaign_id: ObjectId, written: Option<Campaign>) {
+    if let Some(c) = written {
         state.bus.campaign(
             "progress_update",
             &campaign_id.to_hex(),
             json!({"stats": c.stats}),
         );
     }
-    Ok(())
 }
 
 /// Counts a call placed for an attempt (once: only the write that recorded it counts).
-async fn count_placed(state: &AppState, cc: &CampaignContact, call: &Call) -> StoreResult<()> {
+/// The dial's own gate, when it is still open, is closed by the same write.
+async fn count_placed(
+    state: &AppState,
+    cc: &CampaignContact,
+    call: &Call,
+    gate: Option<&super::DialGate>,
+) -> StoreResult<()> {
     let delta = StatsDelta {
         calls_placed: 1,
         ..Default::default()
     };
+    let stats = async {
+        let written = match gate {
+            Some(gate) => gate.close_counting(&delta).await?,
+            None => {
+                state
+                    .store
+                    .add_campaign_stats(cc.campaign_id, &delta)
+                    .await?
+            }
+        };
+        stats_changed(state, cc.campaign_id, written);
+        Ok(())
+    };
     // Two independent writes, sent together.
     let (_, contact) = tokio::try_join!(
-        add_stats(state, cc.campaign_id, &delta),
+        stats,
         state
             .store
             .record_contact_call(cc.contact_id, call.id, now()),
@@ -304,16 +332,22 @@ async fn count_placed(state: &AppState, cc: &CampaignContact, call: &Call) -> St
     Ok(())
 }
 
-/// Records a placed call on its attempt, and counts it if this write recorded it.
-/// Nothing moves when the call's end was recorded first (it counted the call).
-async fn placed(state: &AppState, cc: &CampaignContact, call: &Call) -> StoreResult<()> {
+/// Records a placed call on its attempt, and counts it if this write recorded it
+/// (closing the dial's gate with the count, when given). Nothing moves when the
+/// call's end was recorded first (it counted the call).
+async fn placed(
+    state: &AppState,
+    cc: &CampaignContact,
+    call: &Call,
+    gate: Option<&super::DialGate>,
+) -> StoreResult<()> {
     let event = Event::Placed {
         call_sid: &call.call_sid,
     };
     if let Some((cc, effect)) = apply(state, cc, event).await?
         && effect.call_placed.is_some()
     {
-        count_placed(state, &cc, call).await?;
+        count_placed(state, &cc, call, gate).await?;
     }
     Ok(())
 }
@@ -372,7 +406,7 @@ pub async fn on_call_ended(state: &AppState, call: &Call) -> StoreResult<()> {
             continue;
         };
         if effect.call_placed.is_some() {
-            count_placed(state, &cc, call).await?;
+            count_placed(state, &cc, call, None).await?;
         }
         let held = outcome == "held";
         let completed = call.status == outcall_domain::CallStatus::Completed;
@@ -637,7 +671,7 @@ async fn settle_sent(
 
 /// Adopts a call found for a sent attempt: placed, and ended if it already ended.
 async fn adopt(state: &AppState, cc: &CampaignContact, call: Call) -> StoreResult<()> {
-    placed(state, cc, &call).await?;
+    placed(state, cc, &call, None).await?;
     if call.status.is_terminal() {
         on_call_ended(state, &call).await?;
     }

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use outcall_domain::ObjectId;
-use outcall_domain::campaign::Campaign;
+use outcall_domain::campaign::{Campaign, StatsDelta};
 use outcall_domain::time::now;
 use outcall_store::StoreResult;
 
@@ -148,6 +148,27 @@ impl DialGate {
     /// Whether the status re-read turned the dial back.
     pub(super) fn refused(&self) -> bool {
         self.passage() == Passage::Refused
+    }
+
+    /// Removes the mark of a dial that placed its call and counts the call in the
+    /// campaign's stats, in one write. The campaign as written (`None` if it is gone);
+    /// a dial not in flight only counts.
+    pub(super) async fn close_counting(&self, delta: &StatsDelta) -> StoreResult<Option<Campaign>> {
+        if self.passage() != Passage::Open {
+            return self
+                .state
+                .store
+                .add_campaign_stats(self.campaign, delta)
+                .await;
+        }
+        let written = self
+            .state
+            .store
+            .close_campaign_dial_counting(self.campaign, &self.dial_id, delta)
+            .await?;
+        self.marks.remove(&self.dial_id);
+        self.set(Passage::Closed);
+        Ok(written)
     }
 
     /// Removes the mark once the request was answered (or failed). A mark that cannot

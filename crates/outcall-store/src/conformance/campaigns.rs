@@ -40,6 +40,7 @@ pub(super) fn checks() -> Vec<Check> {
         crate::check!(reopen_only_a_completed_campaign),
         crate::check!(a_dial_opens_only_while_active_under_the_runner_lease),
         crate::check!(dial_marks_are_renewed_by_their_owner_and_closed),
+        crate::check!(a_dial_closed_counting_its_call_loses_its_mark_and_counts_once),
         crate::check!(concurrent_dial_openings_of_two_processes_have_one_winner),
         crate::check!(an_expired_mark_is_not_in_flight_and_goes_at_the_next_dial),
     ]
@@ -904,6 +905,58 @@ async fn dial_marks_are_renewed_by_their_owner_and_closed(store: DynStore) {
         get(&store, id).await.dials.is_empty(),
         "a closed mark is not renewed back"
     );
+}
+
+async fn a_dial_closed_counting_its_call_loses_its_mark_and_counts_once(store: DynStore) {
+    let now = time::now();
+    let id = started(&store, "Counted").await;
+    open(&store, id, "a", "d1", now).await.expect("open d1");
+    open(&store, id, "a", "d2", now).await.expect("open d2");
+    let placed = StatsDelta {
+        calls_placed: 1,
+        ..StatsDelta::default()
+    };
+    let written = store
+        .close_campaign_dial_counting(id, "d1", &placed)
+        .await
+        .expect("close counting")
+        .expect("the campaign exists");
+    let stored = get(&store, id).await;
+    assert_eq!(written, stored, "the campaign as written is the one stored");
+    assert_eq!(stored.stats.calls_placed, 1, "the call counts once");
+    assert!(
+        !stored.dials.contains_key("d1") && stored.dials.contains_key("d2"),
+        "only its own mark goes: {:?}",
+        stored.dials
+    );
+    // Concurrent closings of different dials: every call counts, every mark goes.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let dial = format!("c{i}");
+        open(&store, id, "a", &dial, now).await.expect("open");
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.close_campaign_dial_counting(id, &dial, &placed).await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task ran")
+            .expect("close counting")
+            .expect("the campaign exists");
+    }
+    let stored = get(&store, id).await;
+    assert_eq!(stored.stats.calls_placed, 7, "no count lost or doubled");
+    assert_eq!(
+        stored.dials.keys().collect::<Vec<_>>(),
+        vec!["d2"],
+        "the closed marks went"
+    );
+    let unknown = store
+        .close_campaign_dial_counting(ObjectId::new(), "d1", &placed)
+        .await
+        .expect("close counting an unknown campaign");
+    assert_eq!(unknown, None);
 }
 
 async fn concurrent_dial_openings_of_two_processes_have_one_winner(store: DynStore) {
