@@ -41,6 +41,16 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
         .ok()
         .with_context(|| format!("{raw:?} is not a campaign id (24 hex digits)"))?;
     let store = crate::store::open(&args.store).await?;
+    if action == CampaignAction::Start
+        && let Some(c) = store.get_campaign(id).await?
+        && c.status == outcall_domain::CampaignStatus::Draft
+        && let Some(why) = store
+            .count_campaign_contacts(id, outcall_domain::time::now())
+            .await?
+            .refuses_start()
+    {
+        bail!("cannot start campaign {id}: {why}");
+    }
     match store.transition_campaign(id, action).await? {
         Transition::Applied(c) => {
             if matches!(action, CampaignAction::Pause | CampaignAction::Stop) {
