@@ -339,6 +339,13 @@ impl DialCounts {
         self.pending + self.retry + self.dialing == 0
     }
 
+    /// Why a draft with these contacts must not start, if it must not: with no
+    /// contacts it would complete at once, for good, having called no one.
+    pub fn refuses_start(&self) -> Option<&'static str> {
+        (self.total() == 0)
+            .then_some("the campaign has no contacts; add contacts before starting it")
+    }
+
     pub fn add(&mut self, status: DialStatus, n: i64) {
         let slot = match status {
             DialStatus::Pending => &mut self.pending,

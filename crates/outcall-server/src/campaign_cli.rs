@@ -1,5 +1,6 @@
 //! `outcall campaign start|pause|resume|stop ID`: the same compare-and-set transitions
-//! as the API, on the database `outcall serve` uses. Pause and stop return, as the API
+//! as the API, on the database `outcall serve` uses (`--demo`: the demo's); errors
+//! name it. Pause and stop return, as the API
 //! answers, once no dial of the campaign is in flight in any process: after that, no
 //! running server's engine starts a call of it.
 
@@ -7,14 +8,14 @@ use anyhow::{Context, bail};
 use outcall_domain::{CampaignAction, ObjectId};
 use outcall_store::Transition;
 
-use crate::config::StoreConfig;
+use crate::cli_store::CliStore;
 
 #[derive(Debug, clap::Args)]
 pub struct CampaignArgs {
     #[command(subcommand)]
     pub action: CampaignCommand,
     #[command(flatten)]
-    pub store: StoreConfig,
+    pub store: CliStore,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -30,6 +31,10 @@ pub enum CampaignCommand {
 }
 
 pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
+    args.store.name_in(act(&args).await)
+}
+
+async fn act(args: &CampaignArgs) -> anyhow::Result<()> {
     let (action, raw) = match &args.action {
         CampaignCommand::Start { id } => (CampaignAction::Start, id),
         CampaignCommand::Pause { id } => (CampaignAction::Pause, id),
@@ -40,7 +45,17 @@ pub async fn run(args: CampaignArgs) -> anyhow::Result<()> {
         .parse()
         .ok()
         .with_context(|| format!("{raw:?} is not a campaign id (24 hex digits)"))?;
-    let store = crate::store::open(&args.store).await?;
+    let store = args.store.open().await?;
+    if action == CampaignAction::Start
+        && let Some(c) = store.get_campaign(id).await?
+        && c.status == outcall_domain::CampaignStatus::Draft
+        && let Some(why) = store
+            .count_campaign_contacts(id, outcall_domain::time::now())
+            .await?
+            .refuses_start()
+    {
+        bail!("cannot start campaign {id}: {why}");
+    }
     match store.transition_campaign(id, action).await? {
         Transition::Applied(c) => {
             if matches!(action, CampaignAction::Pause | CampaignAction::Stop) {

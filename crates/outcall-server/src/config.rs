@@ -255,66 +255,74 @@ pub struct GoogleSettings {
     pub google_sheets_api_base: String,
 }
 
+/// Global flags: a subcommand with its own subcommands (`outcall campaign`) takes
+/// them before or after those.
 #[derive(Clone, Args)]
 pub struct StoreConfig {
     /// Database URL: `sqlite://PATH` (the embedded default) or `mongodb://…`.
     #[arg(
         long,
+        global = true,
         env = "DATABASE_URL",
         default_value = "sqlite://./data/outcall.db"
     )]
     pub database_url: String,
 
     /// MongoDB connection string; when set, outcall uses MongoDB instead of `DATABASE_URL`.
-    #[arg(long, env = "MONGODB_URI", hide_env_values = true)]
+    #[arg(long, global = true, env = "MONGODB_URI", hide_env_values = true)]
     pub mongodb_uri: Option<String>,
 
     /// MongoDB database name.
-    #[arg(long, env = "MONGODB_DB", default_value = "outcall")]
+    #[arg(long, global = true, env = "MONGODB_DB", default_value = "outcall")]
     pub mongodb_db: String,
 
     /// MongoDB connection pool: most connections open at once (driver default 10).
-    #[arg(long, env = "MONGODB_MAX_POOL_SIZE")]
+    #[arg(long, global = true, env = "MONGODB_MAX_POOL_SIZE")]
     pub mongodb_max_pool_size: Option<u32>,
 
     /// MongoDB connection pool: connections kept open even when idle (default 0).
-    #[arg(long, env = "MONGODB_MIN_POOL_SIZE")]
+    #[arg(long, global = true, env = "MONGODB_MIN_POOL_SIZE")]
     pub mongodb_min_pool_size: Option<u32>,
 
     /// How long opening one MongoDB connection may take, in milliseconds.
-    #[arg(long, env = "MONGODB_CONNECT_TIMEOUT_MS")]
+    #[arg(long, global = true, env = "MONGODB_CONNECT_TIMEOUT_MS")]
     pub mongodb_connect_timeout_ms: Option<u64>,
 
     /// How long an operation waits for a usable MongoDB server, in milliseconds (default 5000).
-    #[arg(long, env = "MONGODB_SERVER_SELECTION_TIMEOUT_MS")]
+    #[arg(long, global = true, env = "MONGODB_SERVER_SELECTION_TIMEOUT_MS")]
     pub mongodb_server_selection_timeout_ms: Option<u64>,
 
     /// Name shown in MongoDB's logs and `currentOp` (default `outcall`).
-    #[arg(long, env = "MONGODB_APP_NAME")]
+    #[arg(long, global = true, env = "MONGODB_APP_NAME")]
     pub mongodb_app_name: Option<String>,
 
     /// Write concern: `majority` or a number of nodes (the URI's or the server's default if unset).
-    #[arg(long, env = "MONGODB_WRITE_CONCERN")]
+    #[arg(long, global = true, env = "MONGODB_WRITE_CONCERN")]
     pub mongodb_write_concern: Option<String>,
 
     /// Read preference for lists, counts and analytics: `primary`, `primaryPreferred`,
     /// `secondary`, `secondaryPreferred` or `nearest`. Reads that decide a write always go
     /// to the primary.
-    #[arg(long, env = "MONGODB_READ_PREFERENCE")]
+    #[arg(long, global = true, env = "MONGODB_READ_PREFERENCE")]
     pub mongodb_read_preference: Option<String>,
 
     /// At start-up, how long to wait for an unreachable MongoDB before giving up, in seconds.
-    #[arg(long, env = "MONGODB_STARTUP_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(
+        long,
+        global = true,
+        env = "MONGODB_STARTUP_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
     pub mongodb_startup_timeout_secs: u64,
 
     /// Delete call events this many days after they were stored (a TTL index on MongoDB,
     /// an hourly purge on SQLite). Unset: keep them forever.
-    #[arg(long, env = "EVENT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, global = true, env = "EVENT_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub event_retention_days: Option<u32>,
 
     /// Log database operations slower than this many milliseconds (collection, filter
     /// shape and duration; never values). 0 turns it off.
-    #[arg(long, env = "SLOW_QUERY_MS", default_value_t = 200)]
+    #[arg(long, global = true, env = "SLOW_QUERY_MS", default_value_t = 200)]
     pub slow_query_ms: u64,
 }
 

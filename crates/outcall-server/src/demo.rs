@@ -29,8 +29,8 @@ pub struct DemoArgs {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
-    /// The demo's own database, apart from the real one.
-    #[arg(long, default_value = "sqlite://./data/demo.db")]
+    /// The demo's own database, apart from the real one (the CLI's `--demo` flag).
+    #[arg(long, default_value = DEMO_DATABASE_URL)]
     pub database_url: String,
     /// API key of the demo server.
     #[arg(long, default_value = "demo")]
@@ -50,6 +50,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1)]
     pub fault_seed: u64,
 }
+
+/// Where the demo keeps its data unless told otherwise; `outcall contacts … --demo`
+/// and `outcall campaign … --demo` work on it.
+pub const DEMO_DATABASE_URL: &str = "sqlite://./data/demo.db";
 
 /// Parses server settings from flags, exactly as `outcall serve` would.
 #[derive(Parser)]
@@ -129,6 +133,8 @@ pub async fn run(
         format!("--shutdown-grace-secs={DEMO_GRACE_SECS}"),
     ];
     let config = Flags::try_parse_from(&flags)?.config;
+    let database = crate::store::describe(&config.store);
+    let database_url = args.database_url.clone();
     let key = args.api_key.clone();
     let per_minute = args.calls_per_minute.max(1);
     let seed = args.seed;
@@ -149,6 +155,12 @@ pub async fn run(
             eleven.base_url()
         );
         println!("  API key: {key}   (placing {per_minute} calls a minute)");
+        println!("  database: {database}");
+        if database_url == DEMO_DATABASE_URL {
+            println!("  the CLI works on it with --demo: outcall contacts import leads.csv --demo");
+        } else {
+            println!("  the CLI works on it with --database-url={database_url}");
+        }
         println!(
             "  Ctrl-C stops: live calls may finish for {DEMO_GRACE_SECS} s; Ctrl-C again ends them at once"
         );

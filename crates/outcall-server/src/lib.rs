@@ -27,6 +27,7 @@ pub mod bridge;
 pub mod bus;
 pub mod cache;
 pub mod campaign_cli;
+pub mod cli_store;
 pub mod config;
 pub mod contacts;
 pub mod cors;

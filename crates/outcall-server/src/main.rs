@@ -1,5 +1,6 @@
 //! The `outcall` command: `serve`, `migrate`, `demo`, `sim`, `archive`, `mongo shard`, `contacts`, `campaign`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -54,7 +55,8 @@ fn main() -> ExitCode {
         eprintln!("warning: ignoring .env: {e}");
     }
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let log_format = cli.log_format;
+    init_tracing(log_format);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -63,8 +65,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line a person can act on; the cause chain is joined with ": ".
-            tracing::error!("{e:#}");
+            // One line a person can act on; the cause chain is joined with ": ". As
+            // text it is a plain line (no timestamp, no colours), for people and for
+            // scripts that read stderr; as JSON, a log record like the others.
+            match log_format {
+                LogFormat::Json => tracing::error!("{e:#}"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -147,8 +154,10 @@ fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
+    // Colours only for a person at a terminal, never into a pipe or a file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

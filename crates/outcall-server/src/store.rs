@@ -22,6 +22,26 @@ pub fn selected_url(config: &StoreConfig) -> &str {
         .trim()
 }
 
+/// The database `config` selects, as a person would look for it: MongoDB's URL (its
+/// password hidden) and database name, or SQLite's file as an absolute path.
+pub fn describe(config: &StoreConfig) -> String {
+    let url = selected_url(config);
+    if is_mongodb(url) {
+        return format!("MongoDB {} database {}", redact_url(url), config.mongodb_db);
+    }
+    let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    else {
+        return redact_url(url);
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    match std::path::absolute(path) {
+        Ok(abs) => format!("SQLite {}", abs.display()),
+        Err(_) => format!("SQLite {path}"),
+    }
+}
+
 pub fn is_mongodb(url: &str) -> bool {
     url.starts_with("mongodb://") || url.starts_with("mongodb+srv://")
 }

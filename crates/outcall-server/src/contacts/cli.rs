@@ -12,12 +12,15 @@ use outcall_domain::ObjectId;
 use outcall_domain::phone::Region;
 
 use super::{ImportReport, import_contacts, parse_csv};
-use crate::config::StoreConfig;
+use crate::cli_store::CliStore;
 
 #[derive(Debug, clap::Args)]
 pub struct ContactsArgs {
     #[command(subcommand)]
     pub command: ContactsCommand,
+
+    #[command(flatten)]
+    pub store: CliStore,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -41,18 +44,17 @@ pub struct ImportArgs {
     /// Region for phone numbers written without a country code (ISO 3166 code).
     #[arg(long, env = "DEFAULT_REGION", default_value = "US")]
     pub default_region: String,
-
-    #[command(flatten)]
-    pub store: StoreConfig,
 }
 
 pub async fn run(args: ContactsArgs) -> anyhow::Result<()> {
-    match args.command {
-        ContactsCommand::Import(args) => import(args).await,
-    }
+    let store = &args.store;
+    let result = match args.command {
+        ContactsCommand::Import(args) => import(args, store).await,
+    };
+    store.name_in(result)
 }
 
-async fn import(args: ImportArgs) -> anyhow::Result<()> {
+async fn import(args: ImportArgs, db: &CliStore) -> anyhow::Result<()> {
     let region =
         Region::parse(&args.default_region).map_err(|e| anyhow::anyhow!("DEFAULT_REGION: {e}"))?;
     let started = Instant::now();
@@ -66,7 +68,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     })
     .await
     .context("the CSV reader stopped")??;
-    let store = crate::store::open(&args.store).await?;
+    let store = db.open().await?;
 
     let bar = ProgressBar::new(rows.len() as u64);
     if let Ok(style) =
@@ -84,6 +86,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         "{}",
         summary(&report, &args.file.display().to_string(), started.elapsed())
     );
+    println!("database: {}", db.describe());
     Ok(())
 }
 

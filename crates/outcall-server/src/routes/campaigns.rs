@@ -20,6 +20,7 @@ use outcall_store::{
 use serde::Deserialize;
 use serde_json::json;
 
+use super::campaign_input::{SettingsInput, SheetInput};
 use super::validate::phone;
 use crate::AppState;
 use crate::cache::{CacheKey, CachedRoute, Dep};
@@ -101,8 +102,8 @@ struct CampaignBody {
     first_message: Option<String>,
     caller_id: Option<String>,
     region: Option<String>,
-    sheet_info: Option<SheetInfo>,
-    settings: Option<CampaignSettings>,
+    sheet_info: Option<SheetInput>,
+    settings: Option<SettingsInput>,
     next_execution: Option<Timestamp>,
 }
 
@@ -165,10 +166,12 @@ impl CampaignBody {
             .as_deref()
             .and_then(|c| phone(&mut v, "callerId", c, state.region))
             .map(|p| p.to_string());
-        if let Some(s) = &self.settings {
+        let settings = self.settings.map(CampaignSettings::from);
+        if let Some(s) = &settings {
             check_settings(&mut v, s);
         }
-        if let Some(sheet) = &self.sheet_info {
+        let sheet_info = self.sheet_info.map(SheetInfo::from);
+        if let Some(sheet) = &sheet_info {
             v.not_blank("sheetInfo.spreadsheetId", &sheet.spreadsheet_id);
         }
         v.finish()?;
@@ -179,8 +182,8 @@ impl CampaignBody {
             first_message: self.first_message,
             caller_id,
             region: self.region,
-            sheet_info: self.sheet_info,
-            settings: self.settings,
+            sheet_info,
+            settings,
             next_execution: self.next_execution,
         })
     }
@@ -460,6 +463,19 @@ async fn start(State(state): State<AppState>, ApiPath(id): ApiPath) -> ApiResult
             "calling is off: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER"
                 .into(),
         ));
+    }
+    let campaign = load(&state, id).await?;
+    if campaign.status == CampaignStatus::Draft {
+        let counts = state
+            .store
+            .count_campaign_contacts(id, outcall_domain::time::now())
+            .await?;
+        if let Some(why) = counts.refuses_start() {
+            return Err(ApiError::Conflict {
+                message: why.to_string(),
+                details: Some(json!({ "contacts": 0 })),
+            });
+        }
     }
     let c = transition(&state, id, CampaignAction::Start).await?;
     state.engine.wake();

@@ -10,6 +10,7 @@ mod analytics;
 mod cache;
 mod calling;
 pub(crate) mod calls;
+mod campaign_input;
 pub(crate) mod campaigns;
 mod contacts;
 pub(crate) mod dashboard;

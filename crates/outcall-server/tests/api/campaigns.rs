@@ -502,6 +502,102 @@ async fn campaign_input_is_validated_and_editing_a_running_campaign_is_refused_o
         .assert_error(409, "conflict");
 }
 
+/// Starting a campaign with no contacts is refused, saying why, and leaves it a
+/// draft that can still get contacts and start (it used to complete for good).
+#[tokio::test]
+async fn starting_a_campaign_with_no_contacts_is_refused_and_it_stays_a_draft() {
+    let (s, sim) = start(Backend::Sqlite, ScenarioBook::all(Scenario::CalleeHangsUp)).await;
+    let created = s
+        .post("/api/db/campaigns", json!({"name": "Nobody yet"}))
+        .await;
+    let id = created.data()["_id"].as_str().expect("_id").to_string();
+    let refused = s
+        .post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    refused.assert_error(409, "conflict");
+    assert!(refused.message().contains("no contacts"), "{refused:?}");
+    assert_eq!(refused.body["error"]["details"]["contacts"], json!(0));
+    let still = s.get(&format!("/api/db/campaigns/{id}")).await;
+    assert_eq!(still.data()["status"], json!("draft"), "{still:?}");
+
+    let ids = contacts(&s, 1, |_, _| {}).await;
+    let added = s
+        .post(
+            &format!("/api/db/campaigns/{id}/contacts"),
+            json!({"contactIds": ids}),
+        )
+        .await;
+    assert_eq!(added.data()["added"], json!(1), "{added:?}");
+    let started = s
+        .post(&format!("/api/db/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(started.status.as_u16(), 200, "{started:?}");
+    wait_status(&s, &id, "completed", Duration::from_secs(30)).await;
+    assert_eq!(sim.calls_placed(), 1);
+}
+
+/// Unknown keys in `settings`, in its calling window and in `sheetInfo`, and unknown
+/// top-level fields, are refused on create and update with the key named in `details`;
+/// nothing is written or changed.
+#[tokio::test]
+async fn unknown_campaign_fields_and_settings_are_refused_by_name() {
+    let s = TestServer::start().await;
+    let window = json!({"start": "09:00", "end": "17:00", "timezone": "UTC"});
+    let mut misspelt_window = window.clone();
+    misspelt_window["timeZone"] = json!("Europe/Paris");
+    let cases = [
+        (json!({"name": "x", "colour": "red"}), "colour"),
+        (
+            json!({"name": "x", "settings": {"callDelya": 1}}),
+            "settings.callDelya",
+        ),
+        (
+            json!({"name": "x", "settings": {"callingWindow": misspelt_window}}),
+            "settings.callingWindow.timeZone",
+        ),
+        (
+            json!({"name": "x", "settings": {"voicemail": {"action": "hangup", "msg": "hi"}}}),
+            "settings.voicemail.msg",
+        ),
+        (
+            json!({"name": "x", "sheetInfo": {"spreadsheetId": "S", "phoneColum": "Phone"}}),
+            "sheetInfo.phoneColum",
+        ),
+    ];
+    for (body, field) in &cases {
+        let answer = s.post("/api/db/campaigns", body.clone()).await;
+        answer.assert_field_error(field);
+        assert!(
+            answer.body.to_string().contains("unknown field"),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(s.total("/api/db/campaigns").await, 0, "nothing written");
+
+    // The same settings spelt right are taken, and an update is as strict.
+    let created = s
+        .post(
+            "/api/db/campaigns",
+            json!({"name": "x", "settings": {"callDelay": 1, "callingWindow": window}}),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{created:?}");
+    assert_eq!(created.data()["settings"]["callDelay"], json!(1.0));
+    assert_eq!(
+        created.data()["settings"]["callingWindow"]["timezone"],
+        json!("UTC")
+    );
+    let id = created.data()["_id"].as_str().expect("_id").to_string();
+    for (body, field) in &cases {
+        let answer = s
+            .put(&format!("/api/db/campaigns/{id}"), body.clone())
+            .await;
+        answer.assert_field_error(field);
+    }
+    let kept = s.get(&format!("/api/db/campaigns/{id}")).await;
+    assert_eq!(kept.data()["settings"]["callDelay"], json!(1.0), "{kept:?}");
+}
+
 #[tokio::test]
 async fn removing_contacts_is_all_or_nothing_and_deleting_a_contact_leaves_no_campaign_row() {
     on_each_backend(
@@ -617,6 +713,13 @@ async fn the_cli_moves_a_campaign_through_its_statuses_on(backend: Backend) {
     let cc = outcall_domain::CampaignContact::new(c.id, outcall_domain::ObjectId::new(), number(0));
     store.upsert_campaign_contact(cc).await.expect("enroll");
     let id = c.id.to_hex();
+    let empty = store
+        .insert_campaign(outcall_domain::Campaign::new("empty"))
+        .await
+        .expect("insert");
+    let refused = run(&["campaign", "start", &empty.id.to_hex()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no contacts"));
     for (verb, status) in [
         ("start", "active"),
         ("pause", "paused"),

@@ -9,6 +9,7 @@ mod calling;
 mod calls;
 mod campaigns;
 mod chaos;
+mod cli;
 mod contacts;
 mod conventions;
 mod conversation;
