@@ -19,11 +19,12 @@ fn shard(envs: &[(&str, &str)]) -> Output {
     command.output().expect("run outcall mongo shard")
 }
 
-/// The lines of stderr that are errors: the refusal is one of them, alone.
+/// The lines of stderr that are errors (`error: …`, plain): the refusal is one of them,
+/// alone.
 fn error_lines(output: &Output) -> Vec<String> {
     String::from_utf8_lossy(&output.stderr)
         .lines()
-        .filter(|l| l.contains("ERROR"))
+        .filter(|l| l.starts_with("error:"))
         .map(str::to_string)
         .collect()
 }
