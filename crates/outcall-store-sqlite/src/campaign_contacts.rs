@@ -205,22 +205,18 @@ impl CampaignContactStore for SqliteStore {
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
         let mut remembered = self.known.get(TABLE, &key);
         loop {
-            let guessed = remembered.is_some();
-            let read = match remembered.take() {
-                Some(doc) => doc,
-                None => {
-                    let read: Option<String> = sqlx::query_scalar(LOAD_PAIR)
-                        .bind(campaign_id.to_hex())
-                        .bind(contact_id.to_hex())
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    let Some(read) = read else {
-                        self.known.forget(TABLE, &key);
-                        return Ok(None);
-                    };
-                    read
-                }
+            let load = sqlx::query_scalar(LOAD_PAIR)
+                .bind(campaign_id.to_hex())
+                .bind(contact_id.to_hex())
+                .fetch_optional(&mut *conn);
+            let found = self
+                .known
+                .decide_on(TABLE, &key, &mut remembered, async {
+                    load.await.map_err(db_err)
+                })
+                .await?;
+            let Some((read, guessed)) = found else {
+                return Ok(None);
             };
             let mut cc: CampaignContact = decode(&read)?;
             if !guard.admits(&cc) {

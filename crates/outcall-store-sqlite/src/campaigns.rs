@@ -68,21 +68,17 @@ impl SqliteStore {
         let mut conn = self.writer.acquire().await.map_err(db_err)?;
         let mut remembered = self.known.get(TABLE, &key);
         loop {
-            let guessed = remembered.is_some();
-            let read = match remembered.take() {
-                Some(doc) => doc,
-                None => {
-                    let read: Option<String> = sqlx::query_scalar(LOAD)
-                        .bind(&key)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db_err)?;
-                    let Some(read) = read else {
-                        self.known.forget(TABLE, &key);
-                        return Ok(None);
-                    };
-                    read
-                }
+            let load = sqlx::query_scalar(LOAD)
+                .bind(&key)
+                .fetch_optional(&mut *conn);
+            let found = self
+                .known
+                .decide_on(TABLE, &key, &mut remembered, async {
+                    load.await.map_err(db_err)
+                })
+                .await?;
+            let Some((read, guessed)) = found else {
+                return Ok(None);
             };
             let mut c: Campaign = decode(&read)?;
             let columns = indexed(&c);

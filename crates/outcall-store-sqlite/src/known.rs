@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use outcall_store::StoreResult;
+
 /// How many documents are remembered; past it the memory starts over (a hot
 /// document is read once more). A campaign's live dials are at most a few hundred.
 const CAPACITY: usize = 1024;
@@ -43,6 +45,26 @@ impl Known {
     }
 
     /// Forgets the document under `key` (it is gone, or no longer known).
+    /// The document a compare-and-set decides on: the one `remembered` (taken, and
+    /// `true`: a refusal on it must be decided again on a read), else `read` (`false`);
+    /// `None`, forgotten, when there is no such row.
+    pub(crate) async fn decide_on(
+        &self,
+        table: &'static str,
+        key: &str,
+        remembered: &mut Option<String>,
+        read: impl std::future::Future<Output = StoreResult<Option<String>>>,
+    ) -> StoreResult<Option<(String, bool)>> {
+        if let Some(doc) = remembered.take() {
+            return Ok(Some((doc, true)));
+        }
+        let read = read.await?;
+        if read.is_none() {
+            self.forget(table, key);
+        }
+        Ok(read.map(|doc| (doc, false)))
+    }
+
     pub(crate) fn forget(&self, table: &'static str, key: &str) {
         self.docs().remove(&(table, key.to_string()));
     }
