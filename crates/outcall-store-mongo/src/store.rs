@@ -487,6 +487,34 @@ impl CallEventStore for MongoStore {
 
 impl MongoStore {
     /// One `updateOne` on a campaign; whether it matched.
+    /// Adds `delta` to the campaign's stats by compare-and-set on the stats read, with
+    /// `unset` (a dial's mark) removed in the same update when given.
+    async fn campaign_stats_cas(
+        &self,
+        id: ObjectId,
+        delta: &StatsDelta,
+        unset: Option<Document>,
+        what: &'static str,
+    ) -> StoreResult<Option<Campaign>> {
+        for _ in 0..MAX_CAS_ATTEMPTS {
+            let Some(raw) = self.find_doc(&CAMPAIGNS, doc! {"_id": oid(id)}).await? else {
+                return Ok(None);
+            };
+            let stats = raw.get_document("stats").ok();
+            let (filter, mut update) = updates::campaign_stats(id, stats, delta, now())?;
+            if let Some(unset) = &unset {
+                update.insert("$unset", unset.clone());
+            }
+            if let Some(c) = self
+                .modify(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
+                .await?
+            {
+                return Ok(Some(c));
+            }
+        }
+        Err(contention(what))
+    }
+
     async fn update_campaign_doc(&self, filter: Document, update: Document) -> StoreResult<bool> {
         let done = self
             .coll(&CAMPAIGNS)
@@ -585,20 +613,8 @@ impl CampaignStore for MongoStore {
         id: ObjectId,
         delta: &StatsDelta,
     ) -> StoreResult<Option<Campaign>> {
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let Some(raw) = self.find_doc(&CAMPAIGNS, doc! {"_id": oid(id)}).await? else {
-                return Ok(None);
-            };
-            let stats = raw.get_document("stats").ok();
-            let (filter, update) = updates::campaign_stats(id, stats, delta, now())?;
-            if let Some(c) = self
-                .modify(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
-                .await?
-            {
-                return Ok(Some(c));
-            }
-        }
-        Err(contention("add_campaign_stats"))
+        self.campaign_stats_cas(id, delta, None, "add_campaign_stats")
+            .await
     }
 
     async fn recount_campaign_calls(&self, id: ObjectId) -> StoreResult<Option<Campaign>> {
@@ -704,23 +720,9 @@ impl CampaignStore for MongoStore {
         dial_id: &str,
         delta: &StatsDelta,
     ) -> StoreResult<Option<Campaign>> {
-        // `add_campaign_stats`'s compare-and-set, with the mark's `$unset` in the same
-        // update.
-        for _ in 0..MAX_CAS_ATTEMPTS {
-            let Some(raw) = self.find_doc(&CAMPAIGNS, doc! {"_id": oid(id)}).await? else {
-                return Ok(None);
-            };
-            let stats = raw.get_document("stats").ok();
-            let (filter, mut update) = updates::campaign_stats(id, stats, delta, now())?;
-            update.insert("$unset", doc! {fence::mark(dial_id): ""});
-            if let Some(c) = self
-                .modify(&CAMPAIGNS, filter, update, CAMPAIGN_RULES)
-                .await?
-            {
-                return Ok(Some(c));
-            }
-        }
-        Err(contention("close_campaign_dial_counting"))
+        let unset = doc! {fence::mark(dial_id): ""};
+        self.campaign_stats_cas(id, delta, Some(unset), "close_campaign_dial_counting")
+            .await
     }
 }
 
